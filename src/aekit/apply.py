@@ -1,0 +1,121 @@
+"""Applying a trained run to files: reconstruct arrays/images, draw samples to a grid."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import io
+from .data import Preprocessor
+from .errors import AekitError
+from .models import load
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _preprocessor(run_dir: Path) -> Preprocessor:
+    p = run_dir / "preprocess.json"
+    return Preprocessor.from_dict(io.read_json(p)) if p.is_file() else Preprocessor("none")
+
+
+def read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """An image file as uint8 (C, H, W) matching the model's channels and size."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise AekitError(f"{path}: not a readable image ({e})") from None
+    if len(shape) != 3:
+        raise AekitError(f"{path}: this model takes flat vectors of shape {shape}, not images; pass a .npy file")
+    c, h, w = shape
+    img = img.convert("L" if c == 1 else "RGB")
+    if img.size != (w, h):
+        raise AekitError(f"{path}: image is {img.size[0]}×{img.size[1]}, the model takes {w}×{h}; resize it first")
+    a = np.asarray(img, dtype=np.uint8)
+    return a[None] if c == 1 else a.transpose(2, 0, 1)
+
+
+def write_image(path: Path, x: np.ndarray) -> None:
+    """Save (C, H, W) values in [0, 1] as PNG/JPEG, atomically."""
+    from PIL import Image
+
+    a = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    with io.atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
+
+
+def _to_unit(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
+    model = load(run_dir)
+    pre = _preprocessor(run_dir)
+    shape = tuple(model.config.input_shape)
+    if not inp.exists():
+        raise AekitError(f"{inp}: no such file or folder")
+    if inp.suffix in (".npy", ".npz"):
+        from .data.datasets import load_array_file
+
+        x = load_array_file(inp, test_size=0.0).x_train if inp.suffix == ".npz" else np.load(inp, allow_pickle=False)
+        xt = pre.transform(np.asarray(x))
+        r = model.reconstruct(torch.from_numpy(xt)).numpy()
+        r = pre.inverse_transform(r).reshape(np.asarray(x).shape)
+        if out.suffix != ".npy":
+            out = out.with_suffix(".npy")
+        with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.save(f, r)
+        return out
+    files = sorted(p for p in inp.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if inp.is_dir() else [inp]
+    if not files:
+        raise AekitError(f"{inp}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    imgs = np.stack([read_image(p, shape) for p in files])
+    x = pre.transform(imgs) if pre.method != "none" else _to_unit(imgs)
+    r = model.reconstruct(torch.from_numpy(x)).numpy()
+    r = pre.inverse_transform(r) if pre.method not in ("none", "scale") else r
+    if inp.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        for p, img in zip(files, r):
+            write_image(out / (p.stem + ".png"), img)
+    else:
+        write_image(out, r[0])
+    return out
+
+
+def grid(x: np.ndarray, nrow: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tile (N, C, H, W) images into one (C, H', W') image."""
+    n, c, h, w = x.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    ncol = math.ceil(n / nrow)
+    g = np.ones((c, ncol * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        g[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
+    return g
+
+
+def sample_to_path(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
+    if n <= 0:
+        raise AekitError(f"-n: number of samples must be positive, got {n}")
+    model = load(run_dir)
+    if not hasattr(model, "sample"):
+        raise AekitError(
+            f"{run_dir}: a {type(model).__name__} has no prior to sample from; train a generative family (e.g. --model vae)"
+        )
+    x = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    if out.suffix == ".npy":
+        with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.save(f, _preprocessor(run_dir).inverse_transform(x))
+        return out
+    if x.ndim != 4:
+        raise AekitError(f"--out: samples of shape {x.shape[1:]} are not images; write them to a .npy file instead")
+    if x.shape[1] not in (1, 3):
+        raise AekitError(f"--out: samples with {x.shape[1]} channels cannot be shown as an image; use a .npy file")
+    write_image(out, grid(x))
+    return out

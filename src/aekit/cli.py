@@ -1,0 +1,333 @@
+"""The ``aekit`` command. Thin: it parses, then calls the public Python API.
+
+Heavy modules (torch, the models) are imported inside the commands, so ``aekit --help``
+starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ._version import __version__
+
+# Run-level options (not part of the model or training configs).
+RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess")
+
+# Family options exposed as flags: (flag name, type, help). Any field of a family's config
+# can also be given in the YAML file; a flag that does not apply to the family is an error.
+MODEL_FLAGS = [
+    ("arch", str, "network: mlp (default) or conv (images)"),
+    ("latent_dim", int, "code size"),
+    ("hidden", str, "hidden layer sizes of the MLP, e.g. 512,256"),
+    ("channels", str, "conv channels per downsampling stage, e.g. 32,64"),
+    ("activation", str, "relu, leaky_relu, elu, gelu, silu, tanh, sigmoid"),
+    ("recon_loss", str, "mse or bce (deterministic families)"),
+    ("output", str, "output activation: sigmoid (data in [0, 1]) or linear"),
+    ("noise", str, "denoising corruption: gaussian, masking, salt_pepper"),
+    ("noise_level", float, "σ for gaussian, fraction ν for masking / salt_pepper"),
+    ("sparsity", str, "sparse AE penalty: l1, kl, topk"),
+    ("sparsity_weight", float, "weight λ of the sparsity penalty"),
+    ("rho", float, "target mean activation ρ for the KL sparsity penalty"),
+    ("k", int, "units kept by top-k sparsity"),
+    ("beta", float, "weight β of the KL term (VAE)"),
+    ("likelihood", str, "VAE decoder: bernoulli or gaussian"),
+]
+
+TRAIN_FLAGS = [
+    ("epochs", int, "training epochs"),
+    ("batch_size", int, "batch size"),
+    ("lr", float, "learning rate"),
+    ("optimizer", str, "adam (default), adamw, sgd, rmsprop, adagrad"),
+    ("weight_decay", float, "weight decay"),
+    ("val_split", float, "fraction of the training data held out for validation"),
+    ("early_stopping", int, "stop after N epochs without a better validation loss (0 = off)"),
+    ("lr_schedule", str, "constant or cosine"),
+    ("grad_clip", float, "clip the global gradient norm (0 = off)"),
+    ("seed", int, "random seed (same seed ⇒ same weights on CPU)"),
+    ("device", str, "auto, cpu, cuda, cuda:N, mps"),
+]
+
+log = logging.getLogger("aekit")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aekit",
+        description="Autoencoders of every family: train, evaluate, reconstruct, sample.",
+    )
+    p.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model and write a run directory",
+                       description="Train a model. With no arguments: a vanilla AE on the embedded digits data.")
+    t.add_argument("--model", help="family name (see `aekit models`); default ae")
+    t.add_argument("--data", help="data set name (see `aekit datasets`) or a .npy/.npz file; default digits")
+    t.add_argument("--data-root", help="folder holding the data set's files")
+    t.add_argument("--no-download", action="store_true", default=None, help="never download data")
+    t.add_argument("--preprocess", help="auto (default), none, scale, minmax, standardize")
+    t.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-TIME)")
+    t.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
+    t.add_argument("--config", help="YAML file of options (same names as the flags); flags override it")
+    t.add_argument("--quiet", action="store_true", default=None, help="no progress bar or logs")
+    g = t.add_argument_group("model options")
+    for name, typ, hlp in MODEL_FLAGS:
+        g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
+    g = t.add_argument_group("training options")
+    for name, typ, hlp in TRAIN_FLAGS:
+        g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test-set metrics of a run")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--data", help="data set name or file (default: the run's own)")
+    e.add_argument("--data-root", help="folder holding the data set's files")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("reconstruct", help="reconstruct an array file, an image or a folder of images")
+    r.add_argument("run", help="run directory")
+    r.add_argument("input", help=".npy/.npz array, image file (PNG/JPEG) or folder of images")
+    r.add_argument("--out", required=True, help="output .npy (for arrays), image file or folder")
+    r.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("sample", help="draw samples from a generative model")
+    s.add_argument("run", help="run directory")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", default=None, help="grid image (.png) or array (.npy); default RUN/samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    m = sub.add_parser("models", help="list every model family with its paper")
+    m.set_defaults(func=cmd_models)
+    d = sub.add_parser("datasets", help="list the named data sets and where each looks for files")
+    d.set_defaults(func=cmd_datasets)
+    return p
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _load_yaml(path: str) -> dict:
+    import yaml
+
+    from .errors import AekitError
+
+    p = Path(path)
+    if not p.is_file():
+        raise AekitError(f"--config: {p} not found")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise AekitError(f"--config: {p} is not valid YAML ({str(e).splitlines()[0]})") from None
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise AekitError(f"--config: {p} must hold a mapping of option: value, got {type(d).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in d.items()}
+
+
+def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """(run options, model options, training options): YAML first, flags override."""
+    from .errors import AekitError, close_matches
+    from .train import TrainConfig
+
+    opts = _load_yaml(args.config) if args.config else {}
+    for k, v in vars(args).items():
+        if k in ("func", "command", "config") or v is None:
+            continue
+        opts[k] = v
+    train_keys = TrainConfig.field_names()
+    run = {k: opts.pop(k) for k in RUN_KEYS if k in opts}
+    train = {k: opts.pop(k) for k in train_keys if k in opts}
+    model = opts
+    from .registry import get_model_class
+
+    cls = get_model_class(run.get("model", "ae"))
+    known = cls.config_class.field_names()
+    for key in model:
+        if key not in known:
+            everything = [*known, *train_keys, *RUN_KEYS]
+            raise AekitError(
+                f"{_flag(key)}: not an option of --model {cls.registry_name}{close_matches(key, everything)}; "
+                f"its options: {', '.join(_flag(k) for k in known if k != 'input_shape')}"
+            )
+    return run, model, train
+
+
+def _load_data(name: str, root: str | None, download: bool = True, seed: int = 0, preprocess: str | None = None):
+    from . import data as D
+
+    if Path(name).suffix in (".npy", ".npz"):
+        return D.datasets.load_array_file(name, seed=seed, preprocess=preprocess or "auto")
+    d = D.load(name, root=root, download=download, seed=seed)
+    if preprocess and preprocess != "auto":
+        d.preprocess = D.Preprocessor.fit(d.x_train, preprocess)
+    return d
+
+
+def _default_out(model: str, data: str) -> Path:
+    import time
+
+    stem = Path(data).stem if Path(data).suffix else data
+    return Path("runs") / f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    import shutil
+
+    from .errors import AekitError
+
+    if out.exists() and not out.is_dir():
+        raise AekitError(f"--out: {out} exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise AekitError(f"--out: {out} already exists and is not empty; pass --overwrite or choose another --out")
+        shutil.rmtree(out)
+    parent = out.parent if out.parent != Path("") else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    import os
+
+    if not os.access(parent, os.W_OK):
+        raise AekitError(f"--out: cannot write into {parent} (permission denied); choose a writable --out")
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import io
+    from .data.datasets import training_defaults
+    from .evaluate import evaluate
+    from .registry import get_model_class
+    from .train import TrainConfig, Trainer
+
+    run, model_opts, train_opts = resolve_train_options(args)
+    name = run.get("model", "ae")
+    data_name = run.get("data", "digits")
+    cls = get_model_class(name)
+    train_opts = {**training_defaults(data_name), **train_opts}
+    if run.get("quiet"):
+        train_opts["progress"] = False
+    tcfg = TrainConfig.from_dict(train_opts, where="training options")
+    data = _load_data(data_name, run.get("data_root"), download=not run.get("no_download"),
+                      seed=tcfg.seed, preprocess=run.get("preprocess"))
+    model_opts["input_shape"] = data.input_shape
+    import torch
+
+    torch.manual_seed(tcfg.seed)
+    model = cls(**model_opts)
+    out = Path(run["out"]) if run.get("out") else _default_out(cls.registry_name, data_name)
+    _prepare_out(out, bool(run.get("overwrite")))
+    log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
+    trainer = Trainer(tcfg, out_dir=out)
+    trainer.fit(model, data)
+    metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
+    if data.x_test is None:
+        metrics["split"] = "train"
+    io.write_json(out / "metrics.json", metrics)
+    print(f"run written to {out}")
+    print(f"{metrics['split']} metrics: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+    return 0
+
+
+def _run_data(run_dir: Path, data_arg: str | None, root_arg: str | None):
+    """The run's test inputs, preprocessed exactly as at training time."""
+    from . import io
+    from .data import Preprocessor
+
+    cfg = io.read_json(run_dir / "config.json")
+    info = cfg.get("data", {})
+    name = data_arg or info.get("name")
+    root = root_arg or info.get("root")
+    if not name:
+        from .errors import AekitError
+
+        raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
+    data = _load_data(name if name != "array" else info.get("path", name), root, download=False)
+    pre = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
+    x = data.x_test if data.x_test is not None else data.x_train
+    return pre.transform(x)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from . import io
+    from .evaluate import evaluate
+    from .models import load
+
+    run_dir = Path(args.run)
+    model = load(run_dir)
+    x = _run_data(run_dir, args.data, args.data_root)
+    metrics = {"split": "test", **evaluate(model, x)}
+    io.write_json(run_dir / "metrics.json", metrics)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{run_dir}: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .apply import reconstruct_path
+
+    written = reconstruct_path(Path(args.run), Path(args.input), Path(args.out))
+    print(f"wrote {written}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .apply import sample_to_path
+
+    run_dir = Path(args.run)
+    out = Path(args.out) if args.out else run_dir / "samples.png"
+    sample_to_path(run_dir, args.n, out, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .registry import MODELS, model_names
+
+    for name in model_names():
+        cls = MODELS[name]
+        print(f"{name:<10} {cls.__name__:<14} {cls.paper}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import describe
+
+    for name, where in describe():
+        print(f"{name:<10} {where}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    quiet = bool(getattr(args, "quiet", False))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    from .errors import AekitError
+
+    try:
+        return int(args.func(args) or 0)
+    except AekitError as e:
+        print(f"aekit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aekit: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("aekit: error: out of memory; lower --batch-size or use a smaller model", file=sys.stderr)
+        return 1

@@ -1,0 +1,51 @@
+"""Denoising autoencoder (Vincent, Larochelle, Bengio & Manzagol 2008, "Extracting and
+Composing Robust Features with Denoising Autoencoders").
+
+The input is corrupted by a stochastic process q(x̃|x) during training only, and the network
+reconstructs the clean input:
+
+    L(x) = E_{x̃ ~ q(x̃|x)} ‖x − g(f(x̃))‖²
+
+Corruptions: additive Gaussian (σ), masking noise (a fraction ν of features set to 0) and
+salt-and-pepper (a fraction ν set to 0 or 1); see :mod:`aekit.corruption`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+
+from ..corruption import Corruption, check_level
+from ..registry import register
+from .ae import AE, AEConfig
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DenoisingAEConfig(AEConfig):
+    noise: Literal["gaussian", "masking", "salt_pepper"] = "gaussian"
+    noise_level: float = 0.3
+
+    def validate(self) -> None:
+        super().validate()
+        check_level(self.noise, self.noise_level)
+
+
+@register("dae")
+class DenoisingAE(AE):
+    """An :class:`AE` with a corruption process on its training inputs."""
+
+    config_class = DenoisingAEConfig
+    variants = ({"noise": "gaussian"}, {"noise": "masking", "noise_level": 0.5}, {"noise": "salt_pepper"})
+    paper = "Vincent et al. 2008, Extracting and Composing Robust Features with Denoising Autoencoders"
+
+    def __init__(self, config: DenoisingAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        self.corruption = Corruption(self.config.noise, self.config.noise_level)
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return self.corruption(x)  # identity in eval mode
+
+    def schedule_values(self) -> dict[str, float]:
+        return {"noise_level": self.corruption.level}

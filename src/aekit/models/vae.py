@@ -1,0 +1,124 @@
+"""Variational autoencoder (Kingma & Welling 2013, "Auto-Encoding Variational Bayes"), with
+the β weight of Higgins et al. 2017.
+
+Encoder q(z|x) = N(μ(x), diag σ²(x)), prior p(z) = N(0, I), decoder p(x|z) Bernoulli (logits)
+or Gaussian (mean, learned per-feature σ). Training minimizes the negative ELBO
+
+    −ELBO(x) = E_{q(z|x)}[−log p(x|z)] + β · KL(q(z|x) ‖ p(z))
+
+with one reparameterized sample z = μ + σ ⊙ ε. β = 1 is the VAE. ``score`` is −ELBO per
+sample (nats), ``sample(n)`` decodes draws from the prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..config import check
+from ..latents import GaussianPosterior
+from ..likelihoods import bernoulli_nll, gaussian_nll
+from ..nets import build_pair
+from ..registry import register
+from .base import ArchConfig, Autoencoder, Output
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VAEConfig(ArchConfig):
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    beta: float = 1.0
+    output: Literal["sigmoid", "linear"] = "sigmoid"  # Gaussian mean's activation
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.beta >= 0, "beta", f"KL weight must be ≥ 0, got {self.beta}")
+
+
+@register("vae")
+class VAE(Autoencoder):
+    config_class = VAEConfig
+    paper = "Kingma & Welling 2013, Auto-Encoding Variational Bayes; Higgins et al. 2017, beta-VAE"
+    variational = True
+    variants = ({}, {"likelihood": "gaussian"}, {"beta": 4.0})
+
+    def __init__(self, config: VAEConfig | None = None, **kwargs):
+        super().__init__(config, **kwargs)
+        c = self.config
+        # the encoder emits (μ, log σ²): 2 × latent_dim numbers per sample
+        self.encoder, self.decoder = build_pair(c, 2 * c.latent_dim)
+        if c.likelihood == "gaussian":
+            self.log_scale = nn.Parameter(torch.zeros(c.input_shape))
+
+    def kl_weight(self) -> float:
+        """β applied to the KL term (a subclass may anneal it)."""
+        return self.config.beta
+
+    def encode(self, x: torch.Tensor) -> GaussianPosterior:
+        h = self.encoder(x.flatten(1) if self.config.arch == "mlp" else x)
+        return GaussianPosterior.from_params(h)
+
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output for z (..., B, D): logits (Bernoulli) or pre-activation mean."""
+        lead = z.shape[:-1]
+        h = self.decoder(z.reshape(-1, z.shape[-1]))
+        return h.view(*lead, *self.config.input_shape)
+
+    def _mean(self, h: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.likelihood == "bernoulli" or c.output == "sigmoid":
+            return torch.sigmoid(h)
+        return h
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean in data space."""
+        return self._mean(self.decode_params(z))
+
+    def nll(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log p(x|z) per sample from decoder output ``h`` (..., B, *input_shape)."""
+        n = len(self.config.input_shape)
+        if self.config.likelihood == "bernoulli":
+            return bernoulli_nll(h, x, n)
+        return gaussian_nll(self._mean(h), self.log_scale, x, n)
+
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(−log p(x|z), KL, h, z) per sample, one reparameterized z each."""
+        q = self.encode(x)
+        z = q.sample()
+        h = self.decode_params(z)
+        return self.nll(h, x), q.kl(), h, z
+
+    def forward(self, x: torch.Tensor) -> Output:
+        rec, kl, h, z = self.elbo_terms(x)
+        loss = (rec + self.kl_weight() * kl).mean()
+        terms = {
+            "recon": rec.detach().mean(),
+            "kl": kl.detach().mean(),
+            "neg_elbo": (rec + kl).detach().mean(),
+        }
+        return Output(loss=loss, terms=terms, recon=self._mean(h), z=z)
+
+    @torch.inference_mode()
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """−ELBO per sample (nats), one posterior sample."""
+        was = self.training
+        self.eval()
+        try:
+            rec, kl, _, _ = self.elbo_terms(self.check_input(x))
+            return rec + kl
+        finally:
+            self.train(was)
+
+    @torch.inference_mode()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws from the model: z ~ N(0, I), x = decoder mean. (n, *input_shape)"""
+        p = next(self.parameters())
+        z = torch.randn(n, self.config.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
+        was = self.training
+        self.eval()
+        try:
+            return self.decode(z)
+        finally:
+            self.train(was)

@@ -1,0 +1,26 @@
+"""Encoder/decoder networks shared by every family: MLP and convolutional."""
+
+from .conv import conv_layout, conv_decoder, conv_encoder
+from .mlp import activation, mlp
+
+__all__ = ["activation", "mlp", "conv_layout", "conv_encoder", "conv_decoder", "build_pair"]
+
+
+def build_pair(cfg, code_dim: int):
+    """Encoder mapping ``input_shape`` → ``code_dim`` and decoder mapping ``latent_dim`` →
+    ``input_shape`` (pre-activation: the model applies its output activation/likelihood).
+
+    ``cfg`` has ``input_shape``, ``arch``, ``hidden``, ``channels``, ``activation``,
+    ``latent_dim``.
+    """
+    import math
+
+    if cfg.arch == "mlp":
+        d = math.prod(cfg.input_shape)
+        enc = mlp([d, *cfg.hidden, code_dim], cfg.activation)
+        dec = mlp([cfg.latent_dim, *reversed(cfg.hidden), d], cfg.activation)
+        return enc, dec
+    return (
+        conv_encoder(cfg.input_shape, cfg.channels, code_dim, cfg.activation),
+        conv_decoder(cfg.input_shape, cfg.channels, cfg.latent_dim, cfg.activation),
+    )

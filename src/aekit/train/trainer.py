@@ -1,0 +1,287 @@
+"""A model-agnostic trainer.
+
+It knows the model contract only: ``configure_optimizers``, ``training_step``, ``forward``'s
+``Output`` and the epoch/step hooks. Data that fits in memory lives as one tensor on the
+training device; each epoch draws a permutation and slices batches from it (no per-sample
+``__getitem__``, no collate). Loss terms accumulate on the device and are read once per epoch
+(and every ``log_every`` steps for the progress bar), so a step does not wait on the host.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import io
+from .._version import __version__
+from ..config import Config, check
+from ..data.bundle import Data, as_data
+from ..errors import AekitError, close_matches
+
+log = logging.getLogger("aekit.train")
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig(Config):
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd / rmsprop only
+    val_split: float = 0.1
+    early_stopping: int = 0  # patience in epochs without a better validation loss; 0 = off
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float = 0.0  # max global gradient norm; 0 = off
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    log_every: int = 50
+
+    def validate(self) -> None:
+        check(self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
+        check(self.batch_size > 0, "batch_size", f"must be a positive integer, got {self.batch_size}")
+        check(self.lr > 0 and math.isfinite(self.lr), "lr", f"learning rate must be positive, got {self.lr}")
+        check(
+            self.optimizer in OPTIMIZERS,
+            "optimizer",
+            f"{self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}{close_matches(self.optimizer, OPTIMIZERS)}",
+        )
+        check(self.weight_decay >= 0, "weight_decay", f"must be ≥ 0, got {self.weight_decay}")
+        check(0 <= self.val_split < 1, "val_split", f"must be in [0, 1), got {self.val_split}")
+        check(self.early_stopping >= 0, "early_stopping", f"patience must be ≥ 0, got {self.early_stopping}")
+        check(self.grad_clip >= 0, "grad_clip", f"must be ≥ 0 (0 turns it off), got {self.grad_clip}")
+        check(self.log_every > 0, "log_every", f"must be positive, got {self.log_every}")
+        check(self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
+              "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA, else MPS, else CPU; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise AekitError(f"device: {name!r} requested but CUDA is not available here; use --device cpu or auto")
+        idx = torch.device(name).index
+        if idx is not None and idx >= torch.cuda.device_count():
+            raise AekitError(f"device: {name!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AekitError("device: 'mps' requested but MPS is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float, device: torch.device):
+    params = list(params)
+    if name in ("adam", "adamw"):
+        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        # the fused kernel (one launch for all parameters) where this build has it
+        try:
+            return cls(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            return cls(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+
+
+class DivergenceError(AekitError):
+    """The loss or the gradients became NaN or infinite."""
+
+
+class Trainer:
+    """``Trainer(epochs=20).fit(model, data)``; with ``out_dir`` it writes a run directory."""
+
+    def __init__(self, config: TrainConfig | None = None, *, out_dir: str | Path | None = None, **kwargs: Any):
+        if config is None:
+            config = TrainConfig.from_dict(kwargs, where="Trainer")
+        elif kwargs:
+            config = config.replace(**kwargs)
+        self.config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.history: list[dict[str, float]] = []
+        self.train_seconds = 0.0
+        self.device: torch.device | None = None
+
+    # -- data -----------------------------------------------------------------------------------
+    def _split(self, x: np.ndarray, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        n_val = int(round(self.config.val_split * len(x)))
+        if n_val == 0:
+            return x, None
+        if n_val >= len(x):
+            raise AekitError(f"val_split: {self.config.val_split} leaves no training data out of {len(x)} samples")
+        perm = torch.randperm(len(x), generator=gen).numpy()
+        return x[perm[n_val:]], x[perm[:n_val]]
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self, model, data: Any) -> list[dict[str, float]]:
+        c = self.config
+        data = as_data(data)
+        x_all = data.train()
+        want = tuple(model.config.input_shape)
+        if tuple(x_all.shape[1:]) != want:
+            raise AekitError(
+                f"data: samples have shape {tuple(x_all.shape[1:])} but the model expects {want}; "
+                f"build the model with input_shape={tuple(x_all.shape[1:])}"
+            )
+        gen = torch.Generator().manual_seed(c.seed)
+        torch.manual_seed(c.seed)
+        x_train, x_val = self._split(x_all, gen)
+        n = len(x_train)
+        if c.batch_size > n:
+            raise AekitError(
+                f"batch_size: {c.batch_size} is larger than the {n} training samples; use a batch size ≤ {n}"
+            )
+        device = self.device = resolve_device(c.device)
+        model.to(device)
+        xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device)
+        xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device) if x_val is not None else None
+
+        def make(params):
+            return make_optimizer(c.optimizer, params, c.lr, c.weight_decay, c.momentum, device)
+
+        optimizers = model.configure_optimizers(make)
+        schedulers = []
+        if c.lr_schedule == "cosine":
+            schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=c.epochs) for o in optimizers]
+
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if c.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, c.grad_clip, foreach=True)
+            opt.step()
+
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._write_static(model, data)
+
+        n_batches = math.ceil(n / c.batch_size)
+        best_val, best_state, bad_epochs = math.inf, None, 0
+        global_step = 0
+        t_start = time.perf_counter()
+        for epoch in range(c.epochs):
+            t0 = time.perf_counter()
+            model.on_train_epoch_start(epoch, c.epochs)
+            model.train()
+            perm = torch.randperm(n, generator=gen).to(device)
+            sums: dict[str, torch.Tensor] = {}
+            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
+                       disable=None if c.progress else True, unit="batch")
+            for b in range(n_batches):
+                idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
+                xb = xt.index_select(0, idx)  # (B, *input_shape)
+                model.on_train_step(global_step)
+                terms = model.training_step(xb, optimizers, step)
+                w = len(idx)
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v * w if k in sums else v * w
+                global_step += 1
+                if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
+                    running = sums["loss"].item() / min(n, (b + 1) * c.batch_size)
+                    if not math.isfinite(running):
+                        self._diverged(epoch, b, terms)
+                    bar.set_postfix(loss=f"{running:.4g}", refresh=False)
+                bar.update(1)
+            bar.close()
+            row: dict[str, float] = {"epoch": epoch + 1}
+            row.update({f"train_{k}": v.item() / n for k, v in sums.items()})
+            if xv is not None:
+                row.update({f"val_{k}": v for k, v in self.evaluate_terms(model, xv).items()})
+            row["lr"] = optimizers[0].param_groups[0]["lr"]
+            row.update(model.schedule_values())
+            row["seconds"] = time.perf_counter() - t0
+            self.history.append(row)
+            for s in schedulers:
+                s.step()
+            if (epoch + 1) % max(1, c.epochs // 10) == 0 or epoch + 1 == c.epochs:
+                log.info("epoch %d/%d %s", epoch + 1, c.epochs,
+                         " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.endswith("loss")))
+            if self.out_dir is not None:
+                io.write_csv(self.out_dir / "history.csv", self.history)
+                self._checkpoint(model, optimizers, schedulers, epoch, gen)
+            if c.early_stopping and xv is not None:
+                if row["val_loss"] < best_val - 1e-12:
+                    best_val, bad_epochs = row["val_loss"], 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad_epochs += 1
+                    if bad_epochs >= c.early_stopping:
+                        log.info("early stopping after epoch %d (best val_loss %.4g)", epoch + 1, best_val)
+                        break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        self.train_seconds = time.perf_counter() - t_start
+        model.eval()
+        if self.out_dir is not None:
+            model.save_pretrained(self.out_dir)
+            self._write_static(model, data)
+        return self.history
+
+    def _diverged(self, epoch: int, batch: int, terms: dict[str, torch.Tensor]) -> None:
+        bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
+        where = f"epoch {epoch + 1}, step {batch + 1}"
+        raise DivergenceError(
+            f"training diverged at {where}: loss term(s) {', '.join(bad) or 'loss'} became NaN/inf; "
+            "lower the learning rate (--lr) or clip gradients (--grad-clip 1.0)"
+            + (f"; the last good checkpoint is in {self.out_dir / 'checkpoint'}" if self.out_dir else "")
+        )
+
+    @torch.inference_mode()
+    def evaluate_terms(self, model, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+        """Mean loss terms over ``x`` in eval mode (no corruption)."""
+        model.eval()
+        sums: dict[str, torch.Tensor] = {}
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            out = model(xb)
+            terms = {"loss": out.loss, **out.terms}
+            for k, v in terms.items():
+                sums[k] = sums[k] + v * len(xb) if k in sums else v * len(xb)
+        model.train()
+        return {k: v.item() / len(x) for k, v in sums.items()}
+
+    # -- the run directory -----------------------------------------------------------------------
+    def _write_static(self, model, data: Data) -> None:
+        d = self.out_dir
+        io.write_json(d / "config.json", {
+            **model.config_dict(),
+            "data": data.describe(),
+            "training": {**self.config.to_dict(), "device_used": str(self.device),
+                         "train_seconds": round(self.train_seconds, 3)},
+            "aekit_version": __version__,
+        })
+        io.write_json(d / "preprocess.json", data.preprocess.to_dict())
+
+    def _checkpoint(self, model, optimizers, schedulers, epoch: int, gen: torch.Generator) -> None:
+        state = {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizers": [o.state_dict() for o in optimizers],
+            "schedulers": [s.state_dict() for s in schedulers],
+            "epoch": epoch + 1,
+            "history": self.history,
+            "torch_rng": torch.get_rng_state(),
+            "perm_rng": gen.get_state(),
+        }
+        path = self.out_dir / "checkpoint" / "last.pt"
+        with io.atomic_path(path) as tmp:
+            torch.save(state, tmp)
