@@ -1,0 +1,196 @@
+"""The data container every job takes, the conversion of user objects to it, and splits."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import AekitError
+from .preprocess import Preprocessor
+
+
+@dataclasses.dataclass
+class Data:
+    """Raw train/test arrays, labels where known, and the preprocessing fitted on train.
+
+    ``x_*`` keep their stored dtype (e.g. uint8 images) and may be read-only memory maps
+    (then :attr:`streaming` is true and the trainer reads batches from disk);
+    :meth:`train` / :meth:`test` return float32 arrays with ``preprocess`` applied.
+    ``batch_transform(batch, generator) -> batch``, when set, is applied by the trainer to
+    every training batch as it is drawn (dynamic binarization sets it).
+    """
+
+    x_train: np.ndarray
+    x_test: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    name: str = "array"
+    preprocess: Preprocessor = dataclasses.field(default_factory=Preprocessor)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    batch_transform: Callable | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_transform is None:
+            self.batch_transform = self.preprocess.batch_transform
+
+    def set_preprocess(self, pre: Preprocessor) -> Data:
+        """Replace the preprocessing (and the batch transform it implies)."""
+        self.preprocess = pre
+        self.batch_transform = pre.batch_transform
+        return self
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+    @property
+    def streaming(self) -> bool:
+        """True when the training data is a memory map read in batches (out-of-core)."""
+        return isinstance(self.x_train, np.memmap)
+
+    def train(self) -> np.ndarray:
+        return self.preprocess.transform(self.x_train)
+
+    def test(self) -> np.ndarray:
+        if self.x_test is None:
+            raise AekitError(f"data {self.name!r} has no test split")
+        return self.preprocess.transform(self.x_test, sample=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "n_train": int(len(self.x_train)),
+            "n_test": 0 if self.x_test is None else int(len(self.x_test)),
+            **self.info,
+        }
+
+
+def check_finite(x: np.ndarray, where: str, block: int = 65536) -> None:
+    """Refuse NaN/inf with the count and the first row and column (a block at a time)."""
+    if not np.issubdtype(x.dtype, np.floating):
+        return
+    count, first = 0, None
+    for i in range(0, len(x), block):
+        bad = ~np.isfinite(x[i:i + block])
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                first = np.argwhere(bad)[0]
+                first[0] += i
+    if count:
+        col = first[1:]
+        raise AekitError(
+            f"{where}: {count} NaN/inf values, first at row {first[0]}"
+            + (f", column {col[0]}" if len(col) == 1 else f", position {tuple(int(c) for c in col)}" if len(col) else "")
+            + "; drop or fix them, or pass --impute mean to fill them with the training mean"
+        )
+
+
+def check_array(x: Any, where: str = "data", finite: bool = True) -> np.ndarray:
+    """A numeric array (N, ...) with N ≥ 1, finite, as numpy; one-line errors otherwise."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except Exception:
+            raise AekitError(f"{where}: expected an array of numbers, got {type(x).__name__}") from None
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise AekitError(f"{where}: expected numbers, got dtype {x.dtype}; store numeric arrays")
+    if x.ndim < 2:
+        raise AekitError(f"{where}: expected shape (n_samples, n_features...), got {x.shape}; reshape 1-D data with x.reshape(-1, 1)")
+    if len(x) == 0 or x[0].size == 0:
+        raise AekitError(f"{where}: is empty (shape {x.shape}); point at a file with samples and features in it")
+    if finite:
+        check_finite(x, where)
+    return x
+
+
+def check_labels(y: Any, n: int, where: str) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)
+    if y.ndim != 1 or len(y) != n:
+        raise AekitError(f"{where}: {len(y) if y.ndim else 0} labels (shape {y.shape}) for {n} samples; give one label per sample")
+    return y
+
+
+def split_indices(n: int, y: np.ndarray | None, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices: a seeded random split, stratified when every class of
+    ``y`` has at least two samples and there are fewer classes than half the rows."""
+    idx = np.arange(n)
+    if test_size <= 0 or n < 5:
+        return idx, idx[:0]
+    from sklearn.model_selection import train_test_split
+
+    strat = None
+    if y is not None:
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < n // 2 and counts.min() >= 2:
+            strat = y
+    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+    return np.sort(tr), np.sort(te)
+
+
+def _from_dataset(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A torch ``Dataset`` (items ``x`` or ``(x, label, ...)``) → stacked arrays."""
+    xs, ys = [], []
+    for i in range(len(ds)):
+        item = ds[i]
+        if isinstance(item, (tuple, list)):
+            item, lab = item[0], (item[1] if len(item) > 1 else None)
+            ys.append(lab)
+        if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+            a = np.asarray(item)
+            item = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        xs.append(np.asarray(item.detach().cpu() if hasattr(item, "detach") else item))
+    if not xs:
+        raise AekitError(f"{name}: the Dataset is empty (len 0)")
+    shapes = {a.shape for a in xs}
+    if len(shapes) > 1:
+        raise AekitError(f"{name}: Dataset items differ in shape ({', '.join(map(str, list(shapes)[:3]))}); resize them in its transform")
+    y = None
+    if ys and all(v is not None for v in ys):
+        y = np.asarray([int(v) if np.ndim(v) == 0 else v for v in ys])
+    return np.stack(xs), y
+
+
+def as_data(obj: Any, name: str = "array") -> Data:
+    """Accept a :class:`Data`, an array/tensor, an ``(x, y)`` tuple, or a torch ``Dataset``."""
+    if isinstance(obj, Data):
+        return obj
+    y = None
+    if isinstance(obj, tuple) and len(obj) == 2:
+        obj, y = obj
+    elif not isinstance(obj, np.ndarray) and hasattr(obj, "__getitem__") and hasattr(obj, "__len__") \
+            and type(obj).__module__.split(".")[0] != "numpy" and not _is_tensor(obj) and not isinstance(obj, (list, tuple)):
+        name = type(obj).__name__ if name == "array" else name
+        obj, y = _from_dataset(obj, name)
+    x = check_array(obj, where=name)
+    y = check_labels(y, len(x), where=f"{name} labels")
+    pre = Preprocessor.fit_auto(x)
+    return Data(x_train=x, y_train=y, name=name, preprocess=pre)
+
+
+def _is_tensor(obj: Any) -> bool:
+    try:
+        import torch
+
+        return isinstance(obj, torch.Tensor)
+    except ImportError:  # pragma: no cover
+        return False

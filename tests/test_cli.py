@@ -1,0 +1,142 @@
+"""The ``aekit`` command end to end, offline, in subprocesses (as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("cli")
+    r = run_cli("train", "--quiet", cwd=cwd)  # no arguments: vanilla AE on the embedded digits
+    assert r.returncode == 0, r.stderr
+    runs = list((cwd / "runs").iterdir())
+    assert len(runs) == 1
+    return cwd, runs[0], r.stdout
+
+
+def test_train_without_arguments(default_run):
+    cwd, run, stdout = default_run
+    assert f"run written to runs/{run.name}" in stdout
+    assert "test metrics:" in stdout and "mse=" in stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == 360
+    assert metrics["mse"] < 0.01  # the mean digit gives about 0.06
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model_class"] == "AE" and cfg["data"]["name"] == "digits"
+
+
+def test_evaluate_reconstruct(default_run, tmp_path):
+    cwd, run, _ = default_run
+    r = run_cli("evaluate", str(run), "--json", cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert m["mse"] == pytest.approx(saved["mse"]) and "psnr" in m
+    from sklearn.datasets import load_digits
+
+    x = (load_digits().images[:5] / 16.0).astype(np.float32)[:, None]
+    np.save(tmp_path / "x.npy", x)
+    r = run_cli("reconstruct", str(run), str(tmp_path / "x.npy"), "--out", str(tmp_path / "r.npy"), cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    rec = np.load(tmp_path / "r.npy")
+    assert rec.shape == x.shape
+    assert ((rec - x) ** 2).mean() < 0.02
+    from PIL import Image
+
+    Image.fromarray((x[0, 0] * 255).astype(np.uint8)).save(tmp_path / "d.png")
+    r = run_cli("reconstruct", str(run), str(tmp_path / "d.png"), "--out", str(tmp_path / "o.png"), cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "o.png").size == (8, 8)
+
+
+def test_sample_from_a_vae(tmp_path):
+    out = tmp_path / "vae"
+    r = run_cli("train", "--model", "vae", "--latent-dim", "4", "--epochs", "10", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "neg_elbo=" in r.stdout
+    r = run_cli("sample", str(out), "-n", "16", "--out", str(tmp_path / "grid.png"))
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    img = Image.open(tmp_path / "grid.png")
+    assert img.size == (4 * 9 + 1, 4 * 9 + 1)  # 4×4 tiles of 8×8 with 1-pixel gaps
+    r = run_cli("sample", str(out), "-n", "5", "--out", str(tmp_path / "s.npy"))
+    assert np.load(tmp_path / "s.npy").shape == (5, 1, 8, 8)
+
+
+def test_models_version_and_lazy_help():
+    r = run_cli("models")
+    assert r.returncode == 0
+    for name in ("ae", "dae", "sparse", "vae"):
+        assert any(line.split()[0] == name for line in r.stdout.splitlines())
+    assert "Kingma & Welling" in r.stdout
+    assert run_cli("--version").stdout.startswith("aekit ")
+    code = (
+        "import sys\nfrom aekit.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'aekit --help imported torch'\nprint('ok')"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_yaml_config_with_flag_override(tmp_path):
+    (tmp_path / "c.yaml").write_text("model: sparse\nsparsity: topk\nk: 3\nlatent_dim: 6\nepochs: 50\n")
+    r = run_cli("train", "--config", str(tmp_path / "c.yaml"), "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model_class"] == "SparseAE" and cfg["model"]["k"] == 3 and cfg["model"]["sparsity"] == "topk"
+    assert cfg["training"]["epochs"] == 2
+
+
+BAD = [
+    (["train", "--model", "vea"], "unknown model 'vea' (did you mean 'vae'?)"),
+    (["train", "--data", "mnits"], "unknown dataset 'mnits' (did you mean 'mnist'?)"),
+    (["train", "--data", "mnist", "--data-root", "{tmp}/empty", "--no-download"], "train-images-idx3-ubyte.gz"),
+    (["train", "--latent-dim", "0"], "latent_dim: must be a positive integer"),
+    (["train", "--epochs", "-3"], "epochs: must be a positive integer"),
+    (["train", "--hidden", "64,0"], "hidden: layer sizes must be positive"),
+    (["train", "--batch-size", "0"], "batch_size: must be a positive integer"),
+    (["train", "--batch-size", "100000"], "batch_size: 100000 is larger than"),
+    (["train", "--arch", "conv", "--data", "{tmp}/flat.npy"], "arch='conv' needs image shapes"),
+    (["train", "--model", "vae", "--k", "3"], "--k: not an option of --model vae"),
+    (["train", "--model", "sparse", "--sparsity", "topk", "--k", "99"], "k: must be between 1 and latent_dim"),
+    (["train", "--device", "cuda:3"], "device"),
+    (["train", "--config", "{tmp}/missing.yaml"], "--config: "),
+    (["train", "--arch", "transformer"], "arch: 'transformer' is not one of 'mlp', 'conv'"),
+    (["evaluate", "{tmp}/nothing"], "no such run directory"),
+    (["sample", "{run}", "-n", "4"], "has no prior to sample from"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a)[:40] for a, _ in BAD])
+def test_bad_input_is_one_line_and_nonzero(args, message, tmp_path, default_run):
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "flat.npy", np.random.rand(50, 10).astype(np.float32))
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(default_run[1])) for a in args]
+    r = run_cli(*args, "--out", str(tmp_path / "out")) if args[0] == "train" else run_cli(*args)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("aekit: error:")]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "out").exists(), "a run directory was left behind"
+
+
+def test_existing_out_needs_overwrite(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    r = run_cli("train", "--epochs", "1", "--out", str(out), "--quiet")
+    assert r.returncode == 2 and "pass --overwrite" in r.stderr
+    assert (out / "keep.txt").exists()
+    r = run_cli("train", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet")
+    assert r.returncode == 0 and not (out / "keep.txt").exists()
