@@ -109,7 +109,8 @@ class DivergenceError(AekitError):
 class Trainer:
     """``Trainer(epochs=20).fit(model, data)``; with ``out_dir`` it writes a run directory."""
 
-    def __init__(self, config: TrainConfig | None = None, *, out_dir: str | Path | None = None, **kwargs: Any):
+    def __init__(self, config: TrainConfig | None = None, *, out_dir: str | Path | None = None,
+                 callbacks: list | tuple = (), **kwargs: Any):
         if config is None:
             config = TrainConfig.from_dict(kwargs, where="Trainer")
         elif kwargs:
@@ -119,6 +120,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
         self.device: torch.device | None = None
+        # each called as cb(trainer, model, epoch, row) after an epoch's history row (e.g. TensorBoard)
+        self.callbacks = list(callbacks)
 
     # -- data -----------------------------------------------------------------------------------
     def _split(self, x: np.ndarray, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray | None]:
@@ -211,6 +214,8 @@ class Trainer:
             row.update(model.schedule_values())
             row["seconds"] = time.perf_counter() - t0
             self.history.append(row)
+            for cb in self.callbacks:
+                cb(self, model, epoch, row)
             for s in schedulers:
                 s.step()
             if (epoch + 1) % max(1, c.epochs // 10) == 0 or epoch + 1 == c.epochs:
