@@ -14,7 +14,8 @@ from pathlib import Path
 from ._version import __version__
 
 # Run-level options (not part of the model or training configs).
-RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess")
+RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
+            "no_report", "tensorboard", "tsne")
 
 # Family options exposed as flags: (flag name, type, help). Any field of a family's config
 # can also be given in the YAML file; a flag that does not apply to the family is an error.
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
     t.add_argument("--config", help="YAML file of options (same names as the flags); flags override it")
     t.add_argument("--quiet", action="store_true", default=None, help="no progress bar or logs")
+    t.add_argument("--no-report", action="store_true", default=None, help="do not write RUN/report.html at the end")
+    t.add_argument("--tsne", action="store_true", default=None, help="report: map the codes with t-SNE instead of PCA")
+    t.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
     g = t.add_argument_group("model options")
     for name, typ, hlp in MODEL_FLAGS:
         g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
@@ -103,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="grid image (.png) or array (.npy); default RUN/samples.png")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
+
+    rp = sub.add_parser("report", help="write RUN/report.html: curves, reconstructions, samples, latent map …")
+    rp.add_argument("run", help="run directory")
+    rp.add_argument("--data", help="data set name or file (default: the run's own)")
+    rp.add_argument("--data-root", help="folder holding the data set's files")
+    rp.add_argument("--tsne", action="store_true", help="map the codes with t-SNE instead of PCA (slower)")
+    rp.add_argument("--out", help="HTML file to write (default RUN/report.html)")
+    rp.set_defaults(func=cmd_report)
 
     m = sub.add_parser("models", help="list every model family with its paper")
     m.set_defaults(func=cmd_models)
@@ -226,14 +239,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(run["out"]) if run.get("out") else _default_out(cls.registry_name, data_name)
     _prepare_out(out, bool(run.get("overwrite")))
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
-    trainer = Trainer(tcfg, out_dir=out)
-    trainer.fit(model, data)
+    callbacks = []
+    if run.get("tensorboard"):
+        from .tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(out / "tensorboard", data.train()[:16] if data.is_image else None, seed=tcfg.seed))
+    trainer = Trainer(tcfg, out_dir=out, callbacks=callbacks)
+    try:
+        trainer.fit(model, data)
+    finally:
+        for cb in callbacks:
+            cb.close()
     metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
     if data.x_test is None:
         metrics["split"] = "train"
     io.write_json(out / "metrics.json", metrics)
     print(f"run written to {out}")
     print(f"{metrics['split']} metrics: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+    if not run.get("no_report"):
+        from .report import build_report
+
+        rep = build_report(out, model=model, data=data, tsne=bool(run.get("tsne")), seed=tcfg.seed)
+        print(f"report written to {rep.path}")
     return 0
 
 
@@ -254,6 +281,37 @@ def _run_data(run_dir: Path, data_arg: str | None, root_arg: str | None):
     pre = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
     x = data.x_test if data.x_test is not None else data.x_train
     return pre.transform(x)
+
+
+def _run_dataset(run_dir: Path, data_arg: str | None, root_arg: str | None):
+    """The run's data set (with labels), loaded as ``evaluate`` loads it."""
+    from . import io
+    from .errors import AekitError
+
+    cfg = io.read_json(run_dir / "config.json")
+    info = cfg.get("data", {})
+    name = data_arg or info.get("name")
+    if not name:
+        raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
+    return _load_data(name if name != "array" else info.get("path", name), root_arg or info.get("root"),
+                      download=False, seed=int(cfg.get("training", {}).get("seed", 0)))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .errors import AekitError
+    from .report import build_report
+
+    run_dir = Path(args.run)
+    if not (run_dir / "config.json").is_file():
+        raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
+    try:
+        data = _run_dataset(run_dir, args.data, args.data_root)
+    except Exception as e:  # the report still shows the summary and the curves
+        log.warning("report: the run's data could not be loaded (%s); figures that need it are left out", e)
+        data = None
+    rep = build_report(run_dir, data=data, tsne=args.tsne, out=args.out)
+    print(f"wrote {rep.path} ({len(rep.figures)} figures" + (f", {len(rep.notes)} sections left out)" if rep.notes else ")"))
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
