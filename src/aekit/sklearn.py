@@ -1,0 +1,206 @@
+"""scikit-learn estimators around any aekit family.
+
+- :class:`AutoencoderTransformer`: ``fit`` / ``transform`` (codes; the posterior mean for
+  variational families) / ``inverse_transform`` (decode back to data units) / ``score_samples``
+  (minus the reconstruction error, so higher = more typical, as in ``PCA.score_samples``).
+- :class:`AnomalyDetector`: an outlier detector with IsolationForest's conventions:
+  ``score_samples`` higher = more normal, ``decision_function = score_samples − offset_``,
+  ``predict`` +1 (inlier) / −1 (outlier), ``offset_`` the ``contamination`` quantile of the
+  training scores. Scores are those of :mod:`aekit.tasks.anomaly` (negated).
+
+Both follow the estimator contract (``__init__`` only stores; learned state ends in ``_``;
+``random_state`` seeds the weights and the batch order) and pass ``check_estimator``. Images
+are taken as ``(n, C, H, W)`` arrays or as flat rows with ``input_shape=(C, H, W)``.
+
+Tabular data is standardized with statistics of the training data (``preprocess``); the
+decoder is then linear. ``preprocess="none"`` keeps data in [0, 1] for a sigmoid decoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+class _AutoencoderEstimator(BaseEstimator):
+    """Shared fitting: validate, preprocess, build the family, train with :class:`aekit.Trainer`."""
+
+    def __init__(self, model="ae", *, latent_dim=8, hidden=(64,), arch="mlp", input_shape=None,
+                 preprocess="standardize", epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0,
+                 model_options=None, device="cpu", random_state=None, verbose=False):
+        self.model = model
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.arch = arch
+        self.input_shape = input_shape
+        self.preprocess = preprocess
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.model_options = model_options
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.device not in ("cpu",)
+        return tags
+
+    # -- data -----------------------------------------------------------------------------------
+    def _validate(self, X, reset: bool) -> np.ndarray:
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], allow_nd=True)
+        if self.input_shape is not None:
+            shape = tuple(int(s) for s in self.input_shape)
+            if int(np.prod(X.shape[1:])) != int(np.prod(shape)):
+                raise ValueError(f"X has {int(np.prod(X.shape[1:]))} features per sample, but "
+                                 f"input_shape={shape} needs {int(np.prod(shape))}")
+            X = X.reshape(len(X), *shape)
+        return X
+
+    def _prepared(self, X, reset: bool = False) -> np.ndarray:
+        X = self._validate(X, reset)
+        return self.preprocessor_.transform(X).astype(np.float32, copy=False)
+
+    # -- fitting --------------------------------------------------------------------------------
+    def _build_model(self, shape):
+        from .registry import get_model_class
+
+        cls = get_model_class(self.model)
+        fields = cls.config_class.field_names()
+        opts = {"input_shape": shape, "latent_dim": int(self.latent_dim), "arch": self.arch}
+        if self.hidden is not None:
+            opts["hidden"] = tuple(self.hidden)
+        if self.preprocess == "standardize":  # unbounded data: linear decoder, Gaussian likelihood
+            if "output" in fields:
+                opts["output"] = "linear"
+            if "likelihood" in fields:
+                opts["likelihood"] = "gaussian"
+        opts.update(self.model_options or {})
+        return cls(**opts)
+
+    def _fit(self, X):
+        import torch
+
+        from .data import Preprocessor
+        from .train import Trainer
+
+        X = self._validate(X, reset=True)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.preprocessor_ = Preprocessor.fit(X, self.preprocess)
+        Xp = self.preprocessor_.transform(X).astype(np.float32, copy=False)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+            torch.manual_seed(seed)
+            self.model_ = self._build_model(tuple(Xp.shape[1:]))
+            trainer = Trainer(epochs=int(self.epochs), batch_size=int(min(self.batch_size, len(Xp))),
+                              lr=float(self.lr), weight_decay=float(self.weight_decay), val_split=0.0,
+                              seed=seed, device=self.device, progress=bool(self.verbose))
+            trainer.fit(self.model_, Xp)
+        self.model_.eval()
+        self.history_ = trainer.history
+        return Xp
+
+    def _torch(self, Xp):
+        from .tasks.common import as_tensor
+
+        return as_tensor(Xp)
+
+
+class AutoencoderTransformer(TransformerMixin, _AutoencoderEstimator):
+    """Codes of an autoencoder as features: ``Pipeline([("ae", AutoencoderTransformer()), ("clf", …)])``.
+
+    ``model`` is any registered family (``"ae"``, ``"dae"``, ``"sparse"``, ``"vae"`` …);
+    ``model_options`` passes further config fields (e.g. ``{"beta": 4.0}``).
+    """
+
+    def fit(self, X, y=None):
+        self._fit(X)
+        self.n_components_ = int(self.model_.config.latent_dim)
+        return self
+
+    def transform(self, X):
+        """Codes (n, latent_dim), float64."""
+        from .tasks.common import codes
+
+        check_is_fitted(self, "model_")
+        return codes(self.model_, self._torch(self._prepared(X))).double().numpy()
+
+    def inverse_transform(self, X):
+        """Decode codes (n, latent_dim) back to data units, shaped like the training rows."""
+        import torch
+
+        from .tasks.common import batched
+
+        check_is_fitted(self, "model_")
+        Z = check_array(X, dtype=[np.float64, np.float32]).astype(np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
+            raise ValueError(f"X has shape {Z.shape}; inverse_transform takes codes of shape (n, {self.n_components_})")
+        with torch.inference_mode():
+            R = batched(self.model_.decode, Z).numpy()
+        R = self.preprocessor_.inverse_transform(R).astype(np.float64)
+        return R.reshape(len(R), *self._out_shape())
+
+    def _out_shape(self):
+        return (self.n_features_in_,) if self.input_shape is not None or len(self.model_.config.input_shape) == 1 \
+            else tuple(self.model_.config.input_shape)
+
+    def score_samples(self, X):
+        """Minus the per-sample reconstruction error (preprocessed units): higher = more typical."""
+        from .tasks.anomaly import reconstruction_error
+
+        check_is_fitted(self, "model_")
+        return -reconstruction_error(self.model_, self._torch(self._prepared(X)))
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` (so GridSearchCV can select without labels)."""
+        return float(np.mean(self.score_samples(X)))
+
+
+class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
+    """Autoencoder anomaly detector with IsolationForest's conventions.
+
+    ``anomaly_score``: ``"auto"`` (−ELBO for variational families, else ``"combined"``), ``"recon"``,
+    ``"elbo"``, ``"mahalanobis"`` or ``"combined"`` (see :mod:`aekit.tasks.anomaly`).
+    ``contamination``: ``"auto"`` (1% of the training data falls below ``offset_``) or the
+    expected fraction of anomalies in (0, 0.5].
+    """
+
+    def __init__(self, model="ae", *, anomaly_score="auto", contamination="auto", latent_dim=8, hidden=(64,),
+                 arch="mlp", input_shape=None, preprocess="standardize", epochs=50, batch_size=128,
+                 lr=1e-3, weight_decay=0.0, model_options=None, device="cpu", random_state=None,
+                 verbose=False):
+        super().__init__(model, latent_dim=latent_dim, hidden=hidden, arch=arch, input_shape=input_shape,
+                         preprocess=preprocess, epochs=epochs, batch_size=batch_size, lr=lr,
+                         weight_decay=weight_decay, model_options=model_options, device=device,
+                         random_state=random_state, verbose=verbose)
+        self.anomaly_score = anomaly_score
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        from .tasks.anomaly import AnomalyScorer
+
+        c = self.contamination
+        if not (c == "auto" or (isinstance(c, (int, float)) and 0 < c <= 0.5)):
+            raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5], got {c!r}")
+        Xp = self._fit(X)
+        self.scorer_ = AnomalyScorer(self.anomaly_score).fit(self.model_, self._torch(Xp))
+        train_scores = -self.scorer_.score(self.model_, self._torch(Xp))
+        frac = 0.01 if c == "auto" else float(c)
+        self.offset_ = float(np.percentile(train_scores, 100.0 * frac))
+        return self
+
+    def score_samples(self, X):
+        """Minus the anomaly score: higher = more normal (n,), float64."""
+        check_is_fitted(self, "scorer_")
+        return -self.scorer_.score(self.model_, self._torch(self._prepared(X)))
+
+    def decision_function(self, X):
+        """``score_samples(X) − offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """+1 for inliers, −1 for outliers."""
+        return np.where(self.decision_function(X) >= 0, 1, -1)

@@ -1,0 +1,110 @@
+"""Helpers shared by the tasks: batched inference and reading a run's data and input files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import io
+from ..data import Data, Preprocessor
+from ..data.bundle import check_array
+from ..errors import AekitError
+
+
+def as_tensor(x) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+@torch.inference_mode()
+def batched(fn, x, batch_size: int = 2048) -> torch.Tensor:
+    """``fn`` applied to consecutive batches of ``x`` (eval mode is the caller's job), on CPU."""
+    x = as_tensor(x)
+    if len(x) == 0:
+        raise AekitError("x: is empty (0 samples)")
+    return torch.cat([fn(x[i:i + batch_size]).detach().cpu() for i in range(0, len(x), batch_size)])
+
+
+def codes(model, x, batch_size: int = 2048) -> torch.Tensor:
+    """Deterministic codes (N, latent_dim): the posterior mean for variational models."""
+    return batched(model.transform, x, batch_size)
+
+
+def run_preprocessor(run_dir: Path) -> Preprocessor:
+    p = Path(run_dir) / "preprocess.json"
+    return Preprocessor.from_dict(io.read_json(p)) if p.is_file() else Preprocessor("none")
+
+
+def load_run_data(run_dir: Path, data: str | None = None, root: str | None = None) -> Data:
+    """The data set a run was trained on (or ``data``), with the run's own preprocessing."""
+    from ..data import datasets
+
+    run_dir = Path(run_dir)
+    info = io.read_json(run_dir / "config.json").get("data", {})
+    name = data or info.get("name")
+    root = root or info.get("root")
+    if not name or name == "array":
+        raise AekitError(f"{run_dir}: config.json names no data set this command can reload; pass --data")
+    if Path(name).suffix in (".npy", ".npz"):
+        d = datasets.load_array_file(name)
+    else:
+        d = datasets.load(name, root=root, download=False)
+    d.preprocess = run_preprocessor(run_dir)
+    return d
+
+
+def read_table(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every sample of a ``.npy``, ``.npz`` (``X`` and optional ``y``) or numeric ``.csv``
+    (optional header; a column named ``y``, ``label`` or ``is_anomaly`` is taken as labels)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AekitError(f"--data: {path} not found")
+    y = None
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r]
+        if not rows:
+            raise AekitError(f"{path}: empty CSV file")
+        header = None
+        try:
+            [float(v) for v in rows[0]]
+        except ValueError:
+            header, rows = [h.strip() for h in rows[0]], rows[1:]
+        try:
+            arr = np.asarray(rows, dtype=np.float64)
+        except ValueError:
+            raise AekitError(f"{path}: non-numeric values; aekit reads numeric CSV tables only") from None
+        if header is not None:
+            lab = [i for i, h in enumerate(header) if h.lower() in ("y", "label", "is_anomaly")]
+            if lab:
+                y = arr[:, lab[0]]
+                arr = np.delete(arr, lab[0], axis=1)
+        x = arr
+    elif path.suffix in (".npy", ".npz"):
+        try:
+            f = np.load(path, allow_pickle=False)
+            if isinstance(f, np.ndarray):
+                x = f
+            else:
+                with f:
+                    keys = list(f.keys())
+                    key = "X" if "X" in keys else next((k for k in keys if k != "y"), None)
+                    if key is None:
+                        raise AekitError(f"{path}: holds no feature array; name it 'X' (and labels 'y')")
+                    x, y = f[key], (f["y"] if "y" in keys else None)
+        except AekitError:
+            raise
+        except (ValueError, OSError, EOFError) as e:
+            raise AekitError(f"{path}: not a readable .npy/.npz file ({e}); save plain numeric arrays") from None
+    else:
+        raise AekitError(f"--data: {path} is not a .npy, .npz or .csv file")
+    x = check_array(x, where=str(path))
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != len(x):
+            raise AekitError(f"{path}: {len(y)} labels for {len(x)} samples; store one label per sample")
+    return x, y

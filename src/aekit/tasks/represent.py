@@ -1,0 +1,119 @@
+"""Representation learning: codes as features, judged the usual two ways.
+
+- linear probe: multinomial logistic regression fitted on the (standardized) training codes,
+  accuracy on the test codes; a linear classifier can use only what the code makes explicit;
+- clustering accuracy: k-means with k = number of classes on the codes, clusters matched to
+  labels one-to-one by the Hungarian algorithm (Kuhn 1955):
+
+      ACC = max_{m ∈ bijections} (1/N) Σ_i 1[y_i = m(c_i)]
+
+  computed with ``scipy.optimize.linear_sum_assignment`` on the contingency table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AekitError
+from .common import codes
+
+
+def linear_probe(z_train, y_train, z_test, y_test, max_iter: int = 1000, C: float = 1.0) -> float:
+    """Test accuracy of logistic regression trained on train codes (standardized)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    z_train, z_test = np.asarray(z_train).reshape(len(z_train), -1), np.asarray(z_test).reshape(len(z_test), -1)
+    if len(np.unique(y_train)) < 2:
+        raise AekitError("labels: a linear probe needs at least two classes in the training labels")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=C))
+    clf.fit(z_train, y_train)
+    return float((clf.predict(z_test) == np.asarray(y_test)).mean())
+
+
+def cluster_accuracy(y_true, y_pred) -> float:
+    """Accuracy under the best one-to-one matching of cluster ids to labels (Hungarian)."""
+    from scipy.optimize import linear_sum_assignment
+
+    y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    labels, yt = np.unique(y_true, return_inverse=True)
+    clusters, yp = np.unique(y_pred, return_inverse=True)
+    table = np.zeros((len(clusters), len(labels)), dtype=np.int64)
+    np.add.at(table, (yp, yt), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / len(y_true))
+
+
+def kmeans_accuracy(z, y, n_clusters: int | None = None, seed: int = 0) -> float:
+    """k-means (k = number of classes) on codes, Hungarian-matched accuracy."""
+    from sklearn.cluster import KMeans
+
+    z = np.asarray(z).reshape(len(z), -1)
+    k = n_clusters or len(np.unique(y))
+    pred = KMeans(k, n_init=4, random_state=seed).fit_predict(z)
+    return cluster_accuracy(y, pred)
+
+
+def representation_metrics(model, data, max_train: int = 20000, seed: int = 0) -> dict[str, float]:
+    """Linear-probe and k-means accuracy of a model's codes on a labelled :class:`~aekit.Data`.
+
+    At most ``max_train`` training samples (a seeded random subset) train the probe, to keep
+    ``aekit evaluate`` quick; the benchmark uses all of them.
+    """
+    if data.y_train is None or data.y_test is None or data.x_test is None:
+        raise AekitError(f"data {data.name!r}: representation metrics need labels and a test split")
+    x_tr, y_tr = data.train(), np.asarray(data.y_train)
+    if len(x_tr) > max_train:
+        idx = np.random.default_rng(seed).choice(len(x_tr), max_train, replace=False)
+        x_tr, y_tr = x_tr[idx], y_tr[idx]
+    z_tr = codes(model, x_tr).numpy()
+    z_te = codes(model, data.test()).numpy()
+    return {
+        "linear_probe_acc": linear_probe(z_tr, y_tr, z_te, data.y_test),
+        "kmeans_acc": kmeans_accuracy(z_te, data.y_test, seed=seed),
+    }
+
+
+def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | None = None) -> tuple[int, int]:
+    """Write the codes of ``data`` (a .npy/.npz/.csv file: every row; or a named data set,
+    default the run's own: ``split`` = train, test or all) to ``out`` (.npy). Returns the shape."""
+    from .. import io
+    from ..models import load
+    from .common import load_run_data, read_table, run_preprocessor
+
+    run_dir, out = Path(run_dir), Path(out)
+    model = load(run_dir)
+    if data is not None and Path(data).suffix in (".npy", ".npz", ".csv"):
+        x = run_preprocessor(run_dir).transform(read_table(data)[0])
+    else:
+        if split not in ("train", "test", "all"):
+            raise AekitError(f"--split: choose train, test or all, got {split!r}")
+        d = load_run_data(run_dir, data=data, root=root)
+        parts = ([d.train()] if split in ("train", "all") else []) + ([d.test()] if split in ("test", "all") else [])
+        x = np.concatenate(parts)
+    if out.suffix != ".npy":
+        raise AekitError(f"--out: {out} must end in .npy")
+    z = codes(model, x).numpy()
+    with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.save(f, z)
+    return tuple(z.shape)
+
+
+def run_representation_metrics(model, run_dir, data: str | None = None, root: str | None = None) -> dict:
+    """Linear-probe and k-means accuracy for ``aekit evaluate`` when the run's data has labels
+    (empty when it has none or cannot be reloaded)."""
+    from .common import load_run_data
+
+    try:
+        d = load_run_data(run_dir, data=data, root=root)
+    except AekitError:
+        return {}
+    if d.y_train is None or d.y_test is None or d.x_test is None:
+        return {}
+    y = np.asarray(d.y_train)
+    if not np.issubdtype(y.dtype, np.integer) or len(np.unique(y)) < 2 or len(np.unique(y)) > 100:
+        return {}
+    return representation_metrics(model, d)

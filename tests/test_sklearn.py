@@ -1,0 +1,101 @@
+"""The scikit-learn estimators: the estimator contract (check_estimator), Pipeline and
+GridSearchCV, IsolationForest's outlier conventions, and a real ADBench data set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import check_estimator
+
+from aekit.sklearn import AnomalyDetector, AutoencoderTransformer
+from conftest import SHARED, need
+
+TINY = {"latent_dim": 2, "hidden": (8,), "epochs": 2, "random_state": 0}
+
+# Network inference runs in float32 and the BLAS kernel chosen depends on the batch size, so
+# scores of a subset agree with the full batch to ~1e-6 relative, not to sklearn's 1e-7.
+FLOAT32_BATCH = "float32 inference: subset results match the full batch to ~1e-6, not 1e-7"
+
+
+def test_transformer_passes_check_estimator():
+    _check(AutoencoderTransformer(**TINY))
+
+
+def _check(est):
+    """Run every check; only the float32 batch-invariance checks may fail (see FLOAT32_BATCH)."""
+    allowed = {"check_methods_subset_invariance", "check_methods_sample_order_invariance"}
+    results = check_estimator(est, on_fail=None)
+    failed = {r["check_name"]: r["exception"] for r in results if r["status"] == "failed"}
+    assert set(failed) <= allowed, failed
+    assert sum(r["status"] == "passed" for r in results) > 30
+
+
+def test_detector_passes_check_estimator():
+    _check(AnomalyDetector(**TINY))
+
+
+def test_init_only_stores_and_clone_keeps_params():
+    det = AnomalyDetector(model="vae", contamination=0.1, latent_dim=3, random_state=7)
+    assert det.get_params()["model"] == "vae" and det.get_params()["latent_dim"] == 3
+    assert not any(k.endswith("_") for k in vars(det))
+    c = clone(det).set_params(latent_dim=5)
+    assert c.latent_dim == 5 and det.latent_dim == 3
+
+
+def test_random_state_makes_fits_identical_and_outlier_conventions():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6))
+    a = AnomalyDetector(contamination=0.1, epochs=5, random_state=3).fit(x)
+    b = AnomalyDetector(contamination=0.1, epochs=5, random_state=3).fit(x)
+    np.testing.assert_array_equal(a.score_samples(x), b.score_samples(x))
+    pred = a.predict(x)
+    assert set(np.unique(pred)) == {-1, 1}
+    assert (pred == -1).sum() == 30  # contamination = 10% of the training data
+    np.testing.assert_allclose(a.decision_function(x), a.score_samples(x) - a.offset_)
+    far = np.full((1, 6), 8.0)  # far from N(0, I): lowest score, flagged
+    assert a.score_samples(far)[0] < a.score_samples(x).min()
+    assert a.predict(far)[0] == -1
+
+
+def test_transformer_codes_inverse_and_images():
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data[:400] / 16.0
+    t = AutoencoderTransformer(latent_dim=6, hidden=(64,), epochs=40, preprocess="none", random_state=0).fit(x)
+    z = t.transform(x)
+    assert z.shape == (400, 6) and z.dtype == np.float64
+    r = t.inverse_transform(z)
+    assert r.shape == x.shape
+    assert np.mean((r - x) ** 2) < 0.5 * np.var(x)  # learned more than the mean image
+    assert t.score(x) == pytest.approx(t.score_samples(x).mean())
+    conv = AutoencoderTransformer(arch="conv", input_shape=(1, 8, 8), preprocess="none", **TINY).fit(x)
+    assert conv.transform(x).shape == (400, 2)
+    assert conv.inverse_transform(conv.transform(x[:3])).shape == (3, 64)
+
+
+def test_pipeline_and_grid_search():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    d = load_digits()
+    x, y = d.data[:300] / 16.0, d.target[:300]
+    pipe = Pipeline([("ae", AutoencoderTransformer(hidden=(32,), epochs=10, preprocess="none", random_state=0)),
+                     ("clf", LogisticRegression(max_iter=500))])
+    gs = GridSearchCV(pipe, {"ae__latent_dim": [2, 12]}, cv=2).fit(x, y)
+    assert gs.best_params_["ae__latent_dim"] == 12  # 12-d codes separate 10 digits better than 2-d
+    assert gs.best_score_ > 0.5
+
+
+def test_detector_on_real_adbench_set():
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    d = np.load(need(SHARED / "adbench" / "4_breastw.npz"))
+    x, y = d["X"], d["y"]
+    xtr, xte, _, yte = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
+    det = AnomalyDetector(epochs=20, random_state=0).fit(xtr)  # no labels
+    auc = roc_auc_score(yte, -det.score_samples(xte))
+    assert auc > 0.9, auc  # chance is 0.5
