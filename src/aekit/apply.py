@@ -1,4 +1,5 @@
-"""Applying a trained run to files: reconstruct arrays/images, draw samples to a grid."""
+"""Applying a trained run to files: reconstruct arrays/images, draw samples, interpolate and
+traverse the latent space, each written as a PNG grid (or a .npy array)."""
 
 from __future__ import annotations
 
@@ -103,12 +104,12 @@ def grid(x: np.ndarray, nrow: int | None = None, pad: int = 1) -> np.ndarray:
 def sample_to_path(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
     if n <= 0:
         raise AekitError(f"-n: number of samples must be positive, got {n}")
+    from .tasks import generate
+
     model = load(run_dir)
-    if not hasattr(model, "sample"):
-        raise AekitError(
-            f"{run_dir}: a {type(model).__name__} has no prior to sample from; train a generative family (e.g. --model vae)"
-        )
-    x = model.sample(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    # a deterministic AE has no prior: sample a Gaussian mixture fitted to its training codes
+    gmm = None if generate.has_prior(model) else generate.run_gmm(run_dir, model, seed=seed)
+    x = generate.sample(model, n, gmm=gmm, generator=torch.Generator().manual_seed(seed)).numpy()
     if out.suffix == ".npy":
         with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.save(f, _preprocessor(run_dir).inverse_transform(x))
@@ -119,3 +120,61 @@ def sample_to_path(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
         raise AekitError(f"--out: samples with {x.shape[1]} channels cannot be shown as an image; use a .npy file")
     write_image(out, grid(x))
     return out
+
+
+def _save_grid(out: Path, x: np.ndarray, nrow: int) -> Path:
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        if out.suffix == ".npy":
+            with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
+                np.save(f, x)
+            return out
+        raise AekitError(f"--out: outputs of shape {x.shape[1:]} are not images; write them to a .npy file instead")
+    write_image(out, grid(x, nrow=nrow))
+    return out
+
+
+def _pick_inputs(run_dir: Path, model, inputs: list[str], index: list[int]) -> np.ndarray:
+    """Preprocessed inputs: image files, or rows ``index`` of the run's test data."""
+    from .tasks.common import load_run_data
+
+    shape = tuple(model.config.input_shape)
+    pre = _preprocessor(run_dir)
+    if inputs:
+        for p in inputs:
+            if not Path(p).is_file():
+                raise AekitError(f"{p}: no such image file")
+        imgs = np.stack([read_image(Path(p), shape) for p in inputs])
+        return pre.transform(imgs) if pre.method != "none" else _to_unit(imgs)
+    d = load_run_data(run_dir)
+    x = d.test() if d.x_test is not None else d.train()
+    bad = [i for i in index if not 0 <= i < len(x)]
+    if bad:
+        raise AekitError(f"--index: {bad} out of range; the run's test data has {len(x)} samples")
+    return x[list(index)]
+
+
+def interpolate_to_path(run_dir: Path, out: Path, inputs: list[str], index=(0, 1), steps: int = 10,
+                        method: str = "auto") -> Path:
+    """A row of ``steps`` decodings from input A to input B."""
+    from .tasks.generate import interpolate
+
+    model = load(run_dir)
+    if inputs and len(inputs) != 2:
+        raise AekitError(f"inputs: interpolate takes two images A B, got {len(inputs)}")
+    if not inputs and len(index) != 2:
+        raise AekitError(f"--index: interpolate takes two indices, got {len(index)}")
+    x = _pick_inputs(run_dir, model, inputs, list(index))
+    path = interpolate(model, x[:1], x[1:2], steps=steps, method=method).numpy()
+    return _save_grid(out, path, nrow=steps)
+
+
+def traverse_to_path(run_dir: Path, out: Path, inputs: list[str], index: int = 0, steps: int = 7,
+                     span: float = 3.0, dims: list[int] | None = None) -> Path:
+    """One row per code dimension: that dimension varied over ±span around the input's code."""
+    from .tasks import generate
+
+    model = load(run_dir)
+    x = _pick_inputs(run_dir, model, inputs[:1], [index])
+    scale = None if getattr(model, "variational", False) else generate.run_gmm(run_dir, model).std
+    t = generate.traverse(model, x, steps=steps, span=span, scale=scale, dims=dims).numpy()
+    return _save_grid(out, t.reshape(-1, *t.shape[2:]), nrow=steps)

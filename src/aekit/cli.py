@@ -109,6 +109,53 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
+    dt = sub.add_parser("detect", help="anomaly scores for every row of a table (.npy/.npz/.csv)",
+                        description="Score samples with a trained run (higher = more anomalous); write "
+                                    "index,score,is_anomaly. With labels (y), print and save AUROC and AUPRC.")
+    dt.add_argument("run", help="run directory")
+    dt.add_argument("--data", required=True, help=".npy, .npz (X, optional y) or numeric .csv (optional y/label column)")
+    dt.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv); the summary goes to OUT.json")
+    dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
+    dt.add_argument("--contamination", type=float, default=0.01,
+                    help="fraction of the training data above the threshold (default 0.01)")
+    dt.set_defaults(func=cmd_detect)
+
+    dn = sub.add_parser("denoise", help="denoise an array file, an image or a folder of images")
+    dn.add_argument("run", help="run directory (a denoising AE, or any model)")
+    dn.add_argument("input", help=".npy/.npz array, image file or folder of images")
+    dn.add_argument("--out", required=True, help="output .npy, image file or folder")
+    dn.add_argument("--noise", help="corrupt clean inputs first, e.g. gaussian:0.5, masking:0.3, salt_pepper:0.2; "
+                                    "prints PSNR/SSIM of noisy and denoised against the clean inputs")
+    dn.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    dn.set_defaults(func=cmd_denoise)
+
+    ip = sub.add_parser("interpolate", help="decode a path between two inputs' codes to a PNG row")
+    ip.add_argument("run", help="run directory")
+    ip.add_argument("inputs", nargs="*", help="two image files A B (default: the run's test samples --index)")
+    ip.add_argument("--index", type=int, nargs=2, default=[0, 1], help="test-set rows to use (default 0 1)")
+    ip.add_argument("--steps", type=int, default=10)
+    ip.add_argument("--method", default="auto", help="linear, slerp or auto (slerp for Gaussian latents)")
+    ip.add_argument("--out", default=None, help="PNG (or .npy); default RUN/interpolation.png")
+    ip.set_defaults(func=cmd_interpolate)
+
+    tv = sub.add_parser("traverse", help="vary each code dimension around one input; one PNG row per dimension")
+    tv.add_argument("run", help="run directory")
+    tv.add_argument("inputs", nargs="*", help="an image file (default: the run's test sample --index)")
+    tv.add_argument("--index", type=int, default=0)
+    tv.add_argument("--steps", type=int, default=7)
+    tv.add_argument("--span", type=float, default=3.0, help="± span × the dimension's spread (default 3)")
+    tv.add_argument("--dims", help="code dimensions to show, e.g. 0,1,5 (default all)")
+    tv.add_argument("--out", default=None, help="PNG (or .npy); default RUN/traversal.png")
+    tv.set_defaults(func=cmd_traverse)
+
+    em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")
+    em.add_argument("run", help="run directory")
+    em.add_argument("--data", help="a .npy/.npz/.csv file (every row) or a data set name (default: the run's)")
+    em.add_argument("--data-root", help="folder holding the data set's files")
+    em.add_argument("--split", default="test", help="for a named data set: train, test or all (default test)")
+    em.add_argument("--out", required=True, help="output .npy")
+    em.set_defaults(func=cmd_embed)
+
     rp = sub.add_parser("report", help="write RUN/report.html: curves, reconstructions, samples, latent map …")
     rp.add_argument("run", help="run directory")
     rp.add_argument("--data", help="data set name or file (default: the run's own)")
@@ -325,6 +372,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(run_dir)
     x = _run_data(run_dir, args.data, args.data_root)
     metrics = {"split": "test", **evaluate(model, x)}
+    from .tasks.represent import run_representation_metrics
+
+    metrics.update(run_representation_metrics(model, run_dir, args.data, args.data_root))
     io.write_json(run_dir / "metrics.json", metrics)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -348,6 +398,61 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run_dir / "samples.png"
     sample_to_path(run_dir, args.n, out, seed=args.seed)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .tasks.anomaly import detect_path
+
+    summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
+                          contamination=args.contamination)
+    print(f"wrote {args.out}: {summary['n_anomalies']} of {summary['n']} flagged "
+          f"(score {summary['score']}, threshold {summary['threshold']:.5g})")
+    if "auroc" in summary:
+        print(f"AUROC={summary['auroc']:.4f}  AUPRC={summary['auprc']:.4f}  (saved to {Path(args.out).with_suffix('.json')})")
+    return 0
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from .tasks.denoise import denoise_path
+
+    summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
+    print(f"wrote {summary.pop('out')}")
+    if args.noise:
+        print(_fmt_metrics(summary))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .apply import interpolate_to_path
+
+    run_dir = Path(args.run)
+    out = interpolate_to_path(run_dir, Path(args.out) if args.out else run_dir / "interpolation.png",
+                              args.inputs, args.index, steps=args.steps, method=args.method)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    from .apply import traverse_to_path
+    from .errors import AekitError
+
+    run_dir = Path(args.run)
+    try:
+        dims = [int(d) for d in args.dims.split(",")] if args.dims else None
+    except ValueError:
+        raise AekitError(f"--dims: expected comma-separated integers such as 0,1,5, got {args.dims!r}") from None
+    out = traverse_to_path(run_dir, Path(args.out) if args.out else run_dir / "traversal.png", args.inputs,
+                           args.index, steps=args.steps, span=args.span, dims=dims)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .tasks.represent import embed_path
+
+    shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
+    print(f"wrote {args.out}: codes of shape {shape}")
     return 0
 
 

@@ -3,7 +3,10 @@
 - ``mse``: mean squared reconstruction error per feature;
 - ``bce``: binary cross-entropy per feature (data in [0, 1] only);
 - ``psnr``: mean over samples of 10·log10(range² / MSE), range = 1 for data in [0, 1];
-- variational models: ``neg_elbo`` (nats per sample, one posterior sample), ``recon``, ``kl``.
+- variational models: ``neg_elbo`` (nats per sample, one posterior sample), ``recon``, ``kl``;
+- denoising models: ``noisy_psnr``/``denoised_psnr`` (and ``_ssim`` for images) of the inputs
+  corrupted at the model's configured noise (seed 0, clipped to [0, 1] for such data) and of
+  their denoised versions, against the clean inputs (:mod:`aekit.tasks.denoise`).
 """
 
 from __future__ import annotations
@@ -53,4 +56,11 @@ def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None
         out["neg_elbo"] = torch.cat(velbo).mean().item()
         out["recon"] = torch.cat(vrec).mean().item()
         out["kl"] = torch.cat(vkl).mean().item()
+    noise = getattr(getattr(model, "config", None), "noise", None)
+    if noise is not None and getattr(model.config, "noise_level", 0) > 0:
+        # a denoising run: PSNR/SSIM of noisy and denoised inputs at its configured noise
+        from .tasks.denoise import denoising_metrics
+
+        d = denoising_metrics(model, x.cpu(), noise, model.config.noise_level, clip=unit)
+        out.update({k: v for k, v in d.items() if k != "noise"})
     return {k: (v if isinstance(v, int) or math.isfinite(v) else float("nan")) for k, v in out.items()}
