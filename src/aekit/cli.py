@@ -15,7 +15,9 @@ from ._version import __version__
 
 # Run-level options (not part of the model or training configs).
 RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
-            "no_report", "tensorboard", "tsne")
+            "no_report", "tensorboard", "tsne",
+            "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
+DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 # Family options exposed as flags: (flag name, type, help). Any field of a family's config
 # can also be given in the YAML file; a flag that does not apply to the family is an error.
@@ -35,6 +37,25 @@ MODEL_FLAGS = [
     ("k", int, "units kept by top-k sparsity"),
     ("beta", float, "weight β of the KL term (VAE)"),
     ("likelihood", str, "VAE decoder: bernoulli or gaussian"),
+    ("beta_warmup", int, "VAE KL warm-up: epochs over which β rises from 0 to --beta"),
+    ("iw_samples", int, "IWAE: importance samples k per input"),
+    ("prior", str, "AAE prior: gaussian, mixture, categorical"),
+    ("n_components", int, "AAE mixture prior: Gaussians on a circle"),
+    ("n_clusters", int, "AAE categorical prior: clusters"),
+    ("noise_start", float, "scheduled DAE: noise level at the start, lowered to --noise-level"),
+    ("noise_schedule", str, "scheduled DAE: linear, exponential, steps"),
+    ("schedule_unit", str, "scheduled DAE: lower the noise by epoch or by step"),
+    ("schedule_length", int, "scheduled DAE: epochs (or steps) to reach --noise-level; 0 = whole run"),
+    ("contractive_weight", float, "CAE: weight λ of the Jacobian penalty"),
+    ("jacobian", str, "CAE: auto, closed_form, exact, hutchinson"),
+    ("k_start", int, "k-sparse: k at the start, lowered to --k"),
+    ("k_warmup", int, "k-sparse: epochs over which k is lowered"),
+    ("alpha", float, "k-sparse: features keep α·k units"),
+    ("codebook_size", int, "VQ-VAE: codebook vectors K"),
+    ("code_dim", int, "VQ-VAE: size of one codebook vector"),
+    ("commitment", float, "VQ-VAE: commitment weight β"),
+    ("ema_decay", float, "VQ-VAE: EMA codebook decay (0 = learn it by its loss)"),
+    ("mmd_weight", float, "WAE: weight λ of the MMD penalty"),
 ]
 
 TRAIN_FLAGS = [
@@ -69,14 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model and write a run directory",
                        description="Train a model. With no arguments: a vanilla AE on the embedded digits data.")
     t.add_argument("--model", help="family name (see `aekit models`); default ae")
-    t.add_argument("--data", help="data set name (see `aekit datasets`) or a .npy/.npz file; default digits")
+    t.add_argument("--data", help="data set name (see `aekit datasets`) or a file/folder (IDX, .npy, .npz, CSV, "
+                                  "TSV, Parquet, .mat, HDF5, images); default digits")
     t.add_argument("--data-root", help="folder holding the data set's files")
     t.add_argument("--no-download", action="store_true", default=None, help="never download data")
     t.add_argument("--preprocess", help="auto (default), none, scale, minmax, standardize")
+    _data_flags(t)
     t.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-TIME)")
     t.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
     t.add_argument("--config", help="YAML file of options (same names as the flags); flags override it")
     t.add_argument("--quiet", action="store_true", default=None, help="no progress bar or logs")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs to extend it)")
     t.add_argument("--no-report", action="store_true", default=None, help="do not write RUN/report.html at the end")
     t.add_argument("--tsne", action="store_true", default=None, help="report: map the codes with t-SNE instead of PCA")
     t.add_argument("--tensorboard", action="store_true", default=None,
@@ -94,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="data set name or file (default: the run's own)")
     e.add_argument("--data-root", help="folder holding the data set's files")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--nll-samples", type=int, default=0, metavar="K",
+                   help="variational models: estimate log p(x) with K importance samples (e.g. 5000)")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("reconstruct", help="reconstruct an array file, an image or a folder of images")
@@ -168,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_models)
     d = sub.add_parser("datasets", help="list the named data sets and where each looks for files")
     d.set_defaults(func=cmd_datasets)
+    cv = sub.add_parser("convert", help="write any readable table/array file as .npy (CSV streamed, for out-of-core training)")
+    cv.add_argument("src", help="CSV, TSV, Parquet, .npz, .mat or HDF5 file")
+    cv.add_argument("dst", help="output .npy (labels, if any, go to DST.labels.npy)")
+    cv.add_argument("--format", help="input format (default: from the extension or content)")
+    cv.add_argument("--key", help="array name (.npz/.mat) or dataset path (HDF5)")
+    cv.add_argument("--label-column", help="table column holding labels")
+    cv.set_defaults(func=cmd_convert)
     return p
 
 
@@ -219,15 +252,40 @@ def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     return run, model, train
 
 
-def _load_data(name: str, root: str | None, download: bool = True, seed: int = 0, preprocess: str | None = None):
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data options")
+    g.add_argument("--format", default=None, help="file format when the extension does not say: idx, npy, npz, csv, "
+                                                   "tsv, parquet, mat, hdf5, images")
+    g.add_argument("--key", default=None, help="array name (.npz/.mat) or dataset path (HDF5, e.g. train/data)")
+    g.add_argument("--label-column", default=None, help="table column holding labels (not a feature)")
+    g.add_argument("--image-size", default=None, help="resize images to N or HxW (image folders)")
+    g.add_argument("--impute", default=None, help="fill NaN/inf with the training mean: mean (default: refuse them)")
+    g.add_argument("--binarize", default=None, help="Bernoulli data: threshold, static (one sample) or dynamic "
+                                                     "(a new sample per batch)")
+    g.add_argument("--channel-norm", action="store_true", default=None, help="normalize each image channel to mean 0, sd 1")
+    g.add_argument("--stream", action="store_true", default=None,
+                   help="train from a memory-mapped .npy in batches (automatic above 1 GiB)")
+
+
+def _load_data(name: str, root: str | None, download: bool = True, seed: int = 0, preprocess: str | None = None,
+               **opts):
+    """A named data set or a file/folder (``opts``: the data flags, see :func:`_data_flags`)."""
     from . import data as D
 
-    if Path(name).suffix in (".npy", ".npz"):
-        return D.datasets.load_array_file(name, seed=seed, preprocess=preprocess or "auto")
+    opts = {k: v for k, v in opts.items() if v is not None}
+    fit = {k: opts.pop(k) for k in ("impute", "binarize", "channel_norm") if k in opts}
+    if name not in D.names() and (Path(name).exists() or Path(name).suffix or "/" in name or opts):
+        return D.load_file(name, fmt=opts.get("format"), key=opts.get("key"), label_column=opts.get("label_column"),
+                           image_size=opts.get("image_size"), preprocess=preprocess or "auto", seed=seed,
+                           stream=opts.get("stream"), **fit)
     d = D.load(name, root=root, download=download, seed=seed)
-    if preprocess and preprocess != "auto":
-        d.preprocess = D.Preprocessor.fit(d.x_train, preprocess)
+    if (preprocess and preprocess != "auto") or fit:
+        d.set_preprocess(D.Preprocessor.fit(d.x_train, preprocess or "auto", seed=seed, **fit))
     return d
+
+
+def _data_opts(run: dict) -> dict:
+    return {k: run[k] for k in DATA_KEYS if run.get(k) is not None}
 
 
 def _default_out(model: str, data: str) -> Path:
@@ -256,18 +314,24 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise AekitError(f"--out: cannot write into {parent} (permission denied); choose a writable --out")
 
 
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _fmt_metrics(metrics: dict) -> str:
     return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import io
     from .data.datasets import training_defaults
-    from .evaluate import evaluate
     from .registry import get_model_class
-    from .train import TrainConfig, Trainer
+    from .train import TrainConfig
 
+    if args.resume:
+        return _resume_train(args)
     run, model_opts, train_opts = resolve_train_options(args)
     name = run.get("model", "ae")
     data_name = run.get("data", "digits")
@@ -277,26 +341,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_opts["progress"] = False
     tcfg = TrainConfig.from_dict(train_opts, where="training options")
     data = _load_data(data_name, run.get("data_root"), download=not run.get("no_download"),
-                      seed=tcfg.seed, preprocess=run.get("preprocess"))
+                      seed=tcfg.seed, preprocess=run.get("preprocess"), **_data_opts(run))
     model_opts["input_shape"] = data.input_shape
     import torch
 
     torch.manual_seed(tcfg.seed)
     model = cls(**model_opts)
     out = Path(run["out"]) if run.get("out") else _default_out(cls.registry_name, data_name)
-    _prepare_out(out, bool(run.get("overwrite")))
+    if _is_main_process():  # under torchrun only rank 0 touches the run directory
+        _prepare_out(out, bool(run.get("overwrite")))
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
     callbacks = []
     if run.get("tensorboard"):
         from .tensorboard import TensorBoardLogger
 
         callbacks.append(TensorBoardLogger(out / "tensorboard", data.train()[:16] if data.is_image else None, seed=tcfg.seed))
+    _fit_and_finish(out, model, data, tcfg, run, callbacks)
+    return 0
+
+
+def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, resume: Path | None = None) -> None:
+    """Train (or continue), then write metrics.json and the report; print where they are."""
+    from . import io
+    from .evaluate import evaluate
+    from .train import Trainer
+
     trainer = Trainer(tcfg, out_dir=out, callbacks=callbacks)
     try:
-        trainer.fit(model, data)
+        trainer.fit(model, data, resume=resume)
     finally:
         for cb in callbacks:
             cb.close()
+    if not _is_main_process():
+        return
     metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
     if data.x_test is None:
         metrics["split"] = "train"
@@ -308,6 +385,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         rep = build_report(out, model=model, data=data, tsne=bool(run.get("tsne")), seed=tcfg.seed)
         print(f"report written to {rep.path}")
+
+
+def _resume_train(args: argparse.Namespace) -> int:
+    """``aekit train --resume RUN [--epochs N]``: continue from RUN/checkpoint/last.pt."""
+    from . import io
+    from .errors import AekitError
+    from .registry import get_model_class
+    from .train import TrainConfig
+    from .train.trainer import load_checkpoint
+
+    run_dir = Path(args.resume)
+    if not (run_dir / "config.json").is_file():
+        raise AekitError(f"--resume: {run_dir} is not a run directory (no config.json)")
+    load_checkpoint(run_dir)  # fail early, before anything is touched
+    fixed = [n for n, _, _ in MODEL_FLAGS + TRAIN_FLAGS if n not in ("epochs", "device")]
+    given = [k for k in [*fixed, "model", "data", "data_root", "out", "config"] if getattr(args, k, None) is not None]
+    if given:
+        raise AekitError(f"--resume: continues the run as configured; only --epochs, --device and --quiet may be "
+                         f"given with it, not {', '.join(_flag(k) for k in given)}")
+    cfg = io.read_json(run_dir / "config.json")
+    cls = get_model_class(cfg.get("model_class", ""))
+    model = cls(cls.config_class.from_dict(cfg["model"], where=str(run_dir / "config.json")))
+    known = TrainConfig.field_names()
+    train = {k: v for k, v in cfg.get("training", {}).items() if k in known}
+    for k in ("epochs", "device"):
+        if getattr(args, k) is not None:
+            train[k] = getattr(args, k)
+    if args.quiet:
+        train["progress"] = False
+    tcfg = TrainConfig.from_dict(train, where=str(run_dir / "config.json"))
+    data = _run_dataset(run_dir, None, None)
+    from .data import Preprocessor
+
+    data.preprocess = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
+    log.info("resuming %s in %s", cls.__name__, run_dir)
+    run = {"no_report": args.no_report, "tsne": args.tsne}
+    _fit_and_finish(run_dir, model, data, tcfg, run, [], resume=run_dir / "checkpoint" / "last.pt")
     return 0
 
 
@@ -324,10 +438,12 @@ def _run_data(run_dir: Path, data_arg: str | None, root_arg: str | None):
         from .errors import AekitError
 
         raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
-    data = _load_data(name if name != "array" else info.get("path", name), root, download=False)
+    source = info.get("source", {}) if not data_arg else {}
+    data = _load_data(name if name != "array" else info.get("path", name), root, download=False,
+                      seed=int(cfg.get("training", {}).get("seed", 0)), **source)
     pre = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
     x = data.x_test if data.x_test is not None else data.x_train
-    return pre.transform(x)
+    return pre.transform(x, sample=True)
 
 
 def _run_dataset(run_dir: Path, data_arg: str | None, root_arg: str | None):
@@ -341,7 +457,8 @@ def _run_dataset(run_dir: Path, data_arg: str | None, root_arg: str | None):
     if not name:
         raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
     return _load_data(name if name != "array" else info.get("path", name), root_arg or info.get("root"),
-                      download=False, seed=int(cfg.get("training", {}).get("seed", 0)))
+                      download=False, seed=int(cfg.get("training", {}).get("seed", 0)),
+                      **(info.get("source", {}) if not data_arg else {}))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -371,7 +488,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     model = load(run_dir)
     x = _run_data(run_dir, args.data, args.data_root)
-    metrics = {"split": "test", **evaluate(model, x)}
+    metrics = {"split": "test", **evaluate(model, x, nll_samples=args.nll_samples)}
     from .tasks.represent import run_representation_metrics
 
     metrics.update(run_representation_metrics(model, run_dir, args.data, args.data_root))
@@ -469,7 +586,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     from .data import describe
 
     for name, where in describe():
-        print(f"{name:<10} {where}")
+        print(f"{name:<14} {where}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .data.convert import convert
+
+    n, d = convert(args.src, args.dst, fmt=args.format, key=args.key, label_column=args.label_column)
+    print(f"wrote {args.dst} ({n} rows × {d} features, float32)")
     return 0
 
 
@@ -492,5 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         print("aekit: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
+        print("aekit: error: out of memory; lower --batch-size or use a smaller model", file=sys.stderr)
+        return 1
+    except RuntimeError as e:  # torch reports failed allocations as RuntimeError
+        if "memory" not in str(e).lower():
+            raise
         print("aekit: error: out of memory; lower --batch-size or use a smaller model", file=sys.stderr)
         return 1

@@ -9,7 +9,6 @@ training device; each epoch draws a permutation and slices batches from it (no p
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -26,6 +25,7 @@ from .._version import __version__
 from ..config import Config, check
 from ..data.bundle import Data, as_data
 from ..errors import AekitError, close_matches
+from . import distributed as dist_
 
 log = logging.getLogger("aekit.train")
 
@@ -107,21 +107,29 @@ class DivergenceError(AekitError):
 
 
 class Trainer:
-    """``Trainer(epochs=20).fit(model, data)``; with ``out_dir`` it writes a run directory."""
+    """``Trainer(epochs=20).fit(model, data)``; with ``out_dir`` it writes a run directory.
+
+    ``callbacks``: callables ``cb(trainer, model, epoch, row)`` run after each epoch's
+    history row is made (on the main process only).
+    """
 
     def __init__(self, config: TrainConfig | None = None, *, out_dir: str | Path | None = None,
-                 callbacks: list | tuple = (), **kwargs: Any):
+                 callbacks: list | None = None, **kwargs: Any):
         if config is None:
             config = TrainConfig.from_dict(kwargs, where="Trainer")
         elif kwargs:
             config = config.replace(**kwargs)
         self.config = config
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks = list(callbacks or [])
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
         self.device: torch.device | None = None
-        # each called as cb(trainer, model, epoch, row) after an epoch's history row (e.g. TensorBoard)
-        self.callbacks = list(callbacks)
+        self.rank, self.world = 0, 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     # -- data -----------------------------------------------------------------------------------
     def _split(self, x: np.ndarray, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray | None]:
@@ -130,14 +138,37 @@ class Trainer:
             return x, None
         if n_val >= len(x):
             raise AekitError(f"val_split: {self.config.val_split} leaves no training data out of {len(x)} samples")
+        if isinstance(x, np.memmap):  # out-of-core: split by position so both parts stay views of the file
+            return x[:len(x) - n_val], x[len(x) - n_val:]
         perm = torch.randperm(len(x), generator=gen).numpy()
         return x[perm[n_val:]], x[perm[:n_val]]
 
+    def _epoch_batches(self, xt: torch.Tensor, gen: torch.Generator):
+        """In-memory fast path: one permutation per epoch, batches sliced from the device
+        tensor. Under torchrun each rank takes every world-th row of each global batch.
+        Yields (local batch, global batch size)."""
+        c, n = self.config, len(xt)
+        if isinstance(xt, np.memmap):  # out-of-core: blocked shuffle, read from disk (aekit.data.stream)
+            from ..data.stream import iter_batches
+
+            for xb in iter_batches(xt, self._stream_pre, c.batch_size, gen):
+                yield xb.to(self.device, non_blocking=True), len(xb)
+            return
+        perm = torch.randperm(n, generator=gen).to(xt.device)
+        for start in range(0, n, c.batch_size):
+            idx = perm[start:start + c.batch_size]
+            glob = len(idx)
+            if self.world > 1:
+                idx = idx[self.rank::self.world]
+            yield xt.index_select(0, idx), glob  # (B, *input_shape)
+
     # -- the loop -------------------------------------------------------------------------------
-    def fit(self, model, data: Any) -> list[dict[str, float]]:
+    def fit(self, model, data: Any, resume: str | Path | None = None) -> list[dict[str, float]]:
+        """Train ``model`` on ``data``; ``resume`` is a checkpoint (``RUN/checkpoint/last.pt``)
+        to continue from: weights, optimizer and scheduler state, epoch, RNG states, history."""
         c = self.config
         data = as_data(data)
-        x_all = data.train()
+        x_all = data.x_train if data.streaming else data.train()  # a memory map stays on disk
         want = tuple(model.config.input_shape)
         if tuple(x_all.shape[1:]) != want:
             raise AekitError(
@@ -145,17 +176,27 @@ class Trainer:
                 f"build the model with input_shape={tuple(x_all.shape[1:])}"
             )
         gen = torch.Generator().manual_seed(c.seed)
-        torch.manual_seed(c.seed)
         x_train, x_val = self._split(x_all, gen)
         n = len(x_train)
         if c.batch_size > n:
             raise AekitError(
                 f"batch_size: {c.batch_size} is larger than the {n} training samples; use a batch size ≤ {n}"
             )
-        device = self.device = resolve_device(c.device)
+        device = dist_.local_device(resolve_device(c.device))
+        self.rank, self.world = dist_.setup(device)
+        self.device = device
+        # each rank draws its own noise (corruption, reparameterization), reproducibly
+        torch.manual_seed(c.seed + self.rank)
         model.to(device)
-        xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device)
-        xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device) if x_val is not None else None
+        if self.world > 1:
+            dist_.broadcast_parameters(model)
+        if data.streaming:  # out-of-core: xt/xv stay memory maps, preprocessed a batch at a time
+            if self.world > 1:
+                raise AekitError("data: out-of-core (memory-mapped) training runs on one process; drop torchrun or load the data in memory")
+            xt, xv, self._stream_pre = x_train, x_val, data.preprocess
+        else:
+            xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device)
+            xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device) if x_val is not None else None
 
         def make(params):
             return make_optimizer(c.optimizer, params, c.lr, c.weight_decay, c.momentum, device)
@@ -166,46 +207,73 @@ class Trainer:
             schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=c.epochs) for o in optimizers]
 
         params = [p for p in model.parameters() if p.requires_grad]
+        loss_scale = [1.0]  # local share of the global batch × world size (1 on one process)
 
         def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * loss_scale[0] if self.world > 1 else loss).backward()
+            if self.world > 1:
+                dist_.average_gradients(params, self.world)
             if c.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, c.grad_clip, foreach=True)
             opt.step()
 
-        if self.out_dir is not None:
+        start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
+        if resume is not None:
+            ck = load_checkpoint(resume)
+            try:
+                model.load_state_dict(ck["model"])
+                for o, st in zip(optimizers, ck["optimizers"]):
+                    o.load_state_dict(st)
+                for s, st in zip(schedulers, ck["schedulers"]):
+                    s.load_state_dict(st)
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise AekitError(f"{resume}: checkpoint does not match this model or trainer ({str(e).splitlines()[0]})") from None
+            start_epoch = int(ck["epoch"])
+            self.history = list(ck["history"])
+            torch.set_rng_state(ck["torch_rng"])
+            gen.set_state(ck["perm_rng"])
+            best_val, bad_epochs = float(ck.get("best_val", math.inf)), int(ck.get("bad_epochs", 0))
+            best_state = ck.get("best_state")
+            if start_epoch >= c.epochs:
+                log.info("checkpoint is already at epoch %d of %d; nothing to train", start_epoch, c.epochs)
+
+        if self.out_dir is not None and self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._write_static(model, data)
 
         n_batches = math.ceil(n / c.batch_size)
-        best_val, best_state, bad_epochs = math.inf, None, 0
-        global_step = 0
+        global_step = start_epoch * n_batches
         t_start = time.perf_counter()
-        for epoch in range(c.epochs):
+        stopped = False
+        for epoch in range(start_epoch, c.epochs):
+            if stopped:
+                break
             t0 = time.perf_counter()
             model.on_train_epoch_start(epoch, c.epochs)
             model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
             sums: dict[str, torch.Tensor] = {}
             bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
-                       disable=None if c.progress else True, unit="batch")
-            for b in range(n_batches):
-                idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
-                xb = xt.index_select(0, idx)  # (B, *input_shape)
+                       disable=None if (c.progress and self.is_main) else True, unit="batch")
+            for b, (xb, glob) in enumerate(self._epoch_batches(xt, gen)):
+                if data.batch_transform is not None:  # e.g. dynamic binarization: a fresh sample per batch
+                    xb = data.batch_transform(xb, gen)
+                w = len(xb)
+                loss_scale[0] = w * self.world / glob
                 model.on_train_step(global_step)
                 terms = model.training_step(xb, optimizers, step)
-                w = len(idx)
                 for k, v in terms.items():
                     sums[k] = sums[k] + v * w if k in sums else v * w
                 global_step += 1
                 if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
-                    running = sums["loss"].item() / min(n, (b + 1) * c.batch_size)
+                    running = sums["loss"].item() / min(n, (b + 1) * c.batch_size) * self.world
                     if not math.isfinite(running):
                         self._diverged(epoch, b, terms)
                     bar.set_postfix(loss=f"{running:.4g}", refresh=False)
                 bar.update(1)
             bar.close()
+            if self.world > 1:
+                sums = dist_.sum_across(sums)
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({f"train_{k}": v.item() / n for k, v in sums.items()})
             if xv is not None:
@@ -214,32 +282,35 @@ class Trainer:
             row.update(model.schedule_values())
             row["seconds"] = time.perf_counter() - t0
             self.history.append(row)
-            for cb in self.callbacks:
-                cb(self, model, epoch, row)
             for s in schedulers:
                 s.step()
             if (epoch + 1) % max(1, c.epochs // 10) == 0 or epoch + 1 == c.epochs:
                 log.info("epoch %d/%d %s", epoch + 1, c.epochs,
                          " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.endswith("loss")))
-            if self.out_dir is not None:
-                io.write_csv(self.out_dir / "history.csv", self.history)
-                self._checkpoint(model, optimizers, schedulers, epoch, gen)
             if c.early_stopping and xv is not None:
                 if row["val_loss"] < best_val - 1e-12:
                     best_val, bad_epochs = row["val_loss"], 0
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
                 else:
                     bad_epochs += 1
                     if bad_epochs >= c.early_stopping:
                         log.info("early stopping after epoch %d (best val_loss %.4g)", epoch + 1, best_val)
-                        break
+                        stopped = True
+            if self.is_main:
+                for cb in self.callbacks:
+                    cb(self, model, epoch, row)
+                if self.out_dir is not None:
+                    io.write_csv(self.out_dir / "history.csv", self.history)
+                    self._checkpoint(model, optimizers, schedulers, epoch, gen,
+                                     {"best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state})
         if best_state is not None:
             model.load_state_dict(best_state)
         self.train_seconds = time.perf_counter() - t_start
         model.eval()
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.is_main:
             model.save_pretrained(self.out_dir)
             self._write_static(model, data)
+        dist_.barrier()
         return self.history
 
     def _diverged(self, epoch: int, batch: int, terms: dict[str, torch.Tensor]) -> None:
@@ -254,6 +325,10 @@ class Trainer:
     @torch.inference_mode()
     def evaluate_terms(self, model, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
         """Mean loss terms over ``x`` in eval mode (no corruption)."""
+        if isinstance(x, np.memmap):  # out-of-core validation rows, read a batch at a time
+            from ..data.stream import mean_terms
+
+            return mean_terms(model, x, self._stream_pre, batch_size, self.device)
         model.eval()
         sums: dict[str, torch.Tensor] = {}
         for i in range(0, len(x), batch_size):
@@ -272,12 +347,12 @@ class Trainer:
             **model.config_dict(),
             "data": data.describe(),
             "training": {**self.config.to_dict(), "device_used": str(self.device),
-                         "train_seconds": round(self.train_seconds, 3)},
+                         "world_size": self.world, "train_seconds": round(self.train_seconds, 3)},
             "aekit_version": __version__,
         })
         io.write_json(d / "preprocess.json", data.preprocess.to_dict())
 
-    def _checkpoint(self, model, optimizers, schedulers, epoch: int, gen: torch.Generator) -> None:
+    def _checkpoint(self, model, optimizers, schedulers, epoch: int, gen: torch.Generator, extra: dict) -> None:
         state = {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizers": [o.state_dict() for o in optimizers],
@@ -286,7 +361,28 @@ class Trainer:
             "history": self.history,
             "torch_rng": torch.get_rng_state(),
             "perm_rng": gen.get_state(),
+            **extra,
         }
         path = self.out_dir / "checkpoint" / "last.pt"
         with io.atomic_path(path) as tmp:
             torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A resume checkpoint, loaded with ``weights_only=True``: tensors and plain containers
+    only, so a crafted pickle cannot run code."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint" / "last.pt"
+    if not path.is_file():
+        raise AekitError(f"{path}: no checkpoint to resume from; a run writes checkpoint/last.pt after each epoch")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for forbidden globals, RuntimeError/EOFError when truncated
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AekitError(
+            f"{path}: refused or unreadable checkpoint ({first[:160]}); it is corrupt or not an aekit checkpoint"
+        ) from None
+    if not isinstance(ck, dict) or not {"model", "optimizers", "epoch", "history"} <= set(ck):
+        raise AekitError(f"{path}: not an aekit checkpoint (missing keys)")
+    return ck
