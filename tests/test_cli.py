@@ -99,7 +99,7 @@ def test_yaml_config_with_flag_override(tmp_path):
 
 BAD = [
     (["train", "--model", "vea"], "unknown model 'vea' (did you mean 'vae'?)"),
-    (["train", "--data", "mnits"], "unknown dataset 'mnits' (did you mean 'mnist'?)"),
+    (["train", "--data", "mnits"], "unknown dataset 'mnits' (did you mean 'mnist'"),
     (["train", "--data", "mnist", "--data-root", "{tmp}/empty", "--no-download"], "train-images-idx3-ubyte.gz"),
     (["train", "--latent-dim", "0"], "latent_dim: must be a positive integer"),
     (["train", "--epochs", "-3"], "epochs: must be a positive integer"),

@@ -244,9 +244,9 @@ def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     known = cls.config_class.field_names()
     for key in model:
         if key not in known:
-            everything = [*known, *train_keys, *RUN_KEYS]
+            everything = [_flag(k) for k in (*known, *train_keys, *RUN_KEYS)]
             raise AekitError(
-                f"{_flag(key)}: not an option of --model {cls.registry_name}{close_matches(key, everything)}; "
+                f"{_flag(key)}: not an option of --model {cls.registry_name}{close_matches(_flag(key), everything)}; "
                 f"its options: {', '.join(_flag(k) for k in known if k != 'input_shape')}"
             )
     return run, model, train
@@ -296,22 +296,31 @@ def _default_out(model: str, data: str) -> Path:
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Check that ``out`` can be written before anything is trained; clear it on --overwrite."""
+    import os
     import shutil
 
     from .errors import AekitError
 
     if out.exists() and not out.is_dir():
         raise AekitError(f"--out: {out} exists and is not a directory; choose another --out")
+    anc = out.parent if str(out.parent) else Path(".")
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise AekitError(f"--out: {anc} is a file, so {out} cannot be created; choose another --out")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise AekitError(f"--out: cannot write into {anc} (permission denied); choose a writable --out")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise AekitError(f"--out: {out} already exists and is not empty; pass --overwrite or choose another --out")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise AekitError(f"--out: cannot replace {out} (permission denied); choose a writable --out")
         shutil.rmtree(out)
-    parent = out.parent if out.parent != Path("") else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise AekitError(f"--out: cannot write into {parent} (permission denied); choose a writable --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AekitError(f"--out: cannot create {out.parent} ({e.strerror}); choose another --out") from None
 
 
 def _is_main_process() -> bool:

@@ -25,7 +25,7 @@ from torch import nn
 from .. import io
 from .._version import __version__
 from ..config import Config, check
-from ..errors import AekitError
+from ..errors import AekitError, close_matches
 from ..nets.conv import conv_layout
 from ..nets.mlp import ACTIVATIONS
 
@@ -50,7 +50,7 @@ class ArchConfig(Config):
         check(
             self.activation in ACTIVATIONS,
             "activation",
-            f"{self.activation!r} is not one of {', '.join(ACTIVATIONS)}",
+            f"{self.activation!r} is not one of {', '.join(ACTIVATIONS)}{close_matches(self.activation, ACTIVATIONS)}",
         )
         if self.arch == "conv":
             conv_layout(self.input_shape, self.channels)

@@ -167,6 +167,7 @@ class Trainer:
         """Train ``model`` on ``data``; ``resume`` is a checkpoint (``RUN/checkpoint/last.pt``)
         to continue from: weights, optimizer and scheduler state, epoch, RNG states, history."""
         c = self.config
+        device = dist_.local_device(resolve_device(c.device))
         data = as_data(data)
         x_all = data.x_train if data.streaming else data.train()  # a memory map stays on disk
         want = tuple(model.config.input_shape)
@@ -182,7 +183,6 @@ class Trainer:
             raise AekitError(
                 f"batch_size: {c.batch_size} is larger than the {n} training samples; use a batch size ≤ {n}"
             )
-        device = dist_.local_device(resolve_device(c.device))
         self.rank, self.world = dist_.setup(device)
         self.device = device
         # each rank draws its own noise (corruption, reparameterization), reproducibly
