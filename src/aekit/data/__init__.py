@@ -1,7 +1,8 @@
 """Data: named data sets, file readers, preprocessing, and the :class:`Data` container."""
 
-from .bundle import Data, as_data, check_array
+from .bundle import Data, as_data, check_array, split_indices
 from .datasets import describe, load, names
+from .files import load_file
 from .preprocess import Preprocessor
 
-__all__ = ["Data", "as_data", "check_array", "describe", "load", "names", "Preprocessor"]
+__all__ = ["Data", "as_data", "check_array", "describe", "load", "load_file", "names", "Preprocessor", "split_indices"]

@@ -155,7 +155,7 @@ def _from_dataset(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(item, (tuple, list)):
             item, lab = item[0], (item[1] if len(item) > 1 else None)
             ys.append(lab)
-        if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+        if type(item).__module__.startswith("PIL."):  # a PIL image → (C, H, W)
             a = np.asarray(item)
             item = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
         xs.append(np.asarray(item.detach().cpu() if hasattr(item, "detach") else item))

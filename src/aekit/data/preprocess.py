@@ -36,6 +36,7 @@ def _blocks(x: np.ndarray, block: int = BLOCK):
         yield x[i:i + block].reshape(min(block, len(x) - i), -1).astype(np.float64)
 
 
+@np.errstate(invalid="ignore", divide="ignore")  # non-finite entries (to impute) spoil only min/max/mean
 def feature_stats(x: np.ndarray, fill: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per flattened feature: min, max, mean, std, and the mean of its finite values
     (Chan et al.'s pairwise update, one block of rows at a time)."""
@@ -58,9 +59,7 @@ def feature_stats(x: np.ndarray, fill: np.ndarray | None = None) -> dict[str, np
             mean = mean + d * bn / tot
             m2 = m2 + bm2 + d**2 * n * bn / tot
             lo, hi, n = np.minimum(lo, b.min(0)), np.maximum(hi, b.max(0)), tot
-    with np.errstate(invalid="ignore", divide="ignore"):
-        finite_mean = fsum / fcnt
-    return {"min": lo, "max": hi, "mean": mean, "std": np.sqrt(m2 / n), "finite_mean": finite_mean, "finite_count": fcnt}
+    return {"min": lo, "max": hi, "mean": mean, "std": np.sqrt(m2 / n), "finite_mean": fsum / fcnt, "finite_count": fcnt}
 
 
 @dataclasses.dataclass

@@ -1,0 +1,107 @@
+"""Out-of-core batches from a memory-mapped array, so memory does not grow with the file.
+
+A full random permutation of N rows would touch the file everywhere at once, so the shuffle
+is *blocked*: the rows are cut into blocks of ``block_rows`` contiguous rows; each epoch
+visits the blocks in a random order, reads ``blocks_per_chunk`` of them at a time (each a
+sequential read), shuffles the rows of that chunk, and yields batches from it. Rows left over
+at the end of a chunk are carried into the next, so every batch but the last is full. Peak
+memory is one chunk (``block_rows · blocks_per_chunk`` rows), whatever N is.
+
+Every batch goes through the fitted :class:`~aekit.data.preprocess.Preprocessor`, exactly as
+in-memory data does; scoring and metrics read the rows in order, a batch at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from .preprocess import Preprocessor
+
+
+def n_batches(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, generator: torch.Generator,
+                 block_rows: int = 1024, blocks_per_chunk: int = 16) -> Iterator[torch.Tensor]:
+    """Preprocessed float32 batches (B, *shape) of ``arr`` in a blocked-shuffled order."""
+    n = len(arr)
+    block_rows = max(1, min(block_rows, n))
+    order = torch.randperm(math.ceil(n / block_rows), generator=generator).tolist()
+    carry: np.ndarray | None = None
+    for c in range(0, len(order), blocks_per_chunk):
+        parts = [arr[b * block_rows:(b + 1) * block_rows] for b in order[c:c + blocks_per_chunk]]
+        chunk = preprocess.transform(np.concatenate(parts))  # (rows, *shape) float32
+        perm = torch.randperm(len(chunk), generator=generator).numpy()
+        chunk = chunk[perm]
+        if carry is not None:
+            chunk = np.concatenate([carry, chunk])
+        full = len(chunk) // batch_size * batch_size
+        for i in range(0, full, batch_size):
+            yield torch.from_numpy(chunk[i:i + batch_size])
+        carry = chunk[full:] if full < len(chunk) else None
+    if carry is not None:
+        yield torch.from_numpy(np.ascontiguousarray(carry))
+
+
+def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sample: bool = False) -> Iterator[torch.Tensor]:
+    """Preprocessed float32 batches of ``arr`` in row order (evaluation, scoring)."""
+    for i in range(0, len(arr), batch_size):
+        yield torch.from_numpy(preprocess.transform(arr[i:i + batch_size], sample=sample))
+
+
+@torch.inference_mode()
+def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096,
+               device: torch.device | str = "cpu") -> dict[str, float]:
+    """Mean loss terms of ``model`` over ``arr`` in eval mode (the streamed validation loss)."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = {}
+    for xb in iter_ordered(arr, preprocess, batch_size):
+        xb = xb.to(device)
+        out = model(xb)
+        for k, v in {"loss": out.loss, **out.terms}.items():
+            sums[k] = sums[k] + v * len(xb) if k in sums else v * len(xb)
+    model.train(was_training)
+    return {k: v.item() / len(arr) for k, v in sums.items()}
+
+
+@torch.inference_mode()
+def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> np.ndarray:
+    """One anomaly score per row of ``arr`` (``model.score``), read a batch at a time."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = np.empty(len(arr), np.float32)
+    i = 0
+    for xb in iter_ordered(arr, preprocess, batch_size):
+        s = model.score(xb.to(device)).float().cpu().numpy()
+        out[i:i + len(s)] = s
+        i += len(s)
+    return out
+
+
+@torch.inference_mode()
+def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> dict[str, float]:
+    """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
+    the same definitions as :func:`aekit.evaluate.evaluate` (PSNR range from the data)."""
+    model.eval()
+    device = next(model.parameters()).device
+    mse, lo, hi = [], math.inf, -math.inf
+    bce = []
+    for xb in iter_ordered(arr, preprocess, batch_size, sample=True):
+        xb = xb.to(device)
+        r = model.reconstruct(xb)
+        mse.append((r - xb).pow(2).flatten(1).mean(1).cpu())
+        lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
+        rc = r.clamp(1e-7, 1 - 1e-7)
+        bce.append((-(xb * rc.log() + (1 - xb) * (1 - rc).log())).flatten(1).mean(1).cpu())
+    m = torch.cat(mse)
+    rng = 1.0 if lo >= 0 and hi <= 1 else max(hi - lo, 1e-12)
+    out = {"n": int(len(arr)), "mse": m.mean().item(), "psnr": (10 * torch.log10(rng**2 / m.clamp_min(1e-12))).mean().item()}
+    if lo >= 0 and hi <= 1:
+        out["bce"] = torch.cat(bce).mean().item()
+    return out
