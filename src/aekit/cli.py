@@ -383,7 +383,13 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
             cb.close()
     if not _is_main_process():
         return
-    metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
+    if data.streaming:  # out-of-core: metrics read the memory-mapped rows a batch at a time
+        from .data.stream import evaluate as evaluate_rows
+
+        rows = data.x_test if data.x_test is not None else data.x_train
+        metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess, batch_size=tcfg.batch_size)}
+    else:
+        metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
     if data.x_test is None:
         metrics["split"] = "train"
     io.write_json(out / "metrics.json", metrics)

@@ -102,7 +102,7 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
     info.update({
         "path": str(path), "split": split,
         "source": {k: v for k, v in {"format": fmt, "key": key, "label_column": label_column,
-                                     "image_size": image_size}.items() if v is not None},
+                                     "image_size": image_size, "impute": impute}.items() if v is not None},
     })
     return Data(
         x_train=x_tr, x_test=x[te] if has_test else None,
