@@ -48,6 +48,7 @@ class Section:
     title: str
     html: str = ""
     figures: list[tuple[str, str, bytes]] = dataclasses.field(default_factory=list)  # (id, caption, png)
+    notes: list[str] = dataclasses.field(default_factory=list)  # parts left out
 
     def add(self, fig_id: str, caption: str, fig) -> None:
         self.figures.append((fig_id, caption, plots.to_png(fig)))
@@ -270,7 +271,10 @@ def generative(run: _Run) -> Section | None:
     s = m.sample(64, generator=g).float().cpu().numpy()
     sec.add("fig-samples", "64 samples from the prior: z ~ N(0, I), x = decoder mean.",
             plots.image_grid(run.display(s)[0], "Samples from the prior"))
-    x = run.need_data()
+    if run.x is None:
+        sec.notes.append(f"interpolation and traversal: {run.data_note}")
+        return sec
+    x = run.x
     idx = run.pick(8)
     z = run.apply(m.code, x[idx])  # (8, latent_dim)
     t = np.linspace(0, 1, 10, dtype=np.float32)[:, None]
@@ -302,8 +306,12 @@ def latent_map(run: _Run) -> Section | None:
         z2, method = z, "code"
     elif run.tsne:
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
-        z2, method = TSNE(2, init="pca", random_state=run.seed, perplexity=min(30.0, (n - 1) / 3)).fit_transform(z), "t-SNE"
+        # one thread: OpenMP's busy-waiting threads on a shared, loaded CPU made it 20× slower
+        with threadpool_limits(1):
+            tsne = TSNE(2, init="pca", random_state=run.seed, perplexity=min(30.0, (n - 1) / 3))
+            z2, method = tsne.fit_transform(z), "t-SNE"
     elif z.shape[1] == 1:
         z2, method = np.concatenate([z, np.zeros_like(z)], 1), "code"
     else:
@@ -407,6 +415,7 @@ def build_report(run_dir: str | Path, *, model=None, data=None, tsne: bool = Fal
             continue
         if s is not None:
             sections.append(s)
+            notes += s.notes
     path = Path(out) if out is not None else run_dir / "report.html"
     title = f"aekit report: {type(run.model).__name__} on {run.cfg.get('data', {}).get('name', '?')} ({run_dir.name})"
     io.write_text(path, _page(title, sections, notes))
