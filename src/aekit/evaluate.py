@@ -4,6 +4,8 @@
 - ``bce``: binary cross-entropy per feature (data in [0, 1] only);
 - ``psnr``: mean over samples of 10·log10(range² / MSE), range = 1 for data in [0, 1];
 - variational models: ``neg_elbo`` (nats per sample, one posterior sample), ``recon``, ``kl``;
+  with ``nll_samples=K``, ``nll``: −log p(x) in nats from K importance samples
+  (:func:`aekit.likelihood.log_marginal`);
 - denoising models: ``noisy_psnr``/``denoised_psnr`` (and ``_ssim`` for images) of the inputs
   corrupted at the model's configured noise (seed 0, clipped to [0, 1] for such data) and of
   their denoised versions, against the clean inputs (:mod:`aekit.tasks.denoise`).
@@ -20,7 +22,8 @@ from .likelihoods import bce_per_sample, mse_per_sample
 
 
 @torch.inference_mode()
-def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None = None) -> dict[str, float]:
+def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None = None,
+             nll_samples: int = 0) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed inputs ``x`` (array or tensor)."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -56,6 +59,10 @@ def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None
         out["neg_elbo"] = torch.cat(velbo).mean().item()
         out["recon"] = torch.cat(vrec).mean().item()
         out["kl"] = torch.cat(vkl).mean().item()
+    if nll_samples:
+        from .likelihood import log_marginal
+
+        out["nll"] = -log_marginal(model, x, n_samples=nll_samples).mean().item()
     noise = getattr(getattr(model, "config", None), "noise", None)
     if noise is not None and getattr(model.config, "noise_level", 0) > 0:
         # a denoising run: PSNR/SSIM of noisy and denoised inputs at its configured noise

@@ -1,12 +1,22 @@
 """Every autoencoder family; importing this package registers them all."""
 
+from .aae import AAE, AAEConfig
 from .ae import AE, AEConfig
 from .base import ArchConfig, Autoencoder, Output, load
+from .contractive import ContractiveAE, ContractiveAEConfig
 from .denoising import DenoisingAE, DenoisingAEConfig
+from .iwae import IWAE, IWAEConfig
+from .ksparse import KSparseAE, KSparseAEConfig
+from .scheduled import ScheduledDAE, ScheduledDAEConfig
 from .sparse import SparseAE, SparseAEConfig
-from .vae import VAE, VAEConfig
+from .vae import VAE, BetaVAE, BetaVAEConfig, VAEConfig
+from .vqvae import VQVAE, VQVAEConfig
+from .wae import WAE, WAEConfig
 
 __all__ = [
     "AE", "AEConfig", "ArchConfig", "Autoencoder", "Output", "load",
     "DenoisingAE", "DenoisingAEConfig", "SparseAE", "SparseAEConfig", "VAE", "VAEConfig",
+    "AAE", "AAEConfig", "BetaVAE", "BetaVAEConfig", "ContractiveAE", "ContractiveAEConfig",
+    "IWAE", "IWAEConfig", "KSparseAE", "KSparseAEConfig", "ScheduledDAE", "ScheduledDAEConfig",
+    "VQVAE", "VQVAEConfig", "WAE", "WAEConfig",
 ]

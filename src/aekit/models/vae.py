@@ -6,8 +6,15 @@ or Gaussian (mean, learned per-feature σ). Training minimizes the negative ELBO
 
     −ELBO(x) = E_{q(z|x)}[−log p(x|z)] + β · KL(q(z|x) ‖ p(z))
 
-with one reparameterized sample z = μ + σ ⊙ ε. β = 1 is the VAE. ``score`` is −ELBO per
-sample (nats), ``sample(n)`` decodes draws from the prior.
+with one reparameterized sample z = μ + σ ⊙ ε. β = 1 is the VAE; β > 1 is the β-VAE of
+Higgins et al. 2017 (registered as ``beta_vae``, β = 4 by default), which trades
+reconstruction for a more factorized code. ``beta_warmup = N`` is KL warm-up (Bowman et al.
+2016; Sønderby et al. 2016): β_t rises linearly from 0 at epoch 0 to β at epoch N, so the
+decoder learns to use z before the KL term pulls q(z|x) onto the prior; β_t is written to
+``history.csv`` as ``beta``, and evaluation always uses the final β.
+
+``score`` is −ELBO per sample (nats), ``sample(n)`` decodes draws from the prior; the
+marginal likelihood log p(x) is estimated by :func:`aekit.likelihood.log_marginal`.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ import torch
 from torch import nn
 
 from ..config import check
-from ..latents import GaussianPosterior
+from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
 from ..nets import build_pair
 from ..registry import register
+from ..schedules import Clock, Schedule
 from .base import ArchConfig, Autoencoder, Output
 
 
@@ -30,11 +38,13 @@ from .base import ArchConfig, Autoencoder, Output
 class VAEConfig(ArchConfig):
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     beta: float = 1.0
+    beta_warmup: int = 0  # epochs over which β rises linearly from 0 (0 = no warm-up)
     output: Literal["sigmoid", "linear"] = "sigmoid"  # Gaussian mean's activation
 
     def validate(self) -> None:
         super().validate()
         check(self.beta >= 0, "beta", f"KL weight must be ≥ 0, got {self.beta}")
+        check(self.beta_warmup >= 0, "beta_warmup", f"epochs must be ≥ 0, got {self.beta_warmup}")
 
 
 @register("vae")
@@ -42,7 +52,7 @@ class VAE(Autoencoder):
     config_class = VAEConfig
     paper = "Kingma & Welling 2013, Auto-Encoding Variational Bayes; Higgins et al. 2017, beta-VAE"
     variational = True
-    variants = ({}, {"likelihood": "gaussian"}, {"beta": 4.0})
+    variants = ({}, {"likelihood": "gaussian"}, {"beta": 4.0, "beta_warmup": 2})
 
     def __init__(self, config: VAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
@@ -51,10 +61,26 @@ class VAE(Autoencoder):
         self.encoder, self.decoder = build_pair(c, 2 * c.latent_dim)
         if c.likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(c.input_shape))
+        self.clock = Clock()
+        self.beta_schedule = (Schedule("linear", 0.0, c.beta, c.beta_warmup, name="beta_warmup")
+                              if c.beta_warmup else Schedule("constant", c.beta, c.beta, name="beta"))
 
     def kl_weight(self) -> float:
-        """β applied to the KL term (a subclass may anneal it)."""
-        return self.config.beta
+        """β applied to the KL term: the warm-up value while training, the final β otherwise."""
+        return self.clock.at(self.beta_schedule) if self.training else self.config.beta
+
+    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
+        self.clock.epoch, self.clock.epochs = epoch, epochs
+
+    def on_train_step(self, step: int) -> None:
+        self.clock.step = step
+
+    def schedule_values(self) -> dict[str, float]:
+        return {"beta": self.clock.at(self.beta_schedule)} if self.config.beta_warmup else {}
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for the standard normal prior, summed over latent dimensions. (..., B)"""
+        return standard_normal_log_prob(z)
 
     def encode(self, x: torch.Tensor) -> GaussianPosterior:
         h = self.encoder(x.flatten(1) if self.config.arch == "mlp" else x)
@@ -122,3 +148,17 @@ class VAE(Autoencoder):
             return self.decode(z)
         finally:
             self.train(was)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BetaVAEConfig(VAEConfig):
+    beta: float = 4.0
+
+
+@register("beta_vae")
+class BetaVAE(VAE):
+    """β-VAE: a :class:`VAE` whose KL weight defaults to β = 4 (Higgins et al. 2017)."""
+
+    config_class = BetaVAEConfig
+    paper = "Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a Constrained Variational Framework"
+    variants = ({},)
