@@ -151,7 +151,6 @@ def test_detector_report_on_tabular_data(source, tmp_path, capsys):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     import aekit
-    from aekit.data.datasets import load_array_file
 
     if source == "synthetic":
         path = planted_anomalies(tmp_path / "table.npz")
@@ -168,13 +167,18 @@ def test_detector_report_on_tabular_data(source, tmp_path, capsys):
     assert "Left out" not in page
     # AUROC / AUPRC in the page are those of the model's scores on the run's test split
     model = aekit.load(out)
-    d = load_array_file(path, seed=0)
+    d = aekit.data.load_file(path, seed=0)  # the split `aekit train --data FILE` made
     pre = aekit.data.Preprocessor.from_dict(json.loads((out / "preprocess.json").read_text()))
     s = model.score(torch.from_numpy(pre.transform(d.x_test))).numpy()
     auroc, auprc = roc_auc_score(d.y_test, s), average_precision_score(d.y_test, s)
     assert row(page, "AUROC") == f"{auroc:.5g}"
     assert row(page, "AUPRC") == f"{auprc:.5g}"
     assert row(page, "anomalous samples") == str(int(d.y_test.sum()))
+    # the Python API re-reads the file from config.json by itself and finds the same split
+    from aekit.report import build_report
+
+    again = build_report(out, out=tmp_path / "again.html").path.read_text(encoding="utf-8")
+    assert row(again, "AUROC") == f"{auroc:.5g}"
     if source == "synthetic":
         assert auroc > 0.95  # the anomalies are far off the normal subspace; a guess gives 0.5
     else:

@@ -83,23 +83,25 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 
 def load_run_data(run_dir: Path, cfg: dict):
-    """The run's data set as recorded in config.json (named sets and .npy/.npz files)."""
+    """The run's data set as recorded in config.json: a named set, or a file read again with
+    the options it was read with (``aekit report`` passes the data the CLI loads instead)."""
     from . import data as D
-    from .data.datasets import load_array_file
 
     info = cfg.get("data", {})
     name, seed = info.get("path") or info.get("name"), int(cfg.get("training", {}).get("seed", 0))
     if not name:
         raise AekitError(f"{run_dir / 'config.json'}: names no data set")
-    if Path(name).suffix in (".npy", ".npz"):
-        return load_array_file(name, seed=seed)
-    return D.load(name, root=info.get("root"), download=False, seed=seed)
+    if name in D.names():
+        return D.load(name, root=info.get("root"), download=False, seed=seed)
+    src = dict(info.get("source", {}))
+    return D.load_file(name, fmt=src.pop("format", None), seed=seed,
+                       **{k: v for k, v in src.items() if k in ("key", "label_column", "image_size", "impute")})
 
 
 class _Run:
     """Everything the sections read, loaded once."""
 
-    def __init__(self, run_dir: Path, model, data, tsne: bool, max_points: int, seed: int):
+    def __init__(self, run_dir: Path, model, data, tsne: bool, max_points: int, seed: int, max_rows: int = 20000):
         from .data import Preprocessor
         from .models import load
 
@@ -121,10 +123,15 @@ class _Run:
             pre_path = run_dir / "preprocess.json"
             pre = Preprocessor.from_dict(io.read_json(pre_path)) if pre_path.is_file() else data.preprocess
             test = data.x_test is not None
-            self.x = pre.transform(data.x_test if test else data.x_train)
-            y = data.y_test if test else data.y_train
-            self.y = None if y is None else np.asarray(y)
+            x, y = (data.x_test, data.y_test) if test else (data.x_train, data.y_train)
+            rows = np.arange(len(x))
+            if len(x) > max_rows:  # a large (possibly memory-mapped) split: a seeded subset of rows
+                rows = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
+            self.x = pre.transform(np.asarray(x[rows]), sample=True)  # as `aekit evaluate` reads it
+            self.y = None if y is None else np.asarray(y)[rows]
             self.split = "test" if test else "training"
+            if len(x) > max_rows:
+                self.split += f" (a random {max_rows} of {len(x)})"
         except Exception as e:  # the figures that need data are left out, the rest still shows
             self.data_note = f"the run's data could not be loaded ({e})"
             log.warning("report: %s", self.data_note)
