@@ -73,13 +73,13 @@ class Schedule:
         frac = min(max(t, 0) / length, 1.0)
         a, b = float(self.start), float(self.end)
         if self.kind == "linear":
-            return a + (b - a) * frac
+            return a * (1 - frac) + b * frac  # exactly a at the start and b at the end
         if self.kind == "exponential":
-            return a * math.exp(math.log(b / a) * frac)
+            return b if frac >= 1 else a * math.exp(math.log(b / a) * frac)
         # piecewise constant: plateau i covers [i·T/n, (i+1)·T/n)
         n = self.levels
         i = min(int(n * max(t, 0) // length), n - 1)
-        return a + (b - a) * i / (n - 1)
+        return (a * (n - 1 - i) + b * i) / (n - 1)
 
     def values(self, ts: range | list[int], epochs: int = 0) -> list[float]:
         """Values at several times (in this schedule's unit), e.g. for a plot."""
