@@ -115,6 +115,31 @@ def test_denoising_report_shows_clean_noisy_denoised(tmp_path):
     assert h3 > h2 * 1.25
 
 
+def _families():
+    from aekit.registry import model_names
+
+    return model_names()
+
+
+@pytest.mark.parametrize("family", _families())
+def test_every_family_gets_a_full_report(family, tmp_path):
+    """No section fails for any registered family (flat codes, code grids, several optimizers …)."""
+    import aekit
+    from aekit.registry import get_model_class
+    from aekit.report import build_report
+
+    data = aekit.datasets.load("digits")
+    model = get_model_class(family)(input_shape=data.input_shape, latent_dim=8)
+    aekit.Trainer(epochs=1, batch_size=256, progress=False, out_dir=tmp_path).fit(model, data)
+    rep = build_report(tmp_path, model=model, data=data, max_points=300)
+    assert rep.notes == []
+    expected = {"fig-loss", "fig-recon", "fig-latent"}
+    if hasattr(model, "sample"):
+        expected |= {"fig-samples", "fig-interpolation", "fig-traversal"}
+    assert expected <= set(rep.figures)
+    assert set(figures(rep.path.read_text(encoding="utf-8"))) == set(rep.figures)
+
+
 def test_unloadable_data_leaves_sections_out(vae_run, tmp_path):
     import shutil
 

@@ -121,11 +121,9 @@ def image_grid(x: np.ndarray, title: str, ncols: int = 8) -> Figure:
     return fig
 
 
-def traversal(grid: np.ndarray, dims: Sequence[int], values: np.ndarray, title: str) -> Figure:
-    """grid (n_dims, n_steps, C, H, W): row i varies code unit ``dims[i]`` over ``values``."""
-    rows = [(f"z[{d}]", grid[i]) for i, d in enumerate(dims)]
-    lo, hi = float(values[0]), float(values[-1])
-    return image_rows(rows, title, xlabel=f"value of the unit, from {lo:.3g} (left) to {hi:.3g} (right)")
+def traversal(grid: np.ndarray, dims: Sequence[int], xlabel: str, title: str) -> Figure:
+    """grid (n_dims, n_steps, C, H, W): row i varies code unit ``dims[i]``, left to right."""
+    return image_rows([(f"z[{d}]", grid[i]) for i, d in enumerate(dims)], title, xlabel=xlabel)
 
 
 # -- latent space ------------------------------------------------------------------------------

@@ -276,32 +276,36 @@ def generative(run: _Run) -> Section | None:
     g = torch.Generator().manual_seed(run.seed)
     sec = Section("generative", "Samples, interpolation and traversal")
     s = m.sample(64, generator=g).float().cpu().numpy()
-    sec.add("fig-samples", "64 samples from the prior: z ~ N(0, I), x = decoder mean.",
+    sec.add("fig-samples", f"64 samples drawn by the model from its prior ({type(m).__name__}.sample).",
             plots.image_grid(run.display(s)[0], "Samples from the prior"))
     if run.x is None:
         sec.notes.append(f"interpolation and traversal: {run.data_note}")
         return sec
     x = run.x
-    idx = run.pick(8)
-    z = run.apply(m.code, x[idx])  # (8, latent_dim)
+    z = run.apply(m.code, x[run.pick(8)])  # (8, *code_shape): flat codes, or a grid of them (VQ-VAE)
+    shape, z = z.shape[1:], z.reshape(len(z), -1)
+
+    def decode(flat: np.ndarray) -> np.ndarray:
+        return run.display(run.apply(m.decode, flat.reshape(len(flat), *shape)))[0]
+
     t = np.linspace(0, 1, 10, dtype=np.float32)[:, None]
-    rows = []
-    for i in range(min(4, len(z) // 2)):
-        zz = (1 - t) * z[2 * i] + t * z[2 * i + 1]  # (10, latent_dim)
-        rows.append((f"pair {i + 1}", run.display(run.apply(m.decode, zz))[0]))
+    rows = [(f"pair {i + 1}", decode((1 - t) * z[2 * i] + t * z[2 * i + 1])) for i in range(min(4, len(z) // 2))]
     sec.add("fig-interpolation", "Decoded codes on the straight line between the codes of two test inputs (left → right).",
             plots.image_rows(rows, "Interpolation between test codes", xlabel="t from 0 (first input) to 1 (second)"))
-    codes = run.apply(m.code, x[: run.max_points])
-    dims = np.argsort(-codes.std(0))[:8].tolist()  # the units that vary most over the test set
-    base = z[0]
-    values = np.linspace(-3, 3, 9, dtype=np.float32)  # prior units: ±3 standard deviations
+    codes = run.apply(m.code, x[: run.max_points]).reshape(min(len(x), run.max_points), -1)
+    mu, sd = codes.mean(0), codes.std(0)
+    dims = np.argsort(-sd)[:8].tolist()  # the units that vary most over the test set
+    steps = np.linspace(-3, 3, 9, dtype=np.float32)
+    gaussian = bool(getattr(m, "variational", False))  # a N(0, I) prior: walk ±3 prior standard deviations
     grid = []
     for d in dims:
-        zz = np.repeat(base[None], len(values), 0)
-        zz[:, d] = values
-        grid.append(run.display(run.apply(m.decode, zz))[0])
-    sec.add("fig-traversal", "Each row changes one code unit of one test input's code (the 8 units that vary most over "
-            "the test set), all others fixed.", plots.traversal(np.stack(grid), dims, values, "Latent traversal"))
+        zz = np.repeat(z[:1], len(steps), 0)
+        zz[:, d] = steps if gaussian else mu[d] + steps * sd[d]
+        grid.append(decode(zz))
+    span = "from −3 to +3 (prior units)" if gaussian else "from its test-set mean − 3σ to mean + 3σ"
+    sec.add("fig-traversal", "Each row sets one code unit of one test input's code " + span + " (the 8 units that vary "
+            "most over the test set), all others fixed.",
+            plots.traversal(np.stack(grid), dims, f"unit value {span}", "Latent traversal"))
     return sec
 
 
