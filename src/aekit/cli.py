@@ -70,6 +70,8 @@ TRAIN_FLAGS = [
     ("grad_clip", float, "clip the global gradient norm (0 = off)"),
     ("seed", int, "random seed (same seed ⇒ same weights on CPU)"),
     ("device", str, "auto, cpu, cuda, cuda:N, mps"),
+    ("precision", str, "fp32 (default), bf16, fp16 (CUDA): mixed-precision training"),
+    ("compile", str, "torch.compile the forward pass: auto (default), on, off"),
 ]
 
 log = logging.getLogger("aekit")

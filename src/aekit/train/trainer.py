@@ -9,6 +9,7 @@ training device; each epoch draws a permutation and slices batches from it (no p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -48,6 +49,8 @@ class TrainConfig(Config):
     device: str = "auto"
     progress: bool = True
     log_every: int = 50
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision (autocast) for training steps
+    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see _maybe_compile)
 
     def validate(self) -> None:
         check(self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
@@ -102,6 +105,9 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
     return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
 
 
+AUTO_COMPILE_STEPS = 2000
+
+
 class DivergenceError(AekitError):
     """The loss or the gradients became NaN or infinite."""
 
@@ -151,8 +157,10 @@ class Trainer:
         if isinstance(xt, np.memmap):  # out-of-core: blocked shuffle, read from disk (aekit.data.stream)
             from ..data.stream import iter_batches
 
+            pin = self.device.type == "cuda"
             for xb in iter_batches(xt, self._stream_pre, c.batch_size, gen):
-                yield xb.to(self.device, non_blocking=True), len(xb)
+                # pinned host memory lets the copy to the GPU overlap with compute
+                yield (xb.pin_memory() if pin else xb).to(self.device, non_blocking=True), len(xb)
             return
         perm = torch.randperm(n, generator=gen).to(xt.device)
         for start in range(0, n, c.batch_size):
@@ -208,15 +216,31 @@ class Trainer:
 
         params = [p for p in model.parameters() if p.requires_grad]
         loss_scale = [1.0]  # local share of the global batch × world size (1 on one process)
+        if c.precision == "fp16" and device.type != "cuda":
+            raise AekitError("precision: fp16 needs a CUDA device; use bf16 or fp32 here")
+        amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[c.precision]
+        scaler = torch.amp.GradScaler("cuda") if c.precision == "fp16" else None
 
         def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
             opt.zero_grad(set_to_none=True)
-            (loss * loss_scale[0] if self.world > 1 else loss).backward()
+            loss = loss.float() * loss_scale[0] if self.world > 1 else loss.float()
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if scaler is not None:
+                scaler.unscale_(opt)
             if self.world > 1:
                 dist_.average_gradients(params, self.world)
             if c.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, c.grad_clip, foreach=True)
-            opt.step()
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+
+        def autocast():
+            if amp_dtype is None:
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
         start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
         if resume is not None:
@@ -244,6 +268,8 @@ class Trainer:
 
         n_batches = math.ceil(n / c.batch_size)
         global_step = start_epoch * n_batches
+        uncompile = self._maybe_compile(model, len(next(self._epoch_batches(xt, torch.Generator()))[0]),
+                                        (c.epochs - start_epoch) * n_batches)
         t_start = time.perf_counter()
         stopped = False
         for epoch in range(start_epoch, c.epochs):
@@ -261,8 +287,10 @@ class Trainer:
                 w = len(xb)
                 loss_scale[0] = w * self.world / glob
                 model.on_train_step(global_step)
-                terms = model.training_step(xb, optimizers, step)
+                with autocast():
+                    terms = model.training_step(xb, optimizers, step)
                 for k, v in terms.items():
+                    v = v.float()
                     sums[k] = sums[k] + v * w if k in sums else v * w
                 global_step += 1
                 if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
@@ -303,6 +331,7 @@ class Trainer:
                     io.write_csv(self.out_dir / "history.csv", self.history)
                     self._checkpoint(model, optimizers, schedulers, epoch, gen,
                                      {"best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state})
+        uncompile()
         if best_state is not None:
             model.load_state_dict(best_state)
         self.train_seconds = time.perf_counter() - t_start
@@ -312,6 +341,39 @@ class Trainer:
             self._write_static(model, data)
         dist_.barrier()
         return self.history
+
+    def _maybe_compile(self, model, batch: int, steps: int):
+        """``torch.compile`` the model's forward for full training batches.
+
+        Only full batches of the training batch size go through the compiled graph (shapes
+        are static, so the last partial batch and validation never trigger a recompile); a
+        compiler that is missing or fails falls back to eager execution with a warning.
+        ``compile="auto"`` compiles on CUDA for runs of at least ``AUTO_COMPILE_STEPS``
+        steps; on CPU it stays eager (measured in BENCHMARKS.md: the compile time was not
+        won back within realistic runs). Returns a function that undoes it.
+        """
+        mode = self.config.compile
+        if mode == "off" or (mode == "auto" and (self.device.type != "cuda" or steps < AUTO_COMPILE_STEPS)):
+            return lambda: None
+        try:
+            compiled = torch.compile(model.forward, dynamic=False)
+        except Exception as e:  # no compiler backend in this build
+            log.warning("torch.compile unavailable (%s); training eagerly", e)
+            return lambda: None
+        eager = model.forward
+        state = {"ok": True}
+
+        def forward(x, *args, **kwargs):
+            if state["ok"] and model.training and x.shape[0] == batch and torch.is_grad_enabled():
+                try:
+                    return compiled(x, *args, **kwargs)
+                except Exception as e:  # e.g. no C++ compiler for inductor: fall back once, for good
+                    state["ok"] = False
+                    log.warning("torch.compile failed (%s); training eagerly", str(e).splitlines()[0][:200])
+            return eager(x, *args, **kwargs)
+
+        model.forward = forward
+        return lambda: model.__dict__.pop("forward", None)
 
     def _diverged(self, epoch: int, batch: int, terms: dict[str, torch.Tensor]) -> None:
         bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
