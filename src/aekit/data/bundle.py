@@ -78,8 +78,12 @@ def check_finite(x: np.ndarray, where: str, block: int = 65536) -> None:
     if not np.issubdtype(x.dtype, np.floating):
         return
     count, first = 0, None
+    from .pages import release
+
     for i in range(0, len(x), block):
-        bad = ~np.isfinite(x[i:i + block])
+        rows = x[i:i + block]
+        bad = ~np.isfinite(rows)
+        release(rows)
         if bad.any():
             count += int(bad.sum())
             if first is None:

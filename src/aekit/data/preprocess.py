@@ -32,8 +32,13 @@ BLOCK = 65536
 
 
 def _blocks(x: np.ndarray, block: int = BLOCK):
+    from .pages import release
+
     for i in range(0, len(x), block):
-        yield x[i:i + block].reshape(min(block, len(x) - i), -1).astype(np.float64)
+        rows = x[i:i + block]
+        out = rows.reshape(len(rows), -1).astype(np.float64)
+        release(rows)
+        yield out
 
 
 @np.errstate(invalid="ignore", divide="ignore")  # non-finite entries (to impute) spoil only min/max/mean

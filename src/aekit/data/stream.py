@@ -5,7 +5,8 @@ is *blocked*: the rows are cut into blocks of ``block_rows`` contiguous rows; ea
 visits the blocks in a random order, reads ``blocks_per_chunk`` of them at a time (each a
 sequential read), shuffles the rows of that chunk, and yields batches from it. Rows left over
 at the end of a chunk are carried into the next, so every batch but the last is full. Peak
-memory is one chunk (``block_rows · blocks_per_chunk`` rows), whatever N is.
+memory is one chunk (``block_rows · blocks_per_chunk`` rows), whatever N is: the file's pages
+are handed back to the kernel once a block is copied out (:func:`aekit.data.pages.release`).
 
 Every batch goes through the fitted :class:`~aekit.data.preprocess.Preprocessor`, exactly as
 in-memory data does; scoring and metrics read the rows in order, a batch at a time.
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from .pages import release
 from .preprocess import Preprocessor
 
 
@@ -36,6 +38,8 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
     for c in range(0, len(order), blocks_per_chunk):
         parts = [arr[b * block_rows:(b + 1) * block_rows] for b in order[c:c + blocks_per_chunk]]
         chunk = preprocess.transform(np.concatenate(parts))  # (rows, *shape) float32
+        for p in parts:
+            release(p)
         perm = torch.randperm(len(chunk), generator=generator).numpy()
         chunk = chunk[perm]
         if carry is not None:
@@ -51,7 +55,10 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
 def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sample: bool = False) -> Iterator[torch.Tensor]:
     """Preprocessed float32 batches of ``arr`` in row order (evaluation, scoring)."""
     for i in range(0, len(arr), batch_size):
-        yield torch.from_numpy(preprocess.transform(arr[i:i + batch_size], sample=sample))
+        rows = arr[i:i + batch_size]
+        xb = preprocess.transform(rows, sample=sample)
+        release(rows)
+        yield torch.from_numpy(xb)
 
 
 @torch.inference_mode()
