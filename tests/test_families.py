@@ -163,6 +163,15 @@ def test_aae_priors_and_phases():
     code = c.transform(torch.rand(10, 6))
     assert torch.allclose(code[:, :5].sum(1), torch.ones(10)) and c.cluster(torch.rand(10, 6)).max() < 5
     assert c.sample(3).shape == (3, 6)
+    # the optional balance term: log K − H(ȳ), log K for a batch all in one cluster, 0 for a uniform one
+    b = AAE(input_shape=(6,), latent_dim=3, prior="categorical", n_clusters=5, balance_weight=2.0)
+    b0 = AAE(input_shape=(6,), latent_dim=3, prior="categorical", n_clusters=5)
+    b0.load_state_dict(b.state_dict())
+    real = b.prior_sample(10)
+    for ys, extra in [(torch.zeros(10, dtype=torch.long), 2 * math.log(5)), (torch.arange(10) % 5, 0.0)]:
+        code = torch.cat([torch.nn.functional.one_hot(ys, 5).float(), torch.randn(10, 3)], 1)
+        diff = b.adversarial(code, real)[1] - b0.adversarial(code, real)[1]
+        assert diff.item() == pytest.approx(extra, abs=1e-5)
     # three optimizers: the decoder only in the first, the discriminators only in the second
     opts = c.configure_optimizers(lambda p: torch.optim.SGD(p, lr=0.1))
     ids = [{id(p) for g in o.param_groups for p in g["params"]} for o in opts]

@@ -19,7 +19,10 @@ not know). Priors (``prior=``):
 - ``categorical``: unsupervised clustering (paper §6): the encoder emits a softmax y over
   ``n_clusters`` and a style code z; y is matched to a one-hot Categorical by its own
   discriminator and z to N(0, I) by another; the decoder sees [y, z]; ``cluster(x)`` =
-  argmax y.
+  argmax y. Not in the paper: ``balance_weight = λ_b > 0`` adds λ_b (log K − H(ȳ)) to the
+  generator loss, ȳ the batch mean of y (CatGAN's marginal-entropy term, Springenberg 2015);
+  in short runs on MNIST the paper's objective alone sends every input to one cluster
+  (the softmax saturates there and the adversarial gradient vanishes), λ_b = 10 prevents it.
 
 ``terms`` reports ``disc`` and ``gen`` (the two adversarial losses) and ``disc_acc``, the
 discriminator's accuracy on prior draws vs codes: near 1 when q(z) and p(z) differ, toward
@@ -51,6 +54,7 @@ class AAEConfig(AEConfig):
     mixture_std: float = 0.5
     n_clusters: int = 10  # categorical
     disc_hidden: tuple[int, ...] = (256, 256)
+    balance_weight: float = 0.0  # categorical: weight of log K − H(batch mean of y); 0 = the paper
 
     def validate(self) -> None:
         super().validate()
@@ -59,6 +63,7 @@ class AAEConfig(AEConfig):
         check(self.mixture_std > 0, "mixture_std", f"must be positive, got {self.mixture_std}")
         check(self.mixture_radius >= 0, "mixture_radius", f"must be ≥ 0, got {self.mixture_radius}")
         check(all(h > 0 for h in self.disc_hidden), "disc_hidden", f"sizes must be positive, got {self.disc_hidden}")
+        check(self.balance_weight >= 0, "balance_weight", f"must be ≥ 0, got {self.balance_weight}")
         check(self.prior != "mixture" or self.latent_dim >= 2, "latent_dim",
               "the mixture prior places its means on a circle and needs latent_dim ≥ 2")
 
@@ -70,7 +75,7 @@ class AAE(AE):
     variants = (
         {"disc_hidden": (8,)},
         {"prior": "mixture", "n_components": 3, "disc_hidden": (8,)},
-        {"prior": "categorical", "n_clusters": 3, "disc_hidden": (8,)},
+        {"prior": "categorical", "n_clusters": 3, "disc_hidden": (8,), "balance_weight": 1.0},
     )
 
     def __init__(self, config: AAEConfig | None = None, **kwargs):
@@ -128,6 +133,10 @@ class AAE(AE):
                 + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
             g_loss = g_loss + F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
             acc = acc + 0.5 * ((r > 0).float().mean() + (f < 0).float().mean()).detach()
+        if self.n_cat and self.config.balance_weight:
+            ybar = code[:, :self.n_cat].mean(0)  # the batch's cluster proportions
+            # log K − H(ȳ) = Σ_k ȳ_k log(K ȳ_k) ≥ 0, zero when the clusters are used equally
+            g_loss = g_loss + self.config.balance_weight * (ybar * torch.log(ybar * self.n_cat + 1e-12)).sum()
         return d_loss, g_loss, acc / len(fakes)
 
     def forward(self, x: torch.Tensor) -> Output:
