@@ -42,6 +42,7 @@ MODEL_FLAGS = [
     ("prior", str, "AAE prior: gaussian, mixture, categorical"),
     ("n_components", int, "AAE mixture prior: Gaussians on a circle"),
     ("n_clusters", int, "AAE categorical prior: clusters"),
+    ("balance_weight", float, "AAE categorical prior: weight of the cluster-balance term (0 = the paper)"),
     ("noise_start", float, "scheduled DAE: noise level at the start, lowered to --noise-level"),
     ("noise_schedule", str, "scheduled DAE: linear, exponential, steps"),
     ("schedule_unit", str, "scheduled DAE: lower the noise by epoch or by step"),
