@@ -1,0 +1,76 @@
+"""The fast paths change speed, not results: mixed precision, torch.compile (and its
+fallback), and the trainer vs. the plain PyTorch loop on real data."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+
+
+def test_trainer_matches_the_plain_loop_on_real_mnist(mnist):
+    """Same network, seed, batch and epochs (4 epochs of 24k images): the same test loss (within run-to-run noise)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x = mnist.train()[:24000].reshape(-1, 784)
+    x_test = torch.from_numpy(mnist.test()[:2000].reshape(-1, 784))
+    torch.manual_seed(0)
+    ours = aekit.AE(input_shape=(784,), hidden=(128,), latent_dim=64)
+    aekit.Trainer(epochs=4, batch_size=256, progress=False, val_split=0).fit(ours, x)
+    torch.manual_seed(0)
+    plain = aekit.AE(input_shape=(784,), hidden=(128,), latent_dim=64)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    for _ in range(4):
+        for (xb,) in DataLoader(TensorDataset(torch.from_numpy(x)), batch_size=256, shuffle=True):
+            loss = plain(xb).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    a, b = ours.score(x_test).mean().item(), plain.score(x_test).mean().item()
+    assert a == pytest.approx(b, rel=0.1)
+    assert a < 0.04  # both learned (the mean image gives 0.067)
+
+
+def test_bf16_autocast_trains_to_the_same_quality():
+    d = aekit.datasets.load("digits")
+    res = {}
+    for p in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        m = aekit.AE(input_shape=d.input_shape, latent_dim=16)
+        aekit.Trainer(epochs=10, batch_size=64, progress=False, precision=p).fit(m, d)
+        res[p] = aekit.evaluate(m, d.test())["mse"]
+        assert all(v.dtype == torch.float32 for v in m.state_dict().values())
+    assert res["bf16"] == pytest.approx(res["fp32"], rel=0.25)
+
+
+def test_fp16_needs_cuda():
+    m = aekit.AE(input_shape=(4,))
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: fp16 is allowed here")
+    with pytest.raises(aekit.AekitError, match="fp16 needs a CUDA device"):
+        aekit.Trainer(precision="fp16", batch_size=4, device="cpu").fit(m, np.ones((10, 4), np.float32))
+
+
+def test_compile_falls_back_to_eager_when_the_compiler_fails(monkeypatch, caplog):
+    def broken(fn, **kw):
+        def call(*a, **k):
+            raise RuntimeError("no C++ compiler")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    x = np.random.default_rng(0).random((64, 12)).astype(np.float32)
+    torch.manual_seed(0)
+    a = aekit.AE(input_shape=(12,), hidden=(8,), latent_dim=3)
+    with caplog.at_level(logging.WARNING, logger="aekit"):
+        aekit.Trainer(epochs=2, batch_size=16, progress=False, compile="on", val_split=0).fit(a, x)
+    assert "training eagerly" in caplog.text
+    assert "forward" not in a.__dict__  # the model is left as it was
+    torch.manual_seed(0)
+    b = aekit.AE(input_shape=(12,), hidden=(8,), latent_dim=3)
+    aekit.Trainer(epochs=2, batch_size=16, progress=False, compile="off", val_split=0).fit(b, x)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k])
