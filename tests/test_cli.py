@@ -97,23 +97,13 @@ def test_yaml_config_with_flag_override(tmp_path):
     assert cfg["training"]["epochs"] == 2
 
 
+# The full catalogue runs in-process in tests/test_catalogue.py; these few go through a real
+# process to check the exit status and that stderr holds one line and no traceback.
 BAD = [
     (["train", "--model", "vea"], "unknown model 'vea' (did you mean 'vae'?)"),
-    (["train", "--data", "mnits"], "unknown dataset 'mnits' (did you mean 'mnist'"),
     (["train", "--data", "mnist", "--data-root", "{tmp}/empty", "--no-download"], "train-images-idx3-ubyte.gz"),
-    (["train", "--latent-dim", "0"], "latent_dim: must be a positive integer"),
-    (["train", "--epochs", "-3"], "epochs: must be a positive integer"),
-    (["train", "--hidden", "64,0"], "hidden: layer sizes must be positive"),
-    (["train", "--batch-size", "0"], "batch_size: must be a positive integer"),
     (["train", "--batch-size", "100000"], "batch_size: 100000 is larger than"),
-    (["train", "--arch", "conv", "--data", "{tmp}/flat.npy"], "arch='conv' needs image shapes"),
-    (["train", "--model", "vae", "--k", "3"], "--k: not an option of --model vae"),
-    (["train", "--model", "sparse", "--sparsity", "topk", "--k", "99"], "k: must be between 1 and latent_dim"),
-    (["train", "--device", "cuda:3"], "device"),
-    (["train", "--config", "{tmp}/missing.yaml"], "--config: "),
-    (["train", "--arch", "transformer"], "arch: 'transformer' is not one of 'mlp', 'conv'"),
     (["evaluate", "{tmp}/nothing"], "no such run directory"),
-    (["sample", "{run}", "-n", "4"], "has no prior to sample from"),
 ]
 
 
