@@ -184,3 +184,18 @@ def test_grad_clip_bounds_the_update():
                   progress=False).fit(m, x)
     delta = torch.cat([(m.state_dict()[k] - before[k]).flatten() for k in before])
     assert delta.norm().item() == pytest.approx(1e-3, rel=1e-3)  # one SGD step of a clipped gradient
+
+
+@pytest.mark.parametrize("model", ["aae", "vqvae"])
+def test_families_with_several_optimizers_or_buffers_train_data_parallel(model, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    r = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "aekit", "train", "--model", model,
+         "--epochs", "2", "--batch-size", "64", "--out", "run", "--quiet", "--no-report"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("run written to") == 1
+    m = aekit.load(tmp_path / "run")
+    x = torch.rand(4, *m.config.input_shape)
+    assert torch.isfinite(m.reconstruct(x)).all()

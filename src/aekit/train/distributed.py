@@ -50,6 +50,14 @@ def broadcast_parameters(module: torch.nn.Module) -> None:
             dist.broadcast(t.data, src=0)
 
 
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers (EMA codebooks, code counts …) to every rank, as
+    ``DistributedDataParallel(broadcast_buffers=True)`` does before each forward."""
+    with torch.no_grad():
+        for b in module.buffers():
+            dist.broadcast(b.data, src=0)
+
+
 def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
     """All-reduce the gradients as one flat buffer and divide by the world size."""
     grads = [p.grad for p in params if p.grad is not None]

@@ -268,6 +268,7 @@ class Trainer:
 
         n_batches = math.ceil(n / c.batch_size)
         global_step = start_epoch * n_batches
+        sync_buffers = self.world > 1 and any(True for _ in model.buffers())
         uncompile = self._maybe_compile(model, len(next(self._epoch_batches(xt, torch.Generator()))[0]),
                                         (c.epochs - start_epoch) * n_batches)
         t_start = time.perf_counter()
@@ -289,6 +290,8 @@ class Trainer:
                 model.on_train_step(global_step)
                 with autocast():
                     terms = model.training_step(xb, optimizers, step)
+                if sync_buffers:
+                    dist_.broadcast_buffers(model)
                 for k, v in terms.items():
                     v = v.float()
                     sums[k] = sums[k] + v * w if k in sums else v * w
