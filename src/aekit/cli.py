@@ -364,10 +364,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         _prepare_out(out, bool(run.get("overwrite")))
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
     callbacks = []
-    if run.get("tensorboard"):
+    if run.get("tensorboard") and _is_main_process():
         from .tensorboard import TensorBoardLogger
 
-        callbacks.append(TensorBoardLogger(out / "tensorboard", data.train()[:16] if data.is_image else None, seed=tcfg.seed))
+        x_show = data.preprocess.transform(data.x_train[:16]) if data.is_image else None
+        callbacks.append(TensorBoardLogger(out / "tensorboard", x_show, seed=tcfg.seed))
     _fit_and_finish(out, model, data, tcfg, run, callbacks)
     return 0
 
