@@ -130,3 +130,18 @@ def test_existing_out_needs_overwrite(tmp_path):
     assert (out / "keep.txt").exists()
     r = run_cli("train", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet")
     assert r.returncode == 0 and not (out / "keep.txt").exists()
+
+
+def test_standardized_tables_get_a_linear_output(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 2))
+    x = (z @ rng.normal(size=(2, 6)) * 5 + 10).astype(np.float32)  # rank-2 table far outside [0, 1]
+    np.save(tmp_path / "t.npy", x)
+    r = run_cli("train", "--data", str(tmp_path / "t.npy"), "--preprocess", "standardize", "--latent-dim", "2",
+                "--epochs", "60", "--batch-size", "32", "--out", str(tmp_path / "run"), "--no-report")
+    assert r.returncode == 0, r.stderr
+    assert "using a linear output" in r.stderr
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["output"] == "linear"
+    # a sigmoid output could not go below about 0.5 on standardized data; a rank-2 table is easy
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["mse"] < 0.1

@@ -355,6 +355,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = _load_data(data_name, run.get("data_root"), download=not run.get("no_download"),
                       seed=tcfg.seed, preprocess=run.get("preprocess"), **_data_opts(run))
     model_opts["input_shape"] = data.input_shape
+    _fit_output_to_data(cls, model_opts, data)
     import torch
 
     torch.manual_seed(tcfg.seed)
@@ -404,6 +405,31 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
 
         rep = build_report(out, model=model, data=data, tsne=bool(run.get("tsne")), seed=tcfg.seed)
         print(f"report written to {rep.path}")
+
+
+def _fit_output_to_data(cls, model_opts: dict, data) -> None:
+    """Data outside [0, 1] (standardized tables, raw floats) cannot be reached by a sigmoid
+    output or a Bernoulli decoder: unless the user chose, use a linear output (and a
+    Gaussian decoder for variational families) and say so."""
+    import numpy as np
+
+    fields = cls.config_class.field_names()
+    if "output" not in fields or "output" in model_opts:
+        return
+    if data.preprocess.method in ("standardize",):
+        outside = True
+    elif data.streaming:
+        return
+    else:
+        x = data.train()
+        outside = bool(x.size) and (float(np.min(x)) < 0 or float(np.max(x)) > 1)
+    if not outside:
+        return
+    model_opts["output"] = "linear"
+    if "likelihood" in fields and "likelihood" not in model_opts:
+        model_opts["likelihood"] = "gaussian"
+    log.info("data values lie outside [0, 1]: using a linear output%s (set --output to choose)",
+             " and a Gaussian decoder" if "likelihood" in model_opts else "")
 
 
 def _resume_train(args: argparse.Namespace) -> int:
