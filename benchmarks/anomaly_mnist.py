@@ -16,6 +16,9 @@ run side by side.
     python benchmarks/anomaly_mnist.py --classes 0 1 --epochs 2 --train-cap 1000   # smoke test
 
 Writes benchmarks/results/anomaly_mnist{tag}.{json,md}.
+
+On a shared or busy machine run with ``OMP_NUM_THREADS=1``: PyTorch's two spinning OpenMP
+threads slowed this benchmark down about tenfold when the cores were oversubscribed.
 """
 
 from __future__ import annotations

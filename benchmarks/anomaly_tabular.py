@@ -16,10 +16,13 @@ Methods, side by side in the same run:
   pyod-ae        PyOD's AutoEncoder (defaults), where pyod is installed
 
     python benchmarks/anomaly_tabular.py                   # all 43 sets, full protocol
-    python benchmarks/anomaly_tabular.py --cap 5000 --test-cap 20000   # the run in RESULTS.md
+    python benchmarks/anomaly_tabular.py --cap 5000 --test-cap 20000   # a quicker, reduced run
     python benchmarks/anomaly_tabular.py --sets 4_breastw 6_cardio --cap 2000
 
 Writes benchmarks/results/anomaly_tabular.{json,md}.
+
+On a shared or busy machine run with ``OMP_NUM_THREADS=1``: PyTorch's two spinning OpenMP
+threads slowed this benchmark down about tenfold when the cores were oversubscribed.
 """
 
 from __future__ import annotations

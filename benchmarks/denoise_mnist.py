@@ -18,6 +18,9 @@ first ``--n-test`` test images.
     python benchmarks/denoise_mnist.py --n-test 200 --train-cap 2000 --epochs 1   # smoke test
 
 Writes benchmarks/results/denoise_mnist{tag}.{json,md}. Needs scikit-image (pip install -e ".[bench]").
+
+On a shared or busy machine run with ``OMP_NUM_THREADS=1``: PyTorch's two spinning OpenMP
+threads slowed this benchmark down about tenfold when the cores were oversubscribed.
 """
 
 from __future__ import annotations

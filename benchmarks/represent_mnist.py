@@ -19,6 +19,9 @@ test set. Models:
     python benchmarks/represent_mnist.py --train-cap 5000 --epochs 1 --models ae   # smoke test
 
 Writes benchmarks/results/represent_mnist{tag}.{json,md}.
+
+On a shared or busy machine run with ``OMP_NUM_THREADS=1``: PyTorch's two spinning OpenMP
+threads slowed this benchmark down about tenfold when the cores were oversubscribed.
 """
 
 from __future__ import annotations

@@ -99,3 +99,15 @@ def test_detector_on_real_adbench_set():
     det = AnomalyDetector(epochs=20, random_state=0).fit(xtr)  # no labels
     auc = roc_auc_score(yte, -det.score_samples(xte))
     assert auc > 0.9, auc  # chance is 0.5
+
+
+@pytest.mark.parametrize("family", __import__("aekit.registry", fromlist=["model_names"]).model_names())
+def test_every_family_works_in_both_estimators(family):
+    x = np.random.default_rng(0).normal(size=(64, 6))
+    opts = {**TINY, "latent_dim": 8}  # k-sparse keeps k=8 units; VQ splits the code into 8-d vectors
+    det = AnomalyDetector(model=family, **opts).fit(x)
+    s = det.score_samples(x)
+    assert s.shape == (64,) and np.isfinite(s).all()
+    t = AutoencoderTransformer(model=family, **opts).fit(x)
+    z = t.transform(x)
+    assert z.shape == (64, t.n_components_) and t.inverse_transform(z).shape == x.shape

@@ -117,16 +117,19 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderEstimator):
     """
 
     def fit(self, X, y=None):
-        self._fit(X)
-        self.n_components_ = int(self.model_.config.latent_dim)
+        from .tasks.common import codes
+
+        Xp = self._fit(X)
+        self.code_shape_ = tuple(codes(self.model_, self._torch(Xp[:1])).shape[1:])  # (D,), or e.g. VQ grids
+        self.n_components_ = int(np.prod(self.code_shape_))
         return self
 
     def transform(self, X):
-        """Codes (n, latent_dim), float64."""
+        """Codes (n, n_components_), float64, flattened when a family's code is not a vector."""
         from .tasks.common import codes
 
         check_is_fitted(self, "model_")
-        return codes(self.model_, self._torch(self._prepared(X))).double().numpy()
+        return codes(self.model_, self._torch(self._prepared(X))).double().flatten(1).numpy()
 
     def inverse_transform(self, X):
         """Decode codes (n, latent_dim) back to data units, shaped like the training rows."""
@@ -139,7 +142,7 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderEstimator):
         if Z.ndim != 2 or Z.shape[1] != self.n_components_:
             raise ValueError(f"X has shape {Z.shape}; inverse_transform takes codes of shape (n, {self.n_components_})")
         with torch.inference_mode():
-            R = batched(self.model_.decode, Z).numpy()
+            R = batched(self.model_.decode, Z.reshape(len(Z), *self.code_shape_)).numpy()
         R = self.preprocessor_.inverse_transform(R).astype(np.float64)
         return R.reshape(len(R), *self._out_shape())
 

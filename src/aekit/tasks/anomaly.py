@@ -105,7 +105,7 @@ class AnomalyScorer:
         if k == "elbo":
             out["elbo"] = neg_elbo(model, x, self.n_draws, batch_size=self.batch_size)
         if k in ("mahalanobis", "combined"):
-            z = codes(model, x, self.batch_size).double().numpy()
+            z = codes(model, x, self.batch_size).double().flatten(1).numpy()  # (N, D), any code shape
             d = z - self.mean
             out["mahalanobis"] = np.einsum("nd,de,ne->n", d, self.precision, d)
         return out
@@ -116,7 +116,7 @@ class AnomalyScorer:
         self.resolved = check_score(self.kind, model)
         x = as_tensor(x)
         if self.resolved in ("mahalanobis", "combined"):
-            z = codes(model, x, self.batch_size).double().numpy()
+            z = codes(model, x, self.batch_size).double().flatten(1).numpy()
             self.mean = z.mean(0)
             if len(z) > 1:
                 cov = LedoitWolf(assume_centered=False).fit(z).covariance_
