@@ -94,21 +94,25 @@ def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 40
 @torch.inference_mode()
 def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> dict[str, float]:
     """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
-    the same definitions as :func:`aekit.evaluate.evaluate` (PSNR range from the data)."""
+    the same definitions as :func:`aekit.evaluate.evaluate` (PSNR range from the data).
+    Per-sample values go into arrays allocated once: a list of small per-batch tensors
+    fragments the heap between the batch-sized temporaries, and memory then grows with N."""
     model.eval()
     device = next(model.parameters()).device
-    mse, lo, hi = [], math.inf, -math.inf
-    bce = []
+    n = len(arr)
+    mse, bce = np.empty(n, np.float64), np.empty(n, np.float64)
+    lo, hi, i = math.inf, -math.inf, 0
     for xb in iter_ordered(arr, preprocess, batch_size, sample=True):
         xb = xb.to(device)
         r = model.reconstruct(xb)
-        mse.append((r - xb).pow(2).flatten(1).mean(1).cpu())
-        lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
+        k = len(xb)
+        mse[i:i + k] = (r - xb).pow(2).flatten(1).mean(1).double().cpu().numpy()
         rc = r.clamp(1e-7, 1 - 1e-7)
-        bce.append((-(xb * rc.log() + (1 - xb) * (1 - rc).log())).flatten(1).mean(1).cpu())
-    m = torch.cat(mse)
-    rng = 1.0 if lo >= 0 and hi <= 1 else max(hi - lo, 1e-12)
-    out = {"n": int(len(arr)), "mse": m.mean().item(), "psnr": (10 * torch.log10(rng**2 / m.clamp_min(1e-12))).mean().item()}
-    if lo >= 0 and hi <= 1:
-        out["bce"] = torch.cat(bce).mean().item()
+        bce[i:i + k] = (-(xb * rc.log() + (1 - xb) * (1 - rc).log())).flatten(1).mean(1).double().cpu().numpy()
+        lo, hi, i = min(lo, float(xb.min())), max(hi, float(xb.max())), i + k
+    unit = lo >= 0 and hi <= 1
+    rng = 1.0 if unit else max(hi - lo, 1e-12)
+    out = {"n": int(n), "mse": float(mse.mean()), "psnr": float((10 * np.log10(rng**2 / np.maximum(mse, 1e-12))).mean())}
+    if unit:
+        out["bce"] = float(bce.mean())
     return out
