@@ -96,8 +96,8 @@ def main(argv=None) -> int:
         row = {"family": label, "train_s": round(time.perf_counter() - t0, 1)}
         m = aekit.evaluate(model, xte)
         row["mse"] = m["mse"]
-        ctr = model.transform(torch.from_numpy(xtr[:10000])).flatten(1).numpy()
-        cte = model.transform(xt).flatten(1).numpy()
+        ctr = model.transform(torch.from_numpy(xtr[:10000])).numpy()
+        cte = model.transform(xt).numpy()
         probe = LogisticRegression(max_iter=300).fit(ctr, ytr[:10000])
         row["probe"] = float(probe.score(cte, yte))
         if getattr(model, "variational", False):

@@ -165,7 +165,8 @@ class VQVAE(AE):
         return h.view(b, *self.config.input_shape)
 
     def code_transform(self, z: torch.Tensor) -> torch.Tensor:
-        return self.quantizer(z)[0]
+        """z_e (B, T, D) → the quantized code, flat (B, T·D) like every family's code."""
+        return self.quantizer(z)[0].flatten(1)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """Codebook index of each position: (B, T) integers in [0, K)."""
@@ -185,7 +186,7 @@ class VQVAE(AE):
             "perplexity": torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()),
             "usage": (p > 0).float().mean(),
         }
-        return Output(loss=loss, terms=terms, recon=self.output_activation(h), z=zq)
+        return Output(loss=loss, terms=terms, recon=self.output_activation(h), z=zq.flatten(1))
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
         self.quantizer.counts.zero_()  # sampling uses the codes of the latest epoch
