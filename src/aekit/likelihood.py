@@ -52,8 +52,13 @@ def log_weights(model, x: torch.Tensor, k: int, q=None) -> tuple[torch.Tensor, t
 
 @torch.inference_mode()
 def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
-                 max_elements: int = 2**24) -> torch.Tensor:
-    """Importance-sampled estimate of log p(x) in nats, one per sample. (N,)"""
+                 max_elements: int = 2**24, progress: bool | None = None) -> torch.Tensor:
+    """Importance-sampled estimate of log p(x) in nats, one per sample. (N,)
+
+    ``progress``: a progress bar over the batches (``None``: only on a terminal).
+    """
+    from tqdm.auto import tqdm
+
     check_variational(model)
     if n_samples < 1:
         raise AekitError(f"nll_samples: must be a positive number of importance samples, got {n_samples}")
@@ -64,7 +69,9 @@ def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
     try:
         x = model.check_input(x)
         out = []
-        for i in range(0, len(x), batch_size):
+        starts = range(0, len(x), batch_size)
+        for i in tqdm(starts, desc=f"log p(x), K={n_samples}", leave=False, unit="batch",
+                      disable=None if progress is None else not progress):
             xb = x[i:i + batch_size]
             q = model.encode(xb)
             per_draw = len(xb) * max(1, xb[0].numel())
