@@ -156,14 +156,15 @@ def score_histogram(scores: np.ndarray, y: np.ndarray) -> Figure:
     ax = fig.subplots()
     logx = scores.min() > 0 and scores.max() / max(float(np.median(scores)), 1e-30) > 20  # heavy right tail
     bins = np.geomspace(scores.min(), scores.max(), 41) if logx else np.histogram_bin_edges(scores, bins=40)
-    ax.hist(scores[y == 0], bins=bins, alpha=0.6, density=True, label=f"normal (n={int((y == 0).sum())})")
-    ax.hist(scores[y == 1], bins=bins, alpha=0.6, density=True, color="tab:red",
-            label=f"anomalous (n={int((y == 1).sum())})")
+    for cls, color, name in ((0, "tab:blue", "normal"), (1, "tab:red", "anomalous")):
+        s = scores[y == cls]  # each group sums to 1: the groups compare whatever their sizes or the bin widths
+        ax.hist(s, bins=bins, alpha=0.6, weights=np.full(len(s), 1 / max(len(s), 1)), color=color,
+                label=f"{name} (n={len(s)})")
     if logx:
         ax.set_xscale("log")
     ax.set_title("Anomaly scores on the test set")
     ax.set_xlabel("anomaly score (higher = more anomalous)" + (", log scale" if logx else ""))
-    ax.set_ylabel("density")
+    ax.set_ylabel("fraction of the group")
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
