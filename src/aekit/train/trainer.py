@@ -300,7 +300,9 @@ class Trainer:
                     running = sums["loss"].item() / min(n, (b + 1) * c.batch_size) * self.world
                     if not math.isfinite(running):
                         self._diverged(epoch, b, terms)
-                    bar.set_postfix(loss=f"{running:.4g}", refresh=False)
+                    if not bar.disable:  # every loss term, live (one host read per term)
+                        seen = min(n, (b + 1) * c.batch_size) / self.world
+                        bar.set_postfix({k: f"{v.item() / seen:.4g}" for k, v in sums.items()}, refresh=False)
                 bar.update(1)
             bar.close()
             if self.world > 1:
