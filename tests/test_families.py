@@ -165,6 +165,8 @@ def test_aae_priors_and_phases():
     code = c.transform(torch.rand(10, 6))
     assert torch.allclose(code[:, :5].sum(1), torch.ones(10)) and c.cluster(torch.rand(10, 6)).max() < 5
     assert c.sample(3).shape == (3, 6)
+    with pytest.raises(AekitError, match="categorical"):
+        m.cluster(torch.rand(2, 6))
     # the optional balance term: log K − H(ȳ), log K for a batch all in one cluster, 0 for a uniform one
     b = AAE(input_shape=(6,), latent_dim=3, prior="categorical", n_clusters=5, balance_weight=2.0)
     b0 = AAE(input_shape=(6,), latent_dim=3, prior="categorical", n_clusters=5)

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
+from ..errors import AekitError
 from ..nets import build_pair, mlp
 from ..registry import register
 from .ae import AE, AEConfig
@@ -103,7 +104,7 @@ class AAE(AE):
     def cluster(self, x: torch.Tensor) -> torch.Tensor:
         """Cluster index per sample (B,): argmax y (categorical prior only)."""
         if not self.n_cat:
-            raise AttributeError("cluster() needs prior='categorical'; use k-means on transform(x) otherwise")
+            raise AekitError("prior: cluster() needs prior='categorical'; use k-means on transform(x) otherwise")
         return self.transform(x)[:, :self.n_cat].argmax(1)
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
