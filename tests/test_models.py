@@ -164,3 +164,10 @@ def test_check_input_names_the_shape():
     with pytest.raises(AekitError, match=r"expected shape \(batch, 1, 8, 8\)"):
         m.score(torch.rand(3, 10))
     assert m.score(torch.rand(3, 64)).shape == (3,)  # flat input of the right size is reshaped
+
+
+def test_every_registered_family_is_a_top_level_name():
+    from aekit.registry import MODELS
+
+    for cls in MODELS.values():
+        assert getattr(aekit, cls.__name__) is cls

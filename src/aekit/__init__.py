@@ -26,6 +26,14 @@ _LAZY = {
     "DenoisingAE": "aekit.models",
     "SparseAE": "aekit.models",
     "VAE": "aekit.models",
+    "BetaVAE": "aekit.models",
+    "IWAE": "aekit.models",
+    "AAE": "aekit.models",
+    "ScheduledDAE": "aekit.models",
+    "ContractiveAE": "aekit.models",
+    "KSparseAE": "aekit.models",
+    "VQVAE": "aekit.models",
+    "WAE": "aekit.models",
     "load": "aekit.models",
     "Trainer": "aekit.train",
     "TrainConfig": "aekit.train",
@@ -43,6 +51,8 @@ _LAZY = {
     "latents": None,
     "nets": None,
     "registry": None,
+    "schedules": None,
+    "likelihood": None,
 }
 
 __all__ = ["__version__", *_LAZY]
