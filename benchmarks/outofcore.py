@@ -85,9 +85,10 @@ def main() -> None:
     write_table(small, a.rows, a.features, 0)
     write_table(large, a.rows * a.factor, a.features, 1)
     runs = [("small", small, True), ("large", large, True), ("small, in memory", small, False)]
-    res = {}
+    res, loads = {}, [os.getloadavg()[0]]
     for name, f, stream in runs:
         res[name] = {**measure(f, stream, work), "rows": len(np.load(f, mmap_mode="r")), "mib": f.stat().st_size / 2**20}
+        loads.append(os.getloadavg()[0])
     ratio = res["large"]["peak_rss_mib"] / res["small"]["peak_rss_mib"]
     lines = ["| file | rows × features | size (MiB) | mode | peak RSS (MiB) | seconds (1 epoch + test) | test MSE |",
              "|---|---|---|---|---|---|---|"]
@@ -110,7 +111,9 @@ def main() -> None:
         section = (f"{MARK}\n## Out-of-core training (memory-mapped .npy)\n\n"
                    f"`{cmd}` — {machine}, {time.strftime('%Y-%m-%d')}. Each row is a fresh "
                    "`aekit train --data FILE [--stream] --epochs 1 --batch-size 1024 --optimizer rmsprop --no-report` "
-                   "process; peak RSS is its `ru_maxrss`.\n\n" + table + "\n\n" + summary + f"\n{MARK}\n")
+                   "process; peak RSS is its `ru_maxrss`. Seconds are wall-clock on a machine shared with other "
+                   f"jobs (1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs), so compare "
+                   "them with care.\n\n" + table + "\n\n" + summary + f"\n{MARK}\n")
         path = Path(a.write)
         text = path.read_text() if path.is_file() else "# Benchmarks\n"
         if MARK in text:
