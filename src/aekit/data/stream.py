@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..errors import AekitError
 from .pages import release
 from .preprocess import Preprocessor
 
@@ -31,6 +32,8 @@ def n_batches(n: int, batch_size: int) -> int:
 def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, generator: torch.Generator,
                  block_rows: int = 1024, blocks_per_chunk: int = 16) -> Iterator[torch.Tensor]:
     """Preprocessed float32 batches (B, *shape) of ``arr`` in a blocked-shuffled order."""
+    if preprocess.binarize == "static":  # one fixed sample per row needs every row at once
+        raise AekitError("--binarize static: needs the data in memory; with --stream use dynamic or threshold")
     n = len(arr)
     block_rows = max(1, min(block_rows, n))
     order = torch.randperm(math.ceil(n / block_rows), generator=generator).tolist()
