@@ -77,6 +77,8 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
     fmt = fmt or (formats.detect_format(path) if path.exists() else None)
     if stream is None:
         stream = fmt == "npy" and path.is_file() and path.stat().st_size > STREAM_BYTES
+    if stream and binarize == "static":
+        raise AekitError("--binarize static: needs the data in memory; with --stream use dynamic or threshold")
     if stream and fmt != "npy":
         raise AekitError(f"--stream: reads .npy files from disk in batches; convert {path} first (aekit convert {path} {path.with_suffix('.npy').name})")
     x, y, info = read(path, fmt, key, label_column, image_size, mmap=bool(stream))
