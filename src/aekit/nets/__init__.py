@@ -1,6 +1,6 @@
 """Encoder/decoder networks shared by every family: MLP and convolutional."""
 
-from .conv import conv_layout, conv_decoder, conv_encoder
+from .conv import conv_decoder, conv_encoder, conv_layout
 from .mlp import activation, mlp
 
 __all__ = ["activation", "mlp", "conv_layout", "conv_encoder", "conv_decoder", "build_pair"]
