@@ -107,3 +107,21 @@ def test_divergence_is_reported_with_epoch_and_step(digits):
     m = aekit.AE(input_shape=digits.input_shape, latent_dim=8, output="linear", activation="relu")
     with pytest.raises(AekitError, match=r"diverged at epoch \d+, step \d+.*--lr"):
         t.fit(m, digits)
+
+
+def test_divergence_names_the_first_bad_step_and_term():
+    class Bomb(aekit.AE):
+        """An AE whose loss turns NaN at a chosen global step."""
+
+        def on_train_step(self, step):
+            self._step = step
+
+        def penalty(self, z, x):
+            boom = torch.tensor(float("nan") if self._step >= 7 else 0.0)
+            return boom, {"boom": boom}
+
+    x = np.random.default_rng(0).random((160, 6)).astype(np.float32)
+    m = Bomb(input_shape=(6,), latent_dim=2, hidden=(4,))
+    t = aekit.Trainer(epochs=3, batch_size=16, val_split=0, progress=False, log_every=50)
+    with pytest.raises(AekitError, match=r"diverged at epoch 1, step 8: loss term\(s\) loss, boom became NaN"):
+        t.fit(m, x)

@@ -280,6 +280,7 @@ class Trainer:
             model.on_train_epoch_start(epoch, c.epochs)
             model.train()
             sums: dict[str, torch.Tensor] = {}
+            window: list[dict[str, torch.Tensor]] = []
             bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
                        disable=None if (c.progress and self.is_main) else True, unit="batch")
             for b, (xb, glob) in enumerate(self._epoch_batches(xt, gen)):
@@ -295,11 +296,13 @@ class Trainer:
                 for k, v in terms.items():
                     v = v.float()
                     sums[k] = sums[k] + v * w if k in sums else v * w
+                window.append(terms)  # this window's per-step terms, to name the first bad step
                 global_step += 1
                 if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
                     running = sums["loss"].item() / min(n, (b + 1) * c.batch_size) * self.world
                     if not math.isfinite(running):
-                        self._diverged(epoch, b, terms)
+                        self._diverged(epoch, b + 1 - len(window), window)
+                    window = []
                     if not bar.disable:  # every loss term, live (one host read per term)
                         seen = min(n, (b + 1) * c.batch_size) / self.world
                         bar.set_postfix({k: f"{v.item() / seen:.4g}" for k, v in sums.items()}, refresh=False)
@@ -380,9 +383,13 @@ class Trainer:
         model.forward = forward
         return lambda: model.__dict__.pop("forward", None)
 
-    def _diverged(self, epoch: int, batch: int, terms: dict[str, torch.Tensor]) -> None:
-        bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
-        where = f"epoch {epoch + 1}, step {batch + 1}"
+    def _diverged(self, epoch: int, first: int, window: list[dict[str, torch.Tensor]]) -> None:
+        """Name the first step of ``window`` (steps ``first``, ``first + 1`` … of the epoch)
+        whose loss terms were not finite."""
+        at = next((i for i, t in enumerate(window) if not all(torch.isfinite(v).all() for v in t.values())),
+                  len(window) - 1)
+        bad = [k for k, v in window[at].items() if not torch.isfinite(v).all()]
+        where = f"epoch {epoch + 1}, step {first + at + 1}"
         raise DivergenceError(
             f"training diverged at {where}: loss term(s) {', '.join(bad) or 'loss'} became NaN/inf; "
             "lower the learning rate (--lr) or clip gradients (--grad-clip 1.0)"
