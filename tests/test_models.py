@@ -171,3 +171,10 @@ def test_every_registered_family_is_a_top_level_name():
 
     for cls in MODELS.values():
         assert getattr(aekit, cls.__name__) is cls
+
+
+def test_evaluate_stays_a_function_after_the_cli_imports_its_module():
+    import aekit.cli  # noqa: F401
+    from aekit import metrics  # noqa: F401  (importing the module must not shadow the function)
+
+    assert callable(aekit.evaluate) and aekit.evaluate.__module__ == "aekit.metrics"

@@ -38,7 +38,7 @@ _LAZY = {
     "Trainer": "aekit.train",
     "TrainConfig": "aekit.train",
     "Data": "aekit.data",
-    "evaluate": "aekit.evaluate",
+    "evaluate": "aekit.metrics",
     "AnomalyDetector": "aekit.sklearn",
     "AutoencoderTransformer": "aekit.sklearn",
     "tasks": None,

@@ -377,7 +377,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, resume: Path | None = None) -> None:
     """Train (or continue), then write metrics.json and the report; print where they are."""
     from . import io
-    from .evaluate import evaluate
+    from .metrics import evaluate
     from .train import Trainer
 
     trainer = Trainer(tcfg, out_dir=out, callbacks=callbacks)
@@ -527,7 +527,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from . import io
-    from .evaluate import evaluate
+    from .metrics import evaluate
     from .models import load
 
     run_dir = Path(args.run)

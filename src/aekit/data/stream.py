@@ -97,7 +97,7 @@ def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 40
 @torch.inference_mode()
 def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> dict[str, float]:
     """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
-    the same definitions as :func:`aekit.evaluate.evaluate` (PSNR range from the data).
+    the same definitions as :func:`aekit.metrics.evaluate` (PSNR range from the data).
     Per-sample values go into arrays allocated once: a list of small per-batch tensors
     fragments the heap between the batch-sized temporaries, and memory then grows with N."""
     model.eval()
