@@ -108,6 +108,16 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
 AUTO_COMPILE_STEPS = 2000
 
 
+def _fold(sums: dict[str, torch.Tensor], window: list[tuple[dict[str, torch.Tensor], int]]) -> None:
+    """Add Σ_step w·term for a window of steps to ``sums``: a few kernels per logging
+    interval instead of two per term per step."""
+    weights = torch.tensor([float(w) for _, w in window], device=window[0][0]["loss"].device)
+    for k in window[0][0]:
+        vals = torch.stack([t[k].float() for t, _ in window])
+        total = (vals * weights).sum()
+        sums[k] = sums[k] + total if k in sums else total
+
+
 class DivergenceError(AekitError):
     """The loss or the gradients became NaN or infinite."""
 
@@ -293,15 +303,13 @@ class Trainer:
                     terms = model.training_step(xb, optimizers, step)
                 if sync_buffers:
                     dist_.broadcast_buffers(model)
-                for k, v in terms.items():
-                    v = v.float()
-                    sums[k] = sums[k] + v * w if k in sums else v * w
-                window.append(terms)  # this window's per-step terms, to name the first bad step
+                window.append((terms, w))  # folded into the sums at the next logging step
                 global_step += 1
                 if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
+                    _fold(sums, window)
                     running = sums["loss"].item() / min(n, (b + 1) * c.batch_size) * self.world
                     if not math.isfinite(running):
-                        self._diverged(epoch, b + 1 - len(window), window)
+                        self._diverged(epoch, b + 1 - len(window), [t for t, _ in window])
                     window = []
                     if not bar.disable:  # every loss term, live (one host read per term)
                         seen = min(n, (b + 1) * c.batch_size) / self.world
