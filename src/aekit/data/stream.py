@@ -65,7 +65,7 @@ def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sam
 
 
 @torch.inference_mode()
-def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096,
+def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048,
                device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean loss terms of ``model`` over ``arr`` in eval mode (the streamed validation loss)."""
     was_training = model.training
@@ -81,7 +81,7 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
 
 
 @torch.inference_mode()
-def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> np.ndarray:
+def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048) -> np.ndarray:
     """One anomaly score per row of ``arr`` (``model.score``), read a batch at a time."""
     model.eval()
     device = next(model.parameters()).device
@@ -95,7 +95,7 @@ def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 40
 
 
 @torch.inference_mode()
-def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 4096) -> dict[str, float]:
+def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048) -> dict[str, float]:
     """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
     the same definitions as :func:`aekit.metrics.evaluate` (PSNR range from the data).
     Per-sample values go into arrays allocated once: a list of small per-batch tensors

@@ -405,7 +405,7 @@ class Trainer:
         )
 
     @torch.inference_mode()
-    def evaluate_terms(self, model, x: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+    def evaluate_terms(self, model, x: torch.Tensor, batch_size: int = 2048) -> dict[str, float]:
         """Mean loss terms over ``x`` in eval mode (no corruption)."""
         if isinstance(x, np.memmap):  # out-of-core validation rows, read a batch at a time
             from ..data.stream import mean_terms
