@@ -19,6 +19,17 @@ def need(path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """Small MLPs run faster on one thread, and the CI machine's cores are shared."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     return need(MNIST / "train-images-idx3-ubyte.gz").parent

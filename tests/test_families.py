@@ -15,14 +15,7 @@ from aekit.models import AAE, IWAE, VAE, VQVAE, WAE, BetaVAE, ContractiveAE, KSp
 from aekit.models.wae import imq_mmd
 from aekit.schedules import Schedule
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small MLPs run faster on one thread, and the CI machine's cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 
 def quiet(**kw):

@@ -14,14 +14,7 @@ import aekit
 from aekit.likelihood import log_marginal
 from aekit.models import AAE, VQVAE
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small MLPs run faster on one thread, and the CI machine's cores are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 
 @pytest.fixture(scope="module")
