@@ -145,3 +145,20 @@ def test_standardized_tables_get_a_linear_output(tmp_path):
     assert cfg["model"]["output"] == "linear"
     # a sigmoid output could not go below about 0.5 on standardized data; a rank-2 table is easy
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["mse"] < 0.1
+
+
+def test_run_data_reloads_the_training_split_and_scaling(tmp_path):
+    """Every command on a run reloads its data with the recorded seed and preprocess.json."""
+    import aekit
+    from aekit.data.runs import run_data
+
+    r = run_cli("train", "--epochs", "1", "--seed", "3", "--preprocess", "standardize", "--out", str(tmp_path / "r"),
+                "--quiet", "--no-report")
+    assert r.returncode == 0, r.stderr
+    again = run_data(tmp_path / "r")
+    same = aekit.datasets.load("digits", seed=3)
+    np.testing.assert_array_equal(again.x_test, same.x_test)
+    assert not np.array_equal(again.x_test, aekit.datasets.load("digits", seed=0).x_test)
+    assert again.preprocess.method == "standardize"
+    saved = json.loads((tmp_path / "r" / "preprocess.json").read_text())
+    assert again.preprocess.to_dict() == saved

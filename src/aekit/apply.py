@@ -10,16 +10,11 @@ import numpy as np
 import torch
 
 from . import io
-from .data import Preprocessor
+from .data.runs import run_preprocessor
 from .errors import AekitError
 from .models import load
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-
-
-def _preprocessor(run_dir: Path) -> Preprocessor:
-    p = run_dir / "preprocess.json"
-    return Preprocessor.from_dict(io.read_json(p)) if p.is_file() else Preprocessor("none")
 
 
 def read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -57,14 +52,14 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
 
 def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
     model = load(run_dir)
-    pre = _preprocessor(run_dir)
+    pre = run_preprocessor(run_dir)
     shape = tuple(model.config.input_shape)
     if not inp.exists():
         raise AekitError(f"{inp}: no such file or folder")
     if inp.suffix in (".npy", ".npz"):
-        from .data.datasets import load_array_file
+        from .data import load_file
 
-        x = load_array_file(inp, test_size=0.0).x_train if inp.suffix == ".npz" else np.load(inp, allow_pickle=False)
+        x = load_file(inp, test_size=0.0).x_train if inp.suffix == ".npz" else np.load(inp, allow_pickle=False)
         xt = pre.transform(np.asarray(x))
         r = model.reconstruct(torch.from_numpy(xt)).numpy()
         r = pre.inverse_transform(r).reshape(np.asarray(x).shape)
@@ -112,7 +107,7 @@ def sample_to_path(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
     x = generate.sample(model, n, gmm=gmm, generator=torch.Generator().manual_seed(seed)).numpy()
     if out.suffix == ".npy":
         with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
-            np.save(f, _preprocessor(run_dir).inverse_transform(x))
+            np.save(f, run_preprocessor(run_dir).inverse_transform(x))
         return out
     if x.ndim != 4:
         raise AekitError(f"--out: samples of shape {x.shape[1:]} are not images; write them to a .npy file instead")
@@ -135,17 +130,17 @@ def _save_grid(out: Path, x: np.ndarray, nrow: int) -> Path:
 
 def _pick_inputs(run_dir: Path, model, inputs: list[str], index: list[int]) -> np.ndarray:
     """Preprocessed inputs: image files, or rows ``index`` of the run's test data."""
-    from .tasks.common import load_run_data
+    from .data.runs import run_data
 
     shape = tuple(model.config.input_shape)
-    pre = _preprocessor(run_dir)
+    pre = run_preprocessor(run_dir)
     if inputs:
         for p in inputs:
             if not Path(p).is_file():
                 raise AekitError(f"{p}: no such image file")
         imgs = np.stack([read_image(Path(p), shape) for p in inputs])
         return pre.transform(imgs) if pre.method != "none" else _to_unit(imgs)
-    d = load_run_data(run_dir)
+    d = run_data(run_dir)
     x = d.test() if d.x_test is not None else d.train()
     bad = [i for i in index if not 0 <= i < len(x)]
     if bad:

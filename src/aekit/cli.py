@@ -270,23 +270,6 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    help="train from a memory-mapped .npy in batches (automatic above 1 GiB)")
 
 
-def _load_data(name: str, root: str | None, download: bool = True, seed: int = 0, preprocess: str | None = None,
-               **opts):
-    """A named data set or a file/folder (``opts``: the data flags, see :func:`_data_flags`)."""
-    from . import data as D
-
-    opts = {k: v for k, v in opts.items() if v is not None}
-    fit = {k: opts.pop(k) for k in ("impute", "binarize", "channel_norm") if k in opts}
-    if name not in D.names() and (Path(name).exists() or Path(name).suffix or "/" in name or opts):
-        return D.load_file(name, fmt=opts.get("format"), key=opts.get("key"), label_column=opts.get("label_column"),
-                           image_size=opts.get("image_size"), preprocess=preprocess or "auto", seed=seed,
-                           stream=opts.get("stream"), **fit)
-    d = D.load(name, root=root, download=download, seed=seed)
-    if (preprocess and preprocess != "auto") or fit:
-        d.set_preprocess(D.Preprocessor.fit(d.x_train, preprocess or "auto", seed=seed, **fit))
-    return d
-
-
 def _data_opts(run: dict) -> dict:
     return {k: run[k] for k in DATA_KEYS if run.get(k) is not None}
 
@@ -352,8 +335,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run.get("quiet"):
         train_opts["progress"] = False
     tcfg = TrainConfig.from_dict(train_opts, where="training options")
-    data = _load_data(data_name, run.get("data_root"), download=not run.get("no_download"),
-                      seed=tcfg.seed, preprocess=run.get("preprocess"), **_data_opts(run))
+    from .data.runs import load_any
+
+    data = load_any(data_name, run.get("data_root"), download=not run.get("no_download"),
+                    seed=tcfg.seed, preprocess=run.get("preprocess"), **_data_opts(run))
     model_opts["input_shape"] = data.input_shape
     _fit_output_to_data(cls, model_opts, data)
     import torch
@@ -460,50 +445,13 @@ def _resume_train(args: argparse.Namespace) -> int:
     if args.quiet:
         train["progress"] = False
     tcfg = TrainConfig.from_dict(train, where=str(run_dir / "config.json"))
-    data = _run_dataset(run_dir, None, None)
-    from .data import Preprocessor
+    from .data.runs import run_data
 
-    data.preprocess = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
+    data = run_data(run_dir)
     log.info("resuming %s in %s", cls.__name__, run_dir)
     run = {"no_report": args.no_report, "tsne": args.tsne}
     _fit_and_finish(run_dir, model, data, tcfg, run, [], resume=run_dir / "checkpoint" / "last.pt")
     return 0
-
-
-def _run_data(run_dir: Path, data_arg: str | None, root_arg: str | None):
-    """The run's test inputs, preprocessed exactly as at training time."""
-    from . import io
-    from .data import Preprocessor
-
-    cfg = io.read_json(run_dir / "config.json")
-    info = cfg.get("data", {})
-    name = data_arg or info.get("name")
-    root = root_arg or info.get("root")
-    if not name:
-        from .errors import AekitError
-
-        raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
-    source = info.get("source", {}) if not data_arg else {}
-    data = _load_data(name if name != "array" else info.get("path", name), root, download=False,
-                      seed=int(cfg.get("training", {}).get("seed", 0)), **source)
-    pre = Preprocessor.from_dict(io.read_json(run_dir / "preprocess.json"))
-    x = data.x_test if data.x_test is not None else data.x_train
-    return pre.transform(x, sample=True)
-
-
-def _run_dataset(run_dir: Path, data_arg: str | None, root_arg: str | None):
-    """The run's data set (with labels), loaded as ``evaluate`` loads it."""
-    from . import io
-    from .errors import AekitError
-
-    cfg = io.read_json(run_dir / "config.json")
-    info = cfg.get("data", {})
-    name = data_arg or info.get("name")
-    if not name:
-        raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
-    return _load_data(name if name != "array" else info.get("path", name), root_arg or info.get("root"),
-                      download=False, seed=int(cfg.get("training", {}).get("seed", 0)),
-                      **(info.get("source", {}) if not data_arg else {}))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -514,7 +462,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (run_dir / "config.json").is_file():
         raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
     try:
-        data = _run_dataset(run_dir, args.data, args.data_root)
+        from .data.runs import run_data
+
+        data = run_data(run_dir, args.data, args.data_root)
     except Exception as e:  # the report still shows the summary and the curves
         log.warning("report: the run's data could not be loaded (%s); figures that need it are left out", e)
         data = None
@@ -531,12 +481,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .models import load
 
     run_dir = Path(args.run)
+    from .data.runs import run_data
+
     model = load(run_dir)
-    x = _run_data(run_dir, args.data, args.data_root)
+    data = run_data(run_dir, args.data, args.data_root)
+    # the test split (the training rows when the data has none), as evaluated at training time
+    x = data.test() if data.x_test is not None else data.preprocess.transform(data.x_train, sample=True)
     metrics = {"split": "test", **evaluate(model, x, nll_samples=args.nll_samples)}
     from .tasks.represent import run_representation_metrics
 
-    metrics.update(run_representation_metrics(model, run_dir, args.data, args.data_root))
+    metrics.update(run_representation_metrics(model, data))
     io.write_json(run_dir / "metrics.json", metrics)
     if args.json:
         print(json.dumps(metrics, indent=2))

@@ -82,27 +82,12 @@ def read_history(path: Path) -> list[dict[str, float]]:
     return out
 
 
-def load_run_data(run_dir: Path, cfg: dict):
-    """The run's data set as recorded in config.json: a named set, or a file read again with
-    the options it was read with (``aekit report`` passes the data the CLI loads instead)."""
-    from . import data as D
-
-    info = cfg.get("data", {})
-    name, seed = info.get("path") or info.get("name"), int(cfg.get("training", {}).get("seed", 0))
-    if not name:
-        raise AekitError(f"{run_dir / 'config.json'}: names no data set")
-    if name in D.names():
-        return D.load(name, root=info.get("root"), download=False, seed=seed)
-    src = dict(info.get("source", {}))
-    return D.load_file(name, fmt=src.pop("format", None), seed=seed,
-                       **{k: v for k, v in src.items() if k in ("key", "label_column", "image_size", "impute")})
-
-
 class _Run:
     """Everything the sections read, loaded once."""
 
     def __init__(self, run_dir: Path, model, data, tsne: bool, max_points: int, seed: int, max_rows: int = 20000):
         from .data import Preprocessor
+        from .data.runs import run_data
         from .models import load
 
         self.dir, self.tsne, self.max_points, self.seed = run_dir, tsne, max_points, seed
@@ -119,7 +104,7 @@ class _Run:
         self.x = self.y = None
         self.data_note = ""
         try:
-            data = data if data is not None else load_run_data(run_dir, self.cfg)
+            data = data if data is not None else run_data(run_dir)
             pre_path = run_dir / "preprocess.json"
             pre = Preprocessor.from_dict(io.read_json(pre_path)) if pre_path.is_file() else data.preprocess
             test = data.x_test is not None

@@ -212,12 +212,4 @@ def training_defaults(name: str) -> dict:
     return dict(TRAINING_DEFAULTS.get(name, {}))
 
 
-def load_array_file(path: str | Path, seed: int = 0, preprocess: str = "auto", test_size: float = 0.2) -> Data:
-    """A ``.npy``/``.npz`` (or any format :func:`aekit.data.files.load_file` reads), split
-    train/test with ``seed`` (stratified when labels allow)."""
-    from .files import load_file
-
-    return load_file(path, preprocess=preprocess, seed=seed, test_size=test_size)
-
-
 from . import vision  # noqa: E402,F401  (registers cifar10, svhn, celeba)

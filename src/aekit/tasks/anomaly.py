@@ -186,8 +186,9 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     from pathlib import Path
 
     from .. import io
+    from ..data.runs import run_data, run_preprocessor
     from ..models import load
-    from .common import load_run_data, read_table, run_preprocessor
+    from .common import read_table
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
@@ -198,7 +199,7 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     x_fit = x
     if fit_on == "run":
         try:
-            x_fit = load_run_data(run_dir).train()
+            x_fit = run_data(run_dir).train()
             fitted_on = "run"
         except AekitError:
             x_fit = x

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import io
-from ..data import Data, Preprocessor
 from ..data.bundle import check_array
 from ..errors import AekitError
 
@@ -32,29 +30,6 @@ def batched(fn, x, batch_size: int = 2048) -> torch.Tensor:
 def codes(model, x, batch_size: int = 2048) -> torch.Tensor:
     """Deterministic codes (N, latent_dim): the posterior mean for variational models."""
     return batched(model.transform, x, batch_size)
-
-
-def run_preprocessor(run_dir: Path) -> Preprocessor:
-    p = Path(run_dir) / "preprocess.json"
-    return Preprocessor.from_dict(io.read_json(p)) if p.is_file() else Preprocessor("none")
-
-
-def load_run_data(run_dir: Path, data: str | None = None, root: str | None = None) -> Data:
-    """The data set a run was trained on (or ``data``), with the run's own preprocessing."""
-    from ..data import datasets
-
-    run_dir = Path(run_dir)
-    info = io.read_json(run_dir / "config.json").get("data", {})
-    name = data or info.get("name")
-    root = root or info.get("root")
-    if not name or name == "array":
-        raise AekitError(f"{run_dir}: config.json names no data set this command can reload; pass --data")
-    if Path(name).suffix in (".npy", ".npz"):
-        d = datasets.load_array_file(name)
-    else:
-        d = datasets.load(name, root=root, download=False)
-    d.preprocess = run_preprocessor(run_dir)
-    return d
 
 
 def read_table(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:

@@ -114,8 +114,9 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
     """
     from .. import io
     from ..apply import IMAGE_SUFFIXES, _to_unit, read_image, write_image
+    from ..data.runs import run_preprocessor
     from ..models import load
-    from .common import read_table, run_preprocessor
+    from .common import read_table
 
     run_dir, inp, out = Path(run_dir), Path(inp), Path(out)
     model = load(run_dir)

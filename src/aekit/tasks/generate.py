@@ -163,12 +163,12 @@ def traverse(model, x, steps: int = 7, span: float = 3.0, scale=None, dims=None)
 def run_gmm(run_dir: str | Path, model, n_components: int = 10, seed: int = 0, refit: bool = False) -> CodeGMM:
     """The run's code mixture: loaded from ``code_gmm.safetensors``, or fitted on the run's
     training data (up to 20,000 samples) and saved there."""
-    from .common import load_run_data
+    from ..data.runs import run_data
 
     path = Path(run_dir) / GMM_FILE
     if path.is_file() and not refit:
         return CodeGMM.load(path)
-    x = load_run_data(run_dir).train()
+    x = run_data(run_dir).train()
     if len(x) > 20000:
         x = x[np.random.default_rng(seed).choice(len(x), 20000, replace=False)]
     gmm = CodeGMM.fit(codes(model, x), n_components, seed)

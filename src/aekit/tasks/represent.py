@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import Data
 from ..errors import AekitError
 from .common import codes
 
@@ -81,8 +82,9 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     """Write the codes of ``data`` (a .npy/.npz/.csv file: every row; or a named data set,
     default the run's own: ``split`` = train, test or all) to ``out`` (.npy). Returns the shape."""
     from .. import io
+    from ..data.runs import run_data, run_preprocessor
     from ..models import load
-    from .common import load_run_data, read_table, run_preprocessor
+    from .common import read_table
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
@@ -91,7 +93,7 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     else:
         if split not in ("train", "test", "all"):
             raise AekitError(f"--split: choose train, test or all, got {split!r}")
-        d = load_run_data(run_dir, data=data, root=root)
+        d = run_data(run_dir, data=data, root=root)
         parts = ([d.train()] if split in ("train", "all") else []) + ([d.test()] if split in ("test", "all") else [])
         x = np.concatenate(parts)
     if out.suffix != ".npy":
@@ -102,15 +104,9 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     return tuple(z.shape)
 
 
-def run_representation_metrics(model, run_dir, data: str | None = None, root: str | None = None) -> dict:
-    """Linear-probe and k-means accuracy for ``aekit evaluate`` when the run's data has labels
-    (empty when it has none or cannot be reloaded)."""
-    from .common import load_run_data
-
-    try:
-        d = load_run_data(run_dir, data=data, root=root)
-    except AekitError:
-        return {}
+def run_representation_metrics(model, d: Data) -> dict:
+    """Linear-probe and k-means accuracy for ``aekit evaluate`` on the run's data ``d`` when it
+    has labels (empty when it has none)."""
     if d.y_train is None or d.y_test is None or d.x_test is None:
         return {}
     y = np.asarray(d.y_train)
