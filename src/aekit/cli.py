@@ -423,7 +423,7 @@ def _resume_train(args: argparse.Namespace) -> int:
     from .errors import AekitError
     from .registry import get_model_class
     from .train import TrainConfig
-    from .train.trainer import load_checkpoint
+    from .train.checkpoint import load_checkpoint
 
     run_dir = Path(args.resume)
     if not (run_dir / "config.json").is_file():

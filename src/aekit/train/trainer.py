@@ -26,7 +26,9 @@ from .._version import __version__
 from ..config import Config, check
 from ..data.bundle import Data, as_data
 from ..errors import AekitError, close_matches
+from . import checkpoint
 from . import distributed as dist_
+from .setup import make_optimizer, resolve_device
 
 log = logging.getLogger("aekit.train")
 
@@ -68,41 +70,6 @@ class TrainConfig(Config):
         check(self.log_every > 0, "log_every", f"must be positive, got {self.log_every}")
         check(self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
               "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA, else MPS, else CPU; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise AekitError(f"device: {name!r} requested but CUDA is not available here; use --device cpu or auto")
-        idx = torch.device(name).index
-        if idx is not None and idx >= torch.cuda.device_count():
-            raise AekitError(f"device: {name!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AekitError("device: 'mps' requested but MPS is not available here; use --device cpu or auto")
-    return torch.device(name)
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float, device: torch.device):
-    params = list(params)
-    if name in ("adam", "adamw"):
-        cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        # the fused kernel (one launch for all parameters) where this build has it
-        try:
-            return cls(params, lr=lr, weight_decay=weight_decay, fused=True)
-        except (RuntimeError, TypeError, ValueError):
-            return cls(params, lr=lr, weight_decay=weight_decay, foreach=True)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
 
 
 AUTO_COMPILE_STEPS = 2000
@@ -254,19 +221,8 @@ class Trainer:
 
         start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
         if resume is not None:
-            ck = load_checkpoint(resume)
-            try:
-                model.load_state_dict(ck["model"])
-                for o, st in zip(optimizers, ck["optimizers"]):
-                    o.load_state_dict(st)
-                for s, st in zip(schedulers, ck["schedulers"]):
-                    s.load_state_dict(st)
-            except (RuntimeError, ValueError, KeyError) as e:
-                raise AekitError(f"{resume}: checkpoint does not match this model or trainer ({str(e).splitlines()[0]})") from None
-            start_epoch = int(ck["epoch"])
-            self.history = list(ck["history"])
-            torch.set_rng_state(ck["torch_rng"])
-            gen.set_state(ck["perm_rng"])
+            ck = checkpoint.restore(resume, model, optimizers, schedulers, gen)
+            start_epoch, self.history = int(ck["epoch"]), list(ck["history"])
             best_val, bad_epochs = float(ck.get("best_val", math.inf)), int(ck.get("bad_epochs", 0))
             best_state = ck.get("best_state")
             if start_epoch >= c.epochs:
@@ -345,8 +301,9 @@ class Trainer:
                     cb(self, model, epoch, row)
                 if self.out_dir is not None:
                     io.write_csv(self.out_dir / "history.csv", self.history)
-                    self._checkpoint(model, optimizers, schedulers, epoch, gen,
-                                     {"best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state})
+                    checkpoint.save(self.out_dir / "checkpoint" / "last.pt", model, optimizers, schedulers,
+                                    epoch + 1, self.history, gen,
+                                    {"best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state})
         uncompile()
         if best_state is not None:
             model.load_state_dict(best_state)
@@ -433,38 +390,3 @@ class Trainer:
             "aekit_version": __version__,
         })
         io.write_json(d / "preprocess.json", data.preprocess.to_dict())
-
-    def _checkpoint(self, model, optimizers, schedulers, epoch: int, gen: torch.Generator, extra: dict) -> None:
-        state = {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizers": [o.state_dict() for o in optimizers],
-            "schedulers": [s.state_dict() for s in schedulers],
-            "epoch": epoch + 1,
-            "history": self.history,
-            "torch_rng": torch.get_rng_state(),
-            "perm_rng": gen.get_state(),
-            **extra,
-        }
-        path = self.out_dir / "checkpoint" / "last.pt"
-        with io.atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """A resume checkpoint, loaded with ``weights_only=True``: tensors and plain containers
-    only, so a crafted pickle cannot run code."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint" / "last.pt"
-    if not path.is_file():
-        raise AekitError(f"{path}: no checkpoint to resume from; a run writes checkpoint/last.pt after each epoch")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for forbidden globals, RuntimeError/EOFError when truncated
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AekitError(
-            f"{path}: refused or unreadable checkpoint ({first[:160]}); it is corrupt or not an aekit checkpoint"
-        ) from None
-    if not isinstance(ck, dict) or not {"model", "optimizers", "epoch", "history"} <= set(ck):
-        raise AekitError(f"{path}: not an aekit checkpoint (missing keys)")
-    return ck
