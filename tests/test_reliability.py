@@ -121,7 +121,7 @@ def test_a_kill_during_writes_never_leaves_a_broken_file(tmp_path):
         vals = {float(p.detach().flatten()[0]) for p in model.parameters()}
         assert len(vals) == 1, f"trial {trial}: weights from two different writes"
     leftovers = [p.name for p in (tmp_path / "m").iterdir() if p.name not in ("config.json", "model.safetensors")]
-    assert all(p.endswith(".tmp") for p in leftovers)  # only abandoned temp files, never a broken target
+    assert all(p.startswith(".") and p.endswith(".tmp") for p in leftovers), leftovers  # only our abandoned temp files
 
 
 class _Evil:

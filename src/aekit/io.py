@@ -72,12 +72,15 @@ def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict | None = None) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     # safetensors refuses shared or non-contiguous storage; clone makes each tensor its own
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    # serialize to bytes and write them through atomic_path ourselves: safetensors' save_file
+    # keeps a temporary file of its own beside the target, which a kill would leave behind
+    blob = save(tensors, metadata=metadata)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(blob)
 
 
 def load_tensors(path: str | os.PathLike) -> dict:
