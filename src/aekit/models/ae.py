@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
-from ..likelihoods import bce_per_sample, mse_per_sample
+from ..likelihoods import bce_per_sample
 from ..nets import build_pair
 from ..registry import register
 from .base import ArchConfig, Autoencoder, Output
@@ -62,7 +62,10 @@ class AE(Autoencoder):
         return self.decoder(z).view(z.shape[0], *self.config.input_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.output_activation(self.decode_logits(z))
+        h = self.decode_logits(z)
+        if not torch.is_grad_enabled() and self.config.output == "sigmoid":
+            return h.sigmoid_()  # inference: h is this call's own tensor; skip an allocation
+        return self.output_activation(h)
 
     def code_transform(self, z: torch.Tensor) -> torch.Tensor:
         """Hook applied to the code before decoding (sparse families keep top-k here)."""
@@ -103,6 +106,7 @@ class AE(Autoencoder):
             recon = self.decode(self.code(x))
             if self.config.recon_loss == "bce":
                 return bce_per_sample(recon, x)
-            return mse_per_sample(recon, x)
+            d = recon.sub_(x).flatten(1)  # recon is this call's own tensor
+            return torch.linalg.vector_norm(d, dim=1).square_().div_(d.shape[1])
         finally:
             self.train(was)

@@ -13,7 +13,7 @@ import math
 from torch import nn
 
 from ..errors import AekitError
-from .mlp import activation
+from .mlp import Stack, activation
 
 SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
 
@@ -49,7 +49,7 @@ def conv_encoder(input_shape, channels, out_dim: int, act: str) -> nn.Sequential
         layers += [nn.Conv2d(prev, c, 4, stride=2, padding=1), activation(act)]
         prev = c
     layers += [nn.Flatten(), nn.Linear(prev * h * w, out_dim)]
-    return nn.Sequential(*layers)
+    return Stack(*layers)
 
 
 def conv_decoder(input_shape, channels, latent_dim: int, act: str) -> nn.Sequential:
@@ -65,7 +65,7 @@ def conv_decoder(input_shape, channels, latent_dim: int, act: str) -> nn.Sequent
         layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
         if i < len(outs) - 1:
             layers.append(activation(act))
-    return nn.Sequential(*layers)
+    return Stack(*layers)
 
 
 def n_params(module: nn.Module) -> int:

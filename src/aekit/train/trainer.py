@@ -53,6 +53,7 @@ class TrainConfig(Config):
     log_every: int = 50
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision (autocast) for training steps
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see _maybe_compile)
+    fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE on CPU (see _fused_step)
 
     def validate(self) -> None:
         check(self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
@@ -235,7 +236,8 @@ class Trainer:
         n_batches = math.ceil(n / c.batch_size)
         global_step = start_epoch * n_batches
         sync_buffers = self.world > 1 and any(True for _ in model.buffers())
-        uncompile = self._maybe_compile(model, len(next(self._epoch_batches(xt, torch.Generator()))[0]),
+        fused = self._fused_step(model, optimizers)
+        uncompile = (lambda: None) if fused is not None else self._maybe_compile(model, len(next(self._epoch_batches(xt, torch.Generator()))[0]),
                                         (c.epochs - start_epoch) * n_batches)
         t_start = time.perf_counter()
         stopped = False
@@ -255,8 +257,11 @@ class Trainer:
                 w = len(xb)
                 loss_scale[0] = w * self.world / glob
                 model.on_train_step(global_step)
-                with autocast():
-                    terms = model.training_step(xb, optimizers, step)
+                if fused is not None:
+                    terms = fused(xb)
+                else:
+                    with autocast():
+                        terms = model.training_step(xb, optimizers, step)
                 if sync_buffers:
                     dist_.broadcast_buffers(model)
                 window.append((terms, w))  # folded into the sums at the next logging step
@@ -314,6 +319,21 @@ class Trainer:
             self._write_static(model, data)
         dist_.barrier()
         return self.history
+
+    def _fused_step(self, model, optimizers):
+        """The hand-written MLP step (:mod:`aekit.train.fused`) where it computes exactly the
+        model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``. It was
+        1.4-1.6× faster than autograd for the classic network (BENCHMARKS.md)."""
+        c = self.config
+        if c.fused == "off" or c.precision != "fp32" or self.world > 1 or c.compile == "on" or self.device.type != "cpu":
+            return None
+        from . import fused
+
+        layers = fused.plan(model, optimizers)
+        if isinstance(layers, str):
+            log.debug("training through autograd: %s", layers)
+            return None
+        return fused.MLPStep(model, layers, optimizers[0], c.grad_clip)
 
     def _maybe_compile(self, model, batch: int, steps: int):
         """``torch.compile`` the model's forward for full training batches.

@@ -1,0 +1,134 @@
+"""The hand-written MLP training step and the in-place inference path compute what autograd
+and ``nn.Sequential`` compute; models they do not cover fall back to autograd."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import aekit
+from aekit.nets.mlp import Stack
+from aekit.train import fused
+from aekit.train.trainer import Trainer
+
+
+def _grads_both_ways(model, x):
+    """(loss, grads) from the hand-written step and from autograd, same corruption noise."""
+    ref = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    layers = fused.plan(model, [opt])
+    assert not isinstance(layers, str), layers
+    torch.manual_seed(1)
+    terms = fused.MLPStep(model, layers, opt)(x)
+    torch.manual_seed(1)
+    out = ref(x)
+    out.loss.backward()
+    assert terms["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
+    return [(n, p.grad, q.grad) for (n, p), q in zip(model.named_parameters(), ref.parameters())]
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "silu"])
+@pytest.mark.parametrize("loss,output", [("mse", "sigmoid"), ("bce", "sigmoid"), ("mse", "linear")])
+def test_hand_written_gradients_equal_autograd(act, loss, output):
+    torch.manual_seed(0)
+    model = aekit.AE(input_shape=(20,), hidden=(16, 12), latent_dim=5, activation=act, recon_loss=loss, output=output)
+    x = torch.rand(33, 20)
+    for name, g, ref in _grads_both_ways(model, x):
+        assert torch.allclose(g, ref, rtol=1e-4, atol=1e-7), (name, (g - ref).abs().max().item())
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_pepper"])
+def test_denoising_step_uses_the_corrupted_input_and_the_clean_target(noise):
+    torch.manual_seed(0)
+    model = aekit.DenoisingAE(input_shape=(1, 6, 6), hidden=(), latent_dim=4, noise=noise)
+    model.train()
+    x = torch.rand(17, 1, 6, 6)
+    for name, g, ref in _grads_both_ways(model, x):
+        assert torch.allclose(g, ref, rtol=1e-4, atol=1e-7), name
+
+
+def test_which_models_take_the_hand_written_step():
+    def reason(model):
+        return fused.plan(model, [torch.optim.Adam(model.parameters())])
+
+    assert not isinstance(reason(aekit.AE(input_shape=(8,))), str)
+    assert not isinstance(reason(aekit.models.ScheduledDAE(input_shape=(8,))), str)
+    assert "overrides" in reason(aekit.SparseAE(input_shape=(8,), sparsity="l1"))
+    assert "not a plain AE" in reason(aekit.VAE(input_shape=(8,)))
+    assert "convolutional" in reason(aekit.AE(input_shape=(1, 8, 8), arch="conv"))
+
+    class Mine(aekit.AE):
+        def forward(self, x):
+            return super().forward(x)
+
+    assert "overrides forward" in reason(Mine(input_shape=(8,)))
+    frozen = aekit.AE(input_shape=(8,))
+    frozen.encoder[0].weight.requires_grad_(False)
+    assert "frozen" in reason(frozen)
+    two = aekit.AE(input_shape=(8,))
+    assert "one optimizer" in fused.plan(two, [torch.optim.Adam(two.encoder.parameters())])
+
+
+def test_trainer_uses_it_by_default_and_it_trains_like_autograd():
+    d = aekit.datasets.load("digits")
+    runs = {}
+    for mode in ("auto", "off"):
+        torch.manual_seed(0)
+        m = aekit.AE(input_shape=d.input_shape, hidden=(32,), latent_dim=8)
+        t = Trainer(epochs=3, batch_size=64, progress=False, fused=mode, grad_clip=1.0, lr_schedule="cosine")
+        t.device = torch.device("cpu")
+        step = t._fused_step(m, [torch.optim.Adam(m.parameters())])
+        assert (step is not None) == (mode == "auto")
+        hist = t.fit(m, d)
+        runs[mode] = (m, hist)
+    (a, ha), (b, hb) = runs["auto"], runs["off"]
+    for ra, rb in zip(ha, hb):
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-4)
+        assert ra["val_loss"] == pytest.approx(rb["val_loss"], rel=1e-4)
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-4), n
+    assert ha[-1]["train_loss"] < 0.85 * ha[0]["train_loss"]  # it learned
+
+
+def test_fused_step_is_off_where_it_does_not_apply():
+    m = aekit.AE(input_shape=(8,))
+    opts = [torch.optim.Adam(m.parameters())]
+    for kw in ({"precision": "bf16"}, {"compile": "on"}, {"fused": "off"}):
+        t = Trainer(**kw)
+        t.device = torch.device("cpu")
+        assert t._fused_step(m, opts) is None, kw
+
+
+@pytest.mark.parametrize("arch,shape", [("mlp", (20,)), ("conv", (1, 8, 8))])
+def test_in_place_inference_matches_the_module_chain(arch, shape):
+    torch.manual_seed(0)
+    model = aekit.AE(input_shape=shape, arch=arch, hidden=(16,), latent_dim=4).eval()
+    assert isinstance(model.encoder, Stack) and isinstance(model.decoder, Stack)
+    x = torch.rand(9, *shape)
+    keep = x.clone()
+    with torch.enable_grad():
+        want = model.decode(model.encode(x)).detach()
+        want_score = (want - x).pow(2).flatten(1).mean(1)
+    with torch.inference_mode():
+        got = model.decode(model.encode(x))
+    assert torch.equal(x, keep)  # the caller's input is never overwritten
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(model.score(x), want_score, rtol=1e-5, atol=1e-8)
+    assert torch.equal(x, keep)
+
+
+def test_stack_leaves_tensors_it_does_not_own_alone():
+    """An activation as the first module sees the caller's tensor: it must not run in place."""
+    s = Stack(torch.nn.ReLU(), torch.nn.Linear(3, 3), torch.nn.Tanh())
+    x = torch.tensor([[-1.0, 2.0, -3.0]])
+    with torch.no_grad():
+        s(x)
+    assert torch.equal(x, torch.tensor([[-1.0, 2.0, -3.0]]))
+
+
+def test_stack_keeps_the_parameter_names_saved_models_use():
+    m = aekit.AE(input_shape=(6,), hidden=(4,), latent_dim=2)
+    assert list(m.state_dict()) == ["encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
+                                    "decoder.0.weight", "decoder.0.bias", "decoder.2.weight", "decoder.2.bias"]
