@@ -1,11 +1,15 @@
 """Training and scoring throughput against the plain PyTorch loop and the machine's roofline.
 
-    python benchmarks/throughput.py [--epochs 2] [--models classic,conv,vae] [--score-n 100000]
+    python benchmarks/throughput.py [--epochs 2] [--reps 3] [--models classic,conv,vae] [--levers]
 
 Per model: (a) aekit's Trainer with default settings, (b) a plain DataLoader + Adam loop,
-(c) the roofline: a 2048×2048 fp32 matmul's FLOP/s measured in this process divided by the
-network's training FLOPs per sample (forward + backward ≈ 3 × 2 × Σ multiply-adds).
+(c) the roofline: a 2048×2048 fp32 matmul's FLOP/s measured in this process (the median of
+measurements taken before each repetition) divided by the network's training FLOPs per sample
+(forward + backward ≈ 3 × 2 × Σ multiply-adds). (a) and (b) run ``--reps`` times, interleaved,
+and the median is reported: this CPU's speed drifts by ±15% from minute to minute.
 Scoring: ``model.score`` on ``--score-n`` samples vs. the forward roofline (2 × Σ MACs).
+``--levers`` adds, for the classic network, each speed lever alone, the bare matrix products
+of one training step (the floor no training loop can go under) and bf16 autocast per model.
 Real MNIST from ../shared/data/mnist when present, else synthetic data of the same shape.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -67,6 +72,12 @@ def load_x(shape) -> tuple[np.ndarray, str]:
     return np.random.default_rng(0).random((60000, *shape), dtype=np.float32), "synthetic 60,000 (MNIST absent)"
 
 
+def load_test(shape) -> np.ndarray:
+    if (MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        return aekit.datasets.load("mnist", root=MNIST, download=False).test().reshape(-1, *shape)
+    return np.random.default_rng(1).random((10000, *shape), dtype=np.float32)
+
+
 def build(kind: str):
     torch.manual_seed(0)
     if kind == "classic":
@@ -76,14 +87,17 @@ def build(kind: str):
     return aekit.VAE(input_shape=(784,), hidden=(400,), latent_dim=20), (784,)
 
 
-def aekit_rate(kind: str, x: np.ndarray, epochs: int) -> float:
+def aekit_rate(kind: str, x: np.ndarray, epochs: int, model_out: list | None = None, **kw) -> float:
     model, _ = build(kind)
-    aekit.Trainer(epochs=1, batch_size=256, progress=False, val_split=0).fit(model, x[:5120])  # warm-up
+    aekit.Trainer(epochs=1, batch_size=256, progress=False, val_split=0, **kw).fit(model, x[:5120])  # warm-up
     model, _ = build(kind)
-    t = aekit.Trainer(epochs=epochs, batch_size=256, progress=False, val_split=0)
+    t = aekit.Trainer(epochs=epochs, batch_size=256, progress=False, val_split=0, **kw)
     t0 = time.perf_counter()
     t.fit(model, x)
-    return epochs * len(x) / (time.perf_counter() - t0)
+    rate = epochs * len(x) / (time.perf_counter() - t0)
+    if model_out is not None:
+        model_out.append(model)
+    return rate
 
 
 def plain_rate(kind: str, x: np.ndarray, epochs: int) -> float:
@@ -123,16 +137,36 @@ def score_rate(kind: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def lever_table(x: np.ndarray, epochs: int) -> None:
+def gemm_floor(model: nn.Module, batch: int = 256, reps: int = 300) -> float:
+    """Samples/s of the bare matrix products of one training step of an MLP autoencoder
+    (forward addmm per layer, weight gradient per layer, input gradient for all but the first):
+    no data, no activations, no optimizer. No training loop can be faster in fp32 eager."""
+    lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    ops = []
+    for k, m in enumerate(lins):
+        x, g = torch.randn(batch, m.in_features), torch.randn(batch, m.out_features)
+        out, gw, gx = torch.empty(batch, m.out_features), torch.empty_like(m.weight), torch.empty(batch, m.in_features)
+        w, b = m.weight.detach(), m.bias.detach()
+        ops.append(lambda x=x, w=w, b=b, out=out: torch.addmm(b, x, w.t(), out=out))
+        ops.append(lambda g=g, x=x, gw=gw: torch.mm(g.t(), x, out=gw))
+        if k > 0:
+            ops.append(lambda g=g, w=w, gx=gx: torch.mm(g, w, out=gx))
+    for _ in range(20):
+        for op in ops:
+            op()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        for op in ops:
+            op()
+    return batch * reps / (time.perf_counter() - t0)
+
+
+def lever_table(x: np.ndarray, epochs: int, reps: int, flops: float) -> None:
     """Each lever on the classic network, alone, against the plain DataLoader loop."""
     import aekit.train.trainer as T
 
-    def fit(epochs_override: int | None = None, **kw) -> float:
-        model, _ = build("classic")
-        e = epochs_override or epochs
-        t0 = time.perf_counter()
-        aekit.Trainer(epochs=e, batch_size=256, progress=False, val_split=0, **kw).fit(model, x)
-        return e * len(x) / (time.perf_counter() - t0)
+    def fit(**kw) -> float:
+        return aekit_rate("classic", x, epochs, **kw)
 
     def slicing_loop() -> float:
         model, _ = build("classic")
@@ -148,14 +182,13 @@ def lever_table(x: np.ndarray, epochs: int) -> None:
                 opt.step()
         return epochs * len(x) / (time.perf_counter() - t0)
 
-    rows = [("plain DataLoader + Adam loop", plain_rate("classic", x, epochs)),
-            ("plain loop, tensor slicing instead of DataLoader", slicing_loop()),
-            ("aekit Trainer, defaults (fused Adam, eager)", fit())]
-    orig = T.make_optimizer
-    T.make_optimizer = lambda name, params, lr, wd, mom, dev: torch.optim.Adam(list(params), lr=lr, foreach=True)
-    rows.append(("aekit Trainer, foreach Adam instead of fused", fit()))
-    T.make_optimizer = orig
-    rows.append(("aekit Trainer, compile=on (compile time included)", fit(compile="on")))
+    def foreach_adam() -> float:
+        orig = T.make_optimizer
+        T.make_optimizer = lambda name, params, lr, wd, mom, dev: torch.optim.Adam(list(params), lr=lr, foreach=True)
+        try:
+            return fit()
+        finally:
+            T.make_optimizer = orig
 
     def steady(**kw) -> float:
         """Rate over epochs 2-3 from history.csv's seconds: the compile happens in epoch 1."""
@@ -163,15 +196,60 @@ def lever_table(x: np.ndarray, epochs: int) -> None:
         hist = aekit.Trainer(epochs=3, batch_size=256, progress=False, val_split=0, **kw).fit(model, x)
         return 2 * len(x) / sum(r["seconds"] for r in hist[1:])
 
-    rows.append(("aekit Trainer, eager, epochs 2-3 only", steady(compile="off")))
-    rows.append(("aekit Trainer, compile=on, epochs 2-3 only (after the compile)", steady(compile="on")))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    rows.append(("aekit Trainer, defaults, 1 thread", fit()))
-    torch.set_num_threads(threads)
-    print(f"\n| lever (classic network, batch 256, {epochs} epochs) | samples/s | vs plain loop |\n|---|---|---|")
-    for name, r in rows:
-        print(f"| {name} | {r:,.0f} | {r / rows[0][1]:.2f} |", flush=True)
+    def one_thread() -> float:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fit()
+        finally:
+            torch.set_num_threads(threads)
+
+    levers = [
+        ("plain DataLoader + Adam loop", lambda: plain_rate("classic", x, epochs)),
+        ("plain loop, tensor slicing instead of DataLoader", slicing_loop),
+        ("aekit Trainer, defaults (hand-written step, fused Adam)", fit),
+        ("aekit Trainer, fused=off (autograd step)", lambda: fit(fused="off")),
+        ("aekit Trainer, defaults but foreach Adam instead of fused", foreach_adam),
+        ("aekit Trainer, compile=on (autograd + inductor; compile time included)", lambda: fit(compile="on")),
+        ("aekit Trainer, fused=off, epochs 2-3 only", lambda: steady(fused="off")),
+        ("aekit Trainer, compile=on, epochs 2-3 only (after the compile)", lambda: steady(compile="on")),
+        ("aekit Trainer, precision=bf16 (autocast, autograd step)", lambda: fit(precision="bf16")),
+        ("aekit Trainer, defaults, 1 thread", one_thread),
+    ]
+    rates: dict[str, list[float]] = {name: [] for name, _ in levers}
+    for _ in range(reps):  # interleaved, so drift in the CPU's speed hits every lever alike
+        for name, fn in levers:
+            rates[name].append(fn())
+    base = statistics.median(rates[levers[0][0]])
+    print(f"\n| lever (classic network, batch 256, {epochs} epochs, median of {reps}) | samples/s | vs plain loop |")
+    print("|---|---|---|")
+    for name, _ in levers:
+        r = statistics.median(rates[name])
+        print(f"| {name} | {r:,.0f} | {r / base:.2f} |", flush=True)
+    model, _ = build("classic")
+    floor = statistics.median(gemm_floor(model) for _ in range(5))
+    roof = flops / (6 * macs_per_sample(model, (784,)))
+    print(f"\nBare matrix products of one classic-network training step (no data, activations or optimizer): "
+          f"{floor:,.0f} samples/s = {floor / roof:.2f} of the roofline.")
+
+
+def bf16_table(epochs: int, reps: int) -> None:
+    """precision=bf16 (autocast) against the fp32 defaults: speed and test loss after the same epochs."""
+    print(f"\n| model ({epochs} epochs, median of {reps}) | fp32 defaults samples/s | bf16 samples/s | bf16/fp32 "
+          "| fp32 test loss | bf16 test loss |\n|---|---|---|---|---|---|")
+    for kind in ("classic", "conv", "vae"):
+        _, shape = build(kind)
+        x, _ = load_x(shape)
+        xt = torch.from_numpy(load_test(shape))
+        res = {}
+        for p in ("fp32", "bf16"):
+            models: list = []
+            rates = [aekit_rate(kind, x, epochs, model_out=models, precision=p) for _ in range(reps)]
+            with torch.inference_mode():
+                loss = torch.cat([models[-1].score(xt[i:i + 2048]) for i in range(0, len(xt), 2048)]).mean().item()
+            res[p] = (statistics.median(rates), loss)
+        (f, lf), (b, lb) = res["fp32"], res["bf16"]
+        print(f"| {kind} | {f:,.0f} | {b:,.0f} | {b / f:.2f} | {lf:.5g} | {lb:.5g} |", flush=True)
 
 
 def cli_startup() -> float:
@@ -187,29 +265,38 @@ def cli_startup() -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is reported")
     p.add_argument("--models", default="classic,conv,vae")
     p.add_argument("--score-n", type=int, default=100_000)
-    p.add_argument("--levers", action="store_true", help="also measure each speed lever on the classic network")
+    p.add_argument("--levers", action="store_true", help="also measure each speed lever and bf16 autocast")
     a = p.parse_args()
-    flops = matmul_flops()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}; 2048² fp32 matmul: {flops / 1e9:.1f} GFLOP/s")
+          f"threads {torch.get_num_threads()}")
     print("| model | data | MACs/sample | roofline train/s | aekit train/s | plain loop/s | aekit/roofline | aekit/plain "
           "| roofline score/s | aekit score/s | score/roofline |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    all_flops = []
     for kind in a.models.split(","):
         model, shape = build(kind)
         macs = macs_per_sample(model, shape)
         x, src = load_x(shape)
-        roof_train = flops / (6 * macs)
-        roof_score = flops / (2 * macs)
-        ours = aekit_rate(kind, x, a.epochs)
-        plain = plain_rate(kind, x, a.epochs)
-        sc = score_rate(kind, a.score_n)
+        ours, plain, score, flops = [], [], [], []
+        for _ in range(a.reps):
+            flops.append(matmul_flops())
+            ours.append(aekit_rate(kind, x, a.epochs))
+            plain.append(plain_rate(kind, x, a.epochs))
+            score.append(score_rate(kind, a.score_n))
+        all_flops += flops
+        f = statistics.median(flops)
+        ours, plain, sc = statistics.median(ours), statistics.median(plain), statistics.median(score)
+        roof_train, roof_score = f / (6 * macs), f / (2 * macs)
         print(f"| {kind} | {src} | {macs:,} | {roof_train:,.0f} | {ours:,.0f} | {plain:,.0f} | {ours / roof_train:.2f} "
               f"| {ours / plain:.2f} | {roof_score:,.0f} | {sc:,.0f} | {sc / roof_score:.2f} |", flush=True)
+    f = statistics.median(all_flops)
+    print(f"\n2048² fp32 matmul: median {f / 1e9:.0f} GFLOP/s (range {min(all_flops) / 1e9:.0f}-{max(all_flops) / 1e9:.0f})")
     if a.levers:
-        lever_table(load_x((784,))[0], a.epochs)
+        lever_table(load_x((784,))[0], a.epochs, a.reps, f)
+        bf16_table(a.epochs, a.reps)
     print(f"\n`aekit --help` start-up: {cli_startup():.3f} s (best of 5)")
 
 

@@ -74,3 +74,15 @@ def test_compile_falls_back_to_eager_when_the_compiler_fails(monkeypatch, caplog
     aekit.Trainer(epochs=2, batch_size=16, progress=False, compile="off", val_split=0).fit(b, x)
     for k, v in a.state_dict().items():
         torch.testing.assert_close(v, b.state_dict()[k])
+
+
+def test_denormals_are_flushed_during_fit_and_the_setting_restored_after():
+    from aekit.train.setup import _flushing
+
+    seen = []
+    m = aekit.AE(input_shape=(4,), hidden=(), latent_dim=2)
+    t = aekit.Trainer(epochs=2, batch_size=4, progress=False, callbacks=[lambda *a: seen.append(_flushing())])
+    before = _flushing()
+    t.fit(m, np.random.default_rng(0).random((20, 4), dtype=np.float32))
+    assert seen == [True, True]
+    assert _flushing() == before

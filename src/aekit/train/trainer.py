@@ -28,7 +28,7 @@ from ..data.bundle import Data, as_data
 from ..errors import AekitError, close_matches
 from . import checkpoint
 from . import distributed as dist_
-from .setup import make_optimizer, resolve_device
+from .setup import flush_denormals, make_optimizer, resolve_device
 
 log = logging.getLogger("aekit.train")
 
@@ -151,7 +151,12 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------
     def fit(self, model, data: Any, resume: str | Path | None = None) -> list[dict[str, float]]:
         """Train ``model`` on ``data``; ``resume`` is a checkpoint (``RUN/checkpoint/last.pt``)
-        to continue from: weights, optimizer and scheduler state, epoch, RNG states, history."""
+        to continue from: weights, optimizer and scheduler state, epoch, RNG states, history.
+        Denormal floats are flushed to zero while it runs (:func:`~aekit.train.setup.flush_denormals`)."""
+        with flush_denormals():
+            return self._fit(model, data, resume)
+
+    def _fit(self, model, data: Any, resume: str | Path | None) -> list[dict[str, float]]:
         c = self.config
         device = dist_.local_device(resolve_device(c.device))
         data = as_data(data)
