@@ -137,10 +137,11 @@ def score_rate(kind: str, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def gemm_floor(model: nn.Module, batch: int = 256, reps: int = 300) -> float:
+def gemm_floor(model: nn.Module, batch: int = 256, reps: int = 300, forward_only: bool = False) -> float:
     """Samples/s of the bare matrix products of one training step of an MLP autoencoder
-    (forward addmm per layer, weight gradient per layer, input gradient for all but the first):
-    no data, no activations, no optimizer. No training loop can be faster in fp32 eager."""
+    (forward addmm per layer, weight gradient per layer, input gradient for all but the first)
+    or, with ``forward_only``, of its forward pass: no data, no activations, no optimizer.
+    No loop can be faster in fp32 eager."""
     lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
     ops = []
     for k, m in enumerate(lins):
@@ -148,6 +149,8 @@ def gemm_floor(model: nn.Module, batch: int = 256, reps: int = 300) -> float:
         out, gw, gx = torch.empty(batch, m.out_features), torch.empty_like(m.weight), torch.empty(batch, m.in_features)
         w, b = m.weight.detach(), m.bias.detach()
         ops.append(lambda x=x, w=w, b=b, out=out: torch.addmm(b, x, w.t(), out=out))
+        if forward_only:
+            continue
         ops.append(lambda g=g, x=x, gw=gw: torch.mm(g.t(), x, out=gw))
         if k > 0:
             ops.append(lambda g=g, w=w, gx=gx: torch.mm(g, w, out=gx))
@@ -227,10 +230,13 @@ def lever_table(x: np.ndarray, epochs: int, reps: int, flops: float) -> None:
         r = statistics.median(rates[name])
         print(f"| {name} | {r:,.0f} | {r / base:.2f} |", flush=True)
     model, _ = build("classic")
+    macs = macs_per_sample(model, (784,))
     floor = statistics.median(gemm_floor(model) for _ in range(5))
-    roof = flops / (6 * macs_per_sample(model, (784,)))
     print(f"\nBare matrix products of one classic-network training step (no data, activations or optimizer): "
-          f"{floor:,.0f} samples/s = {floor / roof:.2f} of the roofline.")
+          f"{floor:,.0f} samples/s = {floor / (flops / (6 * macs)):.2f} of the roofline.")
+    floor = statistics.median(gemm_floor(model, batch=2048, reps=40, forward_only=True) for _ in range(5))
+    print(f"Bare matrix products of its forward pass on 2048-row chunks (scoring's floor): "
+          f"{floor:,.0f} samples/s = {floor / (flops / (2 * macs)):.2f} of the forward roofline.")
 
 
 def bf16_table(epochs: int, reps: int) -> None:

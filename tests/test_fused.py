@@ -64,6 +64,9 @@ def test_which_models_take_the_hand_written_step():
             return super().forward(x)
 
     assert "overrides forward" in reason(Mine(input_shape=(8,)))
+    spied = aekit.AE(input_shape=(8,))
+    spied.training_step = lambda *a: None
+    assert "overrides training_step" in reason(spied)
     frozen = aekit.AE(input_shape=(8,))
     frozen.encoder[0].weight.requires_grad_(False)
     assert "frozen" in reason(frozen)
