@@ -92,3 +92,38 @@ def test_detect_cli_on_real_adbench(tmp_path):
     assert flags[y == 1].mean() > flags[y == 0].mean()
     bad = run_cli("detect", str(run), "--data", str(tmp_path / "missing.npz"))
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_detect_scores_a_npy_file_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """A .npy is opened as a memory map and scored in pieces: the same scores as scoring the
+    whole array in memory, a NaN in the last rows is a one-line error naming the file, and no
+    half-written output is left behind."""
+    from aekit.data.preprocess import Preprocessor
+    from aekit.tasks import anomaly, common
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(5000, 6)) @ rng.normal(size=(6, 12))).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    data = aekit.data.Data(x_train=x[:3000], name="t").set_preprocess(Preprocessor.fit(x[:3000], "standardize"))
+    model = aekit.AE(input_shape=(12,), hidden=(16,), latent_dim=3, output="linear")
+    aekit.Trainer(epochs=2, batch_size=256, progress=False, val_split=0.0, out_dir=run).fit(model, data)
+
+    chunks = []
+    real = common.Rows.__getitem__
+    monkeypatch.setattr(common.Rows, "__getitem__", lambda self, sl: (chunks.append(sl), real(self, sl))[1])
+    out = tmp_path / "scores.csv"
+    summary = anomaly.detect_path(run, tmp_path / "x.npy", out, score="recon", fit_on="data")
+    assert summary["n"] == 5000 and len(chunks) >= 3  # read in 2048-row pieces, twice (fit and score)
+    got = np.array([float(r.split(",")[1]) for r in out.read_text().splitlines()[1:]])
+    model = aekit.load(run)
+    pre = Preprocessor.from_dict(json.loads((run / "preprocess.json").read_text()))
+    want = anomaly.reconstruction_error(model, pre.transform(x))
+    assert np.allclose(got, want, rtol=1e-5)
+
+    x[-3, 4] = np.nan
+    np.save(tmp_path / "bad.npy", x)
+    with pytest.raises(AekitError, match="bad.npy"):
+        anomaly.detect_path(run, tmp_path / "bad.npy", tmp_path / "bad.csv", score="recon")
+    assert not (tmp_path / "bad.csv").exists()

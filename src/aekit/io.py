@@ -12,7 +12,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +58,19 @@ def read_json(path: str | os.PathLike) -> Any:
         ) from None
 
 
-def write_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in keys:
-                keys.append(k)
+def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+    """Rows of dicts as CSV, atomically. Without ``fieldnames`` the columns are every key in
+    order of appearance (``rows`` is then read twice); with them, ``rows`` may be a generator
+    and is written as it comes (a few million rows without holding them)."""
+    if fieldnames is None:
+        rows = list(rows)
+        keys: list[str] = []
+        for r in rows:
+            for k in r:
+                if k not in keys:
+                    keys.append(k)
+    else:
+        keys = list(fieldnames)
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()

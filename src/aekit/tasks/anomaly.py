@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
-from .common import as_tensor, batched, codes
+from .common import batched, codes
 
 SCORES = ("recon", "elbo", "mahalanobis", "combined", "auto")
 
@@ -114,7 +114,6 @@ class AnomalyScorer:
         from sklearn.covariance import LedoitWolf
 
         self.resolved = check_score(self.kind, model)
-        x = as_tensor(x)
         if self.resolved in ("mahalanobis", "combined"):
             z = codes(model, x, self.batch_size).double().flatten(1).numpy()
             self.mean = z.mean(0)
@@ -135,7 +134,7 @@ class AnomalyScorer:
         """Anomaly score per sample (N,), float64; higher = more anomalous."""
         if self.resolved is None:
             raise AekitError("AnomalyScorer: call fit(model, x_train) before score")
-        parts = self._parts(model, as_tensor(x))
+        parts = self._parts(model, x)
         if self.resolved != "combined":
             return parts[self.resolved]
         return sum((s - self.center[k]) / self.spread[k] for k, s in parts.items())
@@ -188,18 +187,19 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     from .. import io
     from ..data.runs import run_data, run_preprocessor
     from ..models import load
-    from .common import read_table
+    from .common import read_table, rows
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     pre = run_preprocessor(run_dir)
-    x_raw, y = read_table(data)
-    x = pre.transform(x_raw)  # the model's check_input reshapes flat rows to its input shape
+    x_raw, y = read_table(data, mmap=True)  # a .npy file is scored a chunk at a time, never read whole
+    x = rows(x_raw, pre)  # the model's check_input reshapes flat rows to its input shape
     fitted_on = "data"
     x_fit = x
     if fit_on == "run":
         try:
-            x_fit = run_data(run_dir).train()
+            d = run_data(run_dir)
+            x_fit = rows(d.x_train, d.preprocess)
             fitted_on = "run"
         except AekitError:
             x_fit = x
@@ -207,7 +207,8 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     thr = threshold(scorer.score(model, x_fit), contamination)
     s = scorer.score(model, x)
     flags = s > thr
-    io.write_csv(out, [{"index": i, "score": float(v), "is_anomaly": int(f)} for i, (v, f) in enumerate(zip(s, flags))])
+    io.write_csv(out, ({"index": i, "score": float(v), "is_anomaly": int(f)} for i, (v, f) in enumerate(zip(s, flags))),
+                 fieldnames=["index", "score", "is_anomaly"])
     summary = {"n": int(len(s)), "n_anomalies": int(flags.sum()), "threshold": thr, "score": scorer.resolved,
                "contamination": contamination, "threshold_fitted_on": fitted_on}
     if y is not None:

@@ -84,12 +84,12 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     from .. import io
     from ..data.runs import run_data, run_preprocessor
     from ..models import load
-    from .common import read_table
+    from .common import read_table, rows
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     if data is not None and Path(data).suffix in (".npy", ".npz", ".csv"):
-        x = run_preprocessor(run_dir).transform(read_table(data)[0])
+        x = rows(read_table(data, mmap=True)[0], run_preprocessor(run_dir))  # a .npy is read a chunk at a time
     else:
         if split not in ("train", "test", "all"):
             raise AekitError(f"--split: choose train, test or all, got {split!r}")
