@@ -162,3 +162,24 @@ def test_run_data_reloads_the_training_split_and_scaling(tmp_path):
     assert again.preprocess.method == "standardize"
     saved = json.loads((tmp_path / "r" / "preprocess.json").read_text())
     assert again.preprocess.to_dict() == saved
+
+
+def test_streamed_run_evaluates_and_detects_from_the_memory_map(tmp_path):
+    """An out-of-core run: `evaluate` reads its test rows a batch at a time and reproduces the
+    metrics written at training time; `detect` scores the .npy file in chunks."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3000, 3)) @ rng.normal(size=(3, 10))).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", str(tmp_path / "x.npy"), "--stream", "--epochs", "2", "--batch-size", "100",
+                "--latent-dim", "3", "--hidden", "16", "--quiet", "--no-report", "--out", str(run))
+    assert r.returncode == 0, r.stderr
+    trained = json.loads((run / "metrics.json").read_text())
+    r = run_cli("evaluate", str(run), "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert again["n"] == trained["n"] == 600
+    assert again["mse"] == pytest.approx(trained["mse"], rel=1e-6)
+    r = run_cli("detect", str(run), "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.csv"))
+    assert r.returncode == 0, r.stderr
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 3001

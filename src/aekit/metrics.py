@@ -22,7 +22,7 @@ from .likelihoods import bce_per_sample, mse_per_sample
 
 
 @torch.inference_mode()
-def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None = None,
+def evaluate(model, x, batch_size: int | None = None, device: str | torch.device | None = None,
              nll_samples: int = 0) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed inputs ``x`` (array or tensor)."""
     if isinstance(x, np.ndarray):
@@ -31,6 +31,8 @@ def evaluate(model, x, batch_size: int = 2048, device: str | torch.device | None
         model.to(device)
     model.eval()
     x = model.check_input(x)
+    if batch_size is None:
+        batch_size = model.inference_batch_size()
     lo, hi = float(x.min()), float(x.max())
     unit = lo >= 0 and hi <= 1
     rng = 1.0 if unit else max(hi - lo, 1e-12)

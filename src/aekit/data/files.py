@@ -103,8 +103,10 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
     has_test = te is not None and (isinstance(te, slice) and te.stop > te.start or not isinstance(te, slice))
     info.update({
         "path": str(path), "split": split,
+        # how to read it again: a streamed file splits by position, so a reload must stream too
         "source": {k: v for k, v in {"format": fmt, "key": key, "label_column": label_column,
-                                     "image_size": image_size, "impute": impute}.items() if v is not None},
+                                     "image_size": image_size, "impute": impute,
+                                     "stream": True if stream else None}.items() if v is not None},
     })
     return Data(
         x_train=x_tr, x_test=x[te] if has_test else None,

@@ -65,9 +65,10 @@ def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sam
 
 
 @torch.inference_mode()
-def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048,
+def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int | None = None,
                device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean loss terms of ``model`` over ``arr`` in eval mode (the streamed validation loss)."""
+    batch_size = batch_size or model.inference_batch_size()
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
@@ -81,8 +82,9 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
 
 
 @torch.inference_mode()
-def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048) -> np.ndarray:
+def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int | None = None) -> np.ndarray:
     """One anomaly score per row of ``arr`` (``model.score``), read a batch at a time."""
+    batch_size = batch_size or model.inference_batch_size()
     model.eval()
     device = next(model.parameters()).device
     out = np.empty(len(arr), np.float32)
@@ -95,11 +97,12 @@ def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 20
 
 
 @torch.inference_mode()
-def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int = 2048) -> dict[str, float]:
+def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int | None = None) -> dict[str, float]:
     """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
     the same definitions as :func:`aekit.metrics.evaluate` (PSNR range from the data).
     Per-sample values go into arrays allocated once: a list of small per-batch tensors
     fragments the heap between the batch-sized temporaries, and memory then grows with N."""
+    batch_size = batch_size or model.inference_batch_size()
     model.eval()
     device = next(model.parameters()).device
     n = len(arr)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
-from .common import batched, codes
+from .common import batched, chunk_rows, codes
 
 SCORES = ("recon", "elbo", "mahalanobis", "combined", "auto")
 
@@ -42,7 +42,7 @@ def check_score(kind: str, model) -> str:
 
 
 @torch.inference_mode()
-def reconstruction_error(model, x, batch_size: int = 2048) -> np.ndarray:
+def reconstruction_error(model, x, batch_size: int | None = None) -> np.ndarray:
     """Per-sample reconstruction error of the deterministic reconstruction (N,)."""
     model.eval()
     bce = getattr(model.config, "recon_loss", "mse") == "bce"
@@ -55,11 +55,11 @@ def reconstruction_error(model, x, batch_size: int = 2048) -> np.ndarray:
             return -(xb * r.log() + (1 - xb) * (1 - r).log()).flatten(1).mean(1)
         return (r - xb).pow(2).flatten(1).mean(1)
 
-    return batched(err, x, batch_size).double().numpy()
+    return batched(err, x, chunk_rows(model, batch_size)).double().numpy()
 
 
 @torch.inference_mode()
-def neg_elbo(model, x, n_draws: int = 4, seed: int = 0, batch_size: int = 2048) -> np.ndarray:
+def neg_elbo(model, x, n_draws: int = 4, seed: int = 0, batch_size: int | None = None) -> np.ndarray:
     """−ELBO per sample (nats), the mean of ``n_draws`` one-sample estimates (N,).
 
     Seeded, and the global RNG is restored afterwards, so scores are reproducible.
@@ -80,7 +80,7 @@ class AnomalyScorer:
     more anomalous. Its state is plain numbers (:meth:`to_dict` / :meth:`from_dict`: JSON).
     """
 
-    def __init__(self, kind: str = "auto", n_draws: int = 4, batch_size: int = 2048):
+    def __init__(self, kind: str = "auto", n_draws: int = 4, batch_size: int | None = None):
         if kind not in SCORES:
             raise AekitError(f"score: unknown anomaly score {kind!r}; choose one of {', '.join(SCORES)}")
         self.kind = kind

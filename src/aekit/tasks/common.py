@@ -51,11 +51,21 @@ def rows(x: np.ndarray, preprocess) -> np.ndarray | Rows:
     return Rows(x, preprocess) if isinstance(x, np.memmap) else preprocess.transform(x)
 
 
+def chunk_rows(model, batch_size: int | None = None) -> int:
+    """``batch_size``, or the model's :meth:`~aekit.models.base.Autoencoder.inference_batch_size`."""
+    if batch_size is not None:
+        return batch_size
+    pick = getattr(model, "inference_batch_size", None)
+    return pick() if callable(pick) else 2048
+
+
 @torch.inference_mode()
-def batched(fn, x, batch_size: int = 2048) -> torch.Tensor:
+def batched(fn, x, batch_size: int | None = None) -> torch.Tensor:
     """``fn`` applied to consecutive batches of ``x`` (a tensor, an array or :class:`Rows`;
     eval mode is the caller's job), on CPU. Batches are converted one at a time, so ``x`` is
-    never copied whole."""
+    never copied whole. Without ``batch_size``, a model method's ``fn`` picks its model's
+    chunk size (:func:`chunk_rows`)."""
+    batch_size = chunk_rows(getattr(fn, "__self__", None), batch_size)
     n = len(x)
     if n == 0:
         raise AekitError("x: is empty (0 samples)")
@@ -70,7 +80,7 @@ def batched(fn, x, batch_size: int = 2048) -> torch.Tensor:
     return out
 
 
-def codes(model, x, batch_size: int = 2048) -> torch.Tensor:
+def codes(model, x, batch_size: int | None = None) -> torch.Tensor:
     """Deterministic codes (N, latent_dim): the posterior mean for variational models."""
     return batched(model.transform, x, batch_size)
 

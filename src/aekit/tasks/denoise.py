@@ -83,7 +83,7 @@ def ssim(clean, other, data_range: float = 1.0, win: int = 11, sigma: float = 1.
 
 
 @torch.inference_mode()
-def denoise(model, x, batch_size: int = 2048) -> torch.Tensor:
+def denoise(model, x, batch_size: int | None = None) -> torch.Tensor:
     """x̂ = g(f(x̃)) for noisy inputs (preprocessed, like the training data)."""
     model.eval()
     return batched(model.reconstruct, x, batch_size)

@@ -387,8 +387,9 @@ class Trainer:
         )
 
     @torch.inference_mode()
-    def evaluate_terms(self, model, x: torch.Tensor, batch_size: int = 2048) -> dict[str, float]:
+    def evaluate_terms(self, model, x: torch.Tensor, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss terms over ``x`` in eval mode (no corruption)."""
+        batch_size = batch_size or model.inference_batch_size()
         if isinstance(x, np.memmap):  # out-of-core validation rows, read a batch at a time
             from ..data.stream import mean_terms
 
