@@ -327,8 +327,8 @@ class Trainer:
 
     def _fused_step(self, model, optimizers):
         """The hand-written MLP step (:mod:`aekit.train.fused`) where it computes exactly the
-        model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``. It was
-        1.4-1.6× faster than autograd for the classic network (BENCHMARKS.md)."""
+        model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``. The
+        trainer ran the classic network ~1.2× faster with it than with autograd (BENCHMARKS.md)."""
         c = self.config
         if c.fused == "off" or c.precision != "fp32" or self.world > 1 or c.compile == "on" or self.device.type != "cpu":
             return None
