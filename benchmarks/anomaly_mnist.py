@@ -24,17 +24,11 @@ threads slowed this benchmark down about tenfold when the cores were oversubscri
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import MNIST, command, machine, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
-OUT = ROOT / "benchmarks" / "results"
 ANCHORS = {"DCAE (Ruff 2018)": 89.65, "Deep SVDD (Ruff 2018)": 94.80, "IF (Ruff 2018)": 92.30}
 
 
@@ -85,17 +79,13 @@ def main(argv=None) -> int:
     total = time.perf_counter() - t0
     methods = [k for k in rows[0] if k not in ("class", "n_train", "seconds")]
     means = {m: float(np.mean([r[m] for r in rows])) for m in methods}
-    result = {"command": "python " + " ".join(["benchmarks/anomaly_mnist.py", *(argv or sys.argv[1:])]),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU",
+    result = {"command": command("anomaly_mnist.py", argv), "machine": machine(),
               "rows": rows, "means": means, "anchors": ANCHORS, "seconds_total": total}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"anomaly_mnist{args.tag}.json").write_text(json.dumps(result, indent=1))
     lines = ["| digit | " + " | ".join(methods) + " | seconds |", "|" + "---|" * (len(methods) + 2)]
     for r in rows:
         lines.append(f"| {r['class']} | " + " | ".join(f"{r[m]:.2f}" for m in methods) + f" | {r['seconds']:.0f} |")
     lines.append("| **mean** | " + " | ".join(f"**{means[m]:.2f}**" for m in methods) + f" | {total:.0f} |")
-    (OUT / f"anomaly_mnist{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("anomaly_mnist", args.tag, result, lines)
     print("anchors: " + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
     return 0
 

@@ -28,17 +28,14 @@ threads slowed this benchmark down about tenfold when the cores were oversubscri
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, command, machine, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "adbench"
-OUT = ROOT / "benchmarks" / "results"
+ADBENCH = DATA / "adbench"
 
 
 def pca_scores(xtr, xte):
@@ -81,7 +78,7 @@ def pyod_scores(xtr, xte):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", default=str(ADBENCH))
     ap.add_argument("--sets", nargs="*", help="data set stems (default all)")
     ap.add_argument("--cap", type=int, default=20000, help="max training rows (subsampled, seed 0)")
     ap.add_argument("--test-cap", type=int, default=0,
@@ -134,19 +131,15 @@ def main(argv=None) -> int:
     methods = [k for k in rows[0] if k not in ("data", "n", "d", "anomalies", "n_train", "n_test")]
     means = {m: float(np.mean([r[m] for r in rows])) for m in methods}
     wins = sum(r["aekit"] > r["iforest"] for r in rows)
-    result = {"command": "python " + " ".join(["benchmarks/anomaly_tabular.py", *(argv or sys.argv[1:])]),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU",
+    result = {"command": command("anomaly_tabular.py", argv), "machine": machine(),
               "cap": args.cap, "rows": rows, "means": means, "aekit_beats_iforest_on": wins,
               "seconds_total": total, "seconds_per_method": times}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"anomaly_tabular{args.tag}.json").write_text(json.dumps(result, indent=1))
     lines = ["| data | n | d | anom. | " + " | ".join(methods) + " |", "|" + "---|" * (4 + len(methods))]
     for r in rows:
         lines.append(f"| {r['data']} | {r['n']} | {r['d']} | {r['anomalies']:.3f} | "
                      + " | ".join(f"{r[m]:.3f}" for m in methods) + " |")
     lines.append("| **mean** | | | | " + " | ".join(f"**{means[m]:.4f}**" for m in methods) + " |")
-    (OUT / f"anomaly_tabular{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("anomaly_tabular", args.tag, result, lines)
     print(f"aekit > iforest on {wins}/{len(rows)} sets; total {total:.0f} s; per method "
           + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     return 0

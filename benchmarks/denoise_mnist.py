@@ -28,17 +28,10 @@ threads slowed this benchmark down about tenfold when the cores were oversubscri
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
-OUT = ROOT / "benchmarks" / "results"
+from _common import MNIST, command, machine, write_results
 
 
 def per_image(fn, x):
@@ -144,14 +137,10 @@ def main(argv=None) -> int:
                                "params": {m: res[m + "_param"] for m in ("tv", "nl-means", "pca")}}
         lines.append(f"| {sigma} | " + " | ".join(f"{res[m][0]:.2f} dB / {res[m][1]:.3f}" for m in methods)
                      + f" | {gain:+.2f} dB |")
-    result = {"command": "python " + " ".join(["benchmarks/denoise_mnist.py", *(argv or sys.argv[1:])]),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU",
+    result = {"command": command("denoise_mnist.py", argv), "machine": machine(),
               "n_test": len(xte), "n_train": len(xtr), "epochs": args.epochs, "results": summary,
               "seconds_total": total}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"denoise_mnist{args.tag}.json").write_text(json.dumps(result, indent=1))
-    (OUT / f"denoise_mnist{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("denoise_mnist", args.tag, result, lines)
     print(f"total {total:.0f} s")
     return 0
 

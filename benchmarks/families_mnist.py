@@ -23,15 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
-OUT = ROOT / "benchmarks" / "results"
+from _common import MNIST, machine, write_results
 
 FAMILIES = [  # (label, registry name, options)
     ("ae", "ae", {"latent_dim": 16}),
@@ -128,12 +123,8 @@ def main(argv=None) -> int:
         "|" + "---|" * len(cols),
         *("| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows),
     ]
-    result = {"args": vars(args), "rows": rows,
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU"}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"families_mnist{args.tag}.json").write_text(json.dumps(result, indent=1))
-    (OUT / f"families_mnist{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    result = {"args": vars(args), "rows": rows, "machine": machine()}
+    write_results("families_mnist", args.tag, result, lines)
     return 0
 
 

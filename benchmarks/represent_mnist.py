@@ -27,17 +27,10 @@ threads slowed this benchmark down about tenfold when the cores were oversubscri
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
-OUT = ROOT / "benchmarks" / "results"
+from _common import MNIST, command, machine, write_results
 
 MODELS = {
     "ae": ("ae", {"hidden": (512,), "latent_dim": 64}),
@@ -95,16 +88,12 @@ def main(argv=None) -> int:
               f"{cls.__name__}(input_shape=(1, 28, 28), {', '.join(f'{k}={v!r}' for k, v in opts.items())}); "
               f"Trainer(epochs={args.epochs}, batch_size=128, val_split=0)")
     total = time.perf_counter() - t_all
-    result = {"command": "python " + " ".join(["benchmarks/represent_mnist.py", *(argv or sys.argv[1:])]),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU",
+    result = {"command": command("represent_mnist.py", argv), "machine": machine(),
               "n_train": len(xtr), "n_test": len(xte), "rows": rows, "seconds_total": total}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"represent_mnist{args.tag}.json").write_text(json.dumps(result, indent=1))
     lines = ["| representation | dim | linear probe acc. | k-means acc. | fit s | probe s |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['representation']} | {r['dim']} | {r['probe_acc']:.2f}% | {r['kmeans_acc']:.2f}% | "
               f"{r['fit_seconds']:.0f} | {r['probe_seconds']:.0f} |" for r in rows]
-    (OUT / f"represent_mnist{args.tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("represent_mnist", args.tag, result, lines)
     print(f"total {total:.0f} s")
     return 0
 

@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import MNIST
 from torch import nn
 
 import aekit
-
-ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def matmul_flops(n: int = 2048, reps: int = 20) -> float:

@@ -1,0 +1,33 @@
+"""What the benchmark scripts share: where the data and the results live, and how a run is
+recorded (``benchmarks/results/NAME{tag}.json`` with every number, ``.md`` with the table)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+MNIST = DATA / "mnist"
+OUT = ROOT / "benchmarks" / "results"
+
+
+def command(script: str, argv: list[str] | None) -> str:
+    """The command line that reproduces this run."""
+    return "python " + " ".join([f"benchmarks/{script}", *(argv or sys.argv[1:])])
+
+
+def machine() -> str:
+    import torch
+
+    return f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU"
+
+
+def write_results(name: str, tag: str, result: dict, lines: list[str]) -> None:
+    """Write the JSON record and the Markdown table, and print the table."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}{tag}.json").write_text(json.dumps(result, indent=1))
+    (OUT / f"{name}{tag}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
