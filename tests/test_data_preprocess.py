@@ -11,6 +11,7 @@ from aekit.data import Preprocessor, load_file, split_indices
 from aekit.data import stream as S
 from aekit.data.bundle import Data
 from aekit.errors import AekitError
+from aekit.tasks.common import batched
 
 RNG = np.random.default_rng(0)
 
@@ -135,7 +136,7 @@ def test_train_and_score_from_memory_map(tmp_path):
     m = S.evaluate(model, data.x_test, data.preprocess)
     ref = aekit.evaluate(model, data.preprocess.transform(np.asarray(data.x_test)))
     assert m["mse"] == pytest.approx(ref["mse"], rel=1e-5) and m["psnr"] == pytest.approx(ref["psnr"], rel=1e-5)
-    scores = S.score(model, data.x_test, data.preprocess, batch_size=128)
+    scores = batched(model.eval().score, S.Rows(data.x_test, data.preprocess), batch_size=128).numpy()
     ref = model.score(torch.from_numpy(data.preprocess.transform(np.asarray(data.x_test)))).detach().numpy()
     np.testing.assert_allclose(scores, ref, rtol=1e-5, atol=1e-6)
 

@@ -98,8 +98,9 @@ def test_detect_scores_a_npy_file_a_chunk_at_a_time(tmp_path, monkeypatch):
     """A .npy is opened as a memory map and scored in pieces: the same scores as scoring the
     whole array in memory, a NaN in the last rows is a one-line error naming the file, and no
     half-written output is left behind."""
+    from aekit.data import stream
     from aekit.data.preprocess import Preprocessor
-    from aekit.tasks import anomaly, common
+    from aekit.tasks import anomaly
 
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(5000, 6)) @ rng.normal(size=(6, 12))).astype(np.float32)
@@ -111,8 +112,8 @@ def test_detect_scores_a_npy_file_a_chunk_at_a_time(tmp_path, monkeypatch):
     aekit.Trainer(epochs=2, batch_size=256, progress=False, val_split=0.0, out_dir=run).fit(model, data)
 
     chunks = []
-    real = common.Rows.__getitem__
-    monkeypatch.setattr(common.Rows, "__getitem__", lambda self, sl: (chunks.append(sl), real(self, sl))[1])
+    real = stream.Rows.__getitem__
+    monkeypatch.setattr(stream.Rows, "__getitem__", lambda self, sl: (chunks.append(sl), real(self, sl))[1])
     out = tmp_path / "scores.csv"
     summary = anomaly.detect_path(run, tmp_path / "x.npy", out, score="recon", fit_on="data")
     assert summary["n"] == 5000 and len(chunks) >= 3  # read in 2048-row pieces, twice (fit and score)

@@ -81,19 +81,35 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
     return {k: v.item() / len(arr) for k, v in sums.items()}
 
 
-@torch.inference_mode()
-def score(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int | None = None) -> np.ndarray:
-    """One anomaly score per row of ``arr`` (``model.score``), read a batch at a time."""
-    batch_size = batch_size or model.inference_batch_size()
-    model.eval()
-    device = next(model.parameters()).device
-    out = np.empty(len(arr), np.float32)
-    i = 0
-    for xb in iter_ordered(arr, preprocess, batch_size):
-        s = model.score(xb.to(device)).float().cpu().numpy()
-        out[i:i + len(s)] = s
-        i += len(s)
-    return out
+class Rows:
+    """The rows of a (memory-mapped) array, preprocessed a chunk at a time.
+
+    Supports ``len`` and slicing, which is all :func:`aekit.tasks.common.batched` needs, so a file larger than
+    memory is scored in pieces: each slice is read, preprocessed, and its pages of the memory
+    map given back (:func:`aekit.data.pages.release`).
+    """
+
+    def __init__(self, x: np.ndarray, preprocess=None):
+        self.x, self.preprocess = x, preprocess
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape)
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        view = self.x[sl]
+        chunk = np.array(view, dtype=np.float32)
+        release(view)
+        return chunk if self.preprocess is None else self.preprocess.transform(chunk)
+
+
+def rows(x: np.ndarray, preprocess) -> np.ndarray | Rows:
+    """``preprocess`` applied to every row of ``x``: at once for an in-memory array, lazily
+    (:class:`Rows`) for a memory map."""
+    return Rows(x, preprocess) if isinstance(x, np.memmap) else preprocess.transform(x)
 
 
 @torch.inference_mode()

@@ -186,8 +186,9 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
 
     from .. import io
     from ..data.runs import run_data, run_preprocessor
+    from ..data.stream import rows
     from ..models import load
-    from .common import read_table, rows
+    from .common import read_table
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)

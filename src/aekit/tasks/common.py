@@ -18,39 +18,6 @@ def as_tensor(x) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
-class Rows:
-    """The rows of a (memory-mapped) array, preprocessed a chunk at a time.
-
-    Supports ``len`` and slicing, which is all :func:`batched` needs, so a file larger than
-    memory is scored in pieces: each slice is read, preprocessed, and its pages of the memory
-    map given back (:func:`aekit.data.pages.release`).
-    """
-
-    def __init__(self, x: np.ndarray, preprocess=None):
-        self.x, self.preprocess = x, preprocess
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape)
-
-    def __getitem__(self, sl: slice) -> np.ndarray:
-        from ..data.pages import release
-
-        view = self.x[sl]
-        chunk = np.array(view, dtype=np.float32)
-        release(view)
-        return chunk if self.preprocess is None else self.preprocess.transform(chunk)
-
-
-def rows(x: np.ndarray, preprocess) -> np.ndarray | Rows:
-    """``preprocess`` applied to every row of ``x``: at once for an in-memory array, lazily
-    (:class:`Rows`) for a memory map."""
-    return Rows(x, preprocess) if isinstance(x, np.memmap) else preprocess.transform(x)
-
-
 def chunk_rows(model, batch_size: int | None = None) -> int:
     """``batch_size``, or the model's :meth:`~aekit.models.base.Autoencoder.inference_batch_size`."""
     if batch_size is not None:
@@ -61,7 +28,7 @@ def chunk_rows(model, batch_size: int | None = None) -> int:
 
 @torch.inference_mode()
 def batched(fn, x, batch_size: int | None = None) -> torch.Tensor:
-    """``fn`` applied to consecutive batches of ``x`` (a tensor, an array or :class:`Rows`;
+    """``fn`` applied to consecutive batches of ``x`` (a tensor, an array or :class:`aekit.data.stream.Rows`;
     eval mode is the caller's job), on CPU. Batches are converted one at a time, so ``x`` is
     never copied whole. Without ``batch_size``, a model method's ``fn`` picks its model's
     chunk size (:func:`chunk_rows`)."""

@@ -83,8 +83,9 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     default the run's own: ``split`` = train, test or all) to ``out`` (.npy). Returns the shape."""
     from .. import io
     from ..data.runs import run_data, run_preprocessor
+    from ..data.stream import rows
     from ..models import load
-    from .common import read_table, rows
+    from .common import read_table
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
