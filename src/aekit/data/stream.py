@@ -84,9 +84,9 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
 class Rows:
     """The rows of a (memory-mapped) array, preprocessed a chunk at a time.
 
-    Supports ``len`` and slicing, which is all :func:`aekit.tasks.common.batched` needs, so a file larger than
-    memory is scored in pieces: each slice is read, preprocessed, and its pages of the memory
-    map given back (:func:`aekit.data.pages.release`).
+    Supports ``len`` and slicing, which is all :func:`aekit.tasks.common.batched` needs, so a
+    file larger than memory is scored in pieces: each slice is read, preprocessed, and its
+    pages of the memory map given back (:func:`aekit.data.pages.release`).
     """
 
     def __init__(self, x: np.ndarray, preprocess=None):

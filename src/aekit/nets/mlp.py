@@ -43,8 +43,10 @@ class Stack(nn.Sequential):
     In inference (``torch.no_grad``/``inference_mode``) an activation that follows a layer
     (or a reshape of its output) overwrites that fresh output instead of allocating another
     tensor of the same size: scoring a large file allocates half as much and runs about twice
-    as fast on a CPU (BENCHMARKS.md). The caller's input is never modified. With gradients
-    on it is exactly ``nn.Sequential``.
+    as fast on a CPU (BENCHMARKS.md). The caller's input is never modified, but a forward hook
+    that keeps a layer's output sees it overwritten by the activation that follows (as with
+    ``nn.ReLU(inplace=True)``); clone it in the hook. With gradients on it is exactly
+    ``nn.Sequential``.
     """
 
     def forward(self, x):
