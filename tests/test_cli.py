@@ -89,12 +89,14 @@ def test_models_version_and_lazy_help():
 
 
 def test_yaml_config_with_flag_override(tmp_path):
-    (tmp_path / "c.yaml").write_text("model: sparse\nsparsity: topk\nk: 3\nlatent_dim: 6\nepochs: 50\n")
+    # a bare `off` is a YAML boolean: on/off options take it as the word
+    (tmp_path / "c.yaml").write_text("model: sparse\nsparsity: topk\nk: 3\nlatent_dim: 6\nepochs: 50\ncompile: off\nfused: off\n")
     r = run_cli("train", "--config", str(tmp_path / "c.yaml"), "--epochs", "2", "--out", str(tmp_path / "run"), "--quiet")
     assert r.returncode == 0, r.stderr
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["model_class"] == "SparseAE" and cfg["model"]["k"] == 3 and cfg["model"]["sparsity"] == "topk"
     assert cfg["training"]["epochs"] == 2
+    assert cfg["training"]["compile"] == "off" and cfg["training"]["fused"] == "off"
 
 
 # The full catalogue runs in-process in tests/test_catalogue.py; these few go through a real

@@ -38,6 +38,8 @@ def _coerce(value: Any, hint: Any, field: str) -> Any:
         raise AekitError(errors[0])
     if origin is typing.Literal:
         choices = get_args(hint)
+        if isinstance(value, bool) and ("on" if value else "off") in choices:
+            value = "on" if value else "off"  # YAML reads a bare on/off as a boolean
         if value not in choices:
             raise AekitError(
                 f"{field}: {value!r} is not one of {', '.join(map(repr, choices))}"
