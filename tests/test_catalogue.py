@@ -32,6 +32,7 @@ def ws(tmp_path_factory):
     (d / "list.yaml").write_text("- 1\n- 2\n")
     (d / "broken.yaml").write_text("model: [vae\n")
     (d / "typo.yaml").write_text("latnt_dim: 4\n")
+    (d / "listmodel.yaml").write_text("model: []\n")
     (d / "afile").write_text("x")
     from PIL import Image
 
@@ -58,6 +59,9 @@ CLI = [
     (["train", "--config", "{d}/list.yaml"], "must hold a mapping"),
     (["train", "--config", "{d}/broken.yaml"], "is not valid YAML"),
     (["train", "--config", "{d}/typo.yaml"], "(did you mean '--latent-dim'?)"),
+    (["train", "--config", "{d}/listmodel.yaml"], "--model: expected a name or path, got list"),
+    (["train", "--seed", "-5"], "seed: must be in [0, 2**32)"),
+    (["train", "--latent-dim", "9007199254740992"], "the network is too large to allocate"),
     (["train", "--arch", "transformer"], "arch: 'transformer' is not one of 'mlp', 'conv'"),
     (["train", "--model", "dae", "--noise-level", "-0.5"], "noise_level: must be ≥ 0"),
     (["train", "--model", "dae", "--noise", "pink"], "noise: 'pink' is not one of"),

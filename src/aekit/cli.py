@@ -240,6 +240,9 @@ def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
         opts[k] = v
     train_keys = TrainConfig.field_names()
     run = {k: opts.pop(k) for k in RUN_KEYS if k in opts}
+    for k in ("model", "data", "data_root", "out", "preprocess", "format", "key"):
+        if k in run and not isinstance(run[k], str):  # a YAML list, number or mapping where a name belongs
+            raise AekitError(f"{_flag(k)}: expected a name or path, got {type(run[k]).__name__} {run[k]!r}")
     train = {k: opts.pop(k) for k in train_keys if k in opts}
     model = opts
     from .registry import get_model_class
@@ -323,6 +326,7 @@ def _fmt_metrics(metrics: dict) -> str:
 # -- commands ------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from .data.datasets import training_defaults
+    from .errors import AekitError
     from .registry import get_model_class
     from .train import TrainConfig
 
@@ -345,7 +349,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     torch.manual_seed(tcfg.seed)
-    model = cls(**model_opts)
+    try:
+        model = cls(**model_opts)
+    except (MemoryError, RuntimeError) as e:  # e.g. --latent-dim 1e9: the weights cannot be allocated
+        if not isinstance(e, MemoryError) and "memory" not in str(e).lower() and "overflow" not in str(e).lower():
+            raise
+        raise AekitError("model: the network is too large to allocate; lower --latent-dim, --hidden or --channels") from None
     out = Path(run["out"]) if run.get("out") else _default_out(cls.registry_name, data_name)
     if _is_main_process():  # under torchrun only rank 0 touches the run directory
         _prepare_out(out, bool(run.get("overwrite")))

@@ -6,7 +6,7 @@ plus ``model.safetensors``; the class is looked up here by name.
 
 from __future__ import annotations
 
-from .errors import unknown_name
+from .errors import AekitError, unknown_name
 
 MODELS: dict[str, type] = {}
 
@@ -29,6 +29,8 @@ def _ensure_loaded() -> None:
 def get_model_class(name: str) -> type:
     """Class registered under a CLI name or a class name (``"vae"`` or ``"VAE"``)."""
     _ensure_loaded()
+    if not isinstance(name, str):
+        raise AekitError(f"model: expected a model name such as 'vae', got {type(name).__name__} {name!r}")
     if name in MODELS:
         return MODELS[name]
     by_class = {cls.__name__: cls for cls in MODELS.values()}

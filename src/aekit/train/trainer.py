@@ -69,6 +69,7 @@ class TrainConfig(Config):
         check(self.early_stopping >= 0, "early_stopping", f"patience must be ≥ 0, got {self.early_stopping}")
         check(self.grad_clip >= 0, "grad_clip", f"must be ≥ 0 (0 turns it off), got {self.grad_clip}")
         check(self.log_every > 0, "log_every", f"must be positive, got {self.log_every}")
+        check(0 <= self.seed < 2**32, "seed", f"must be in [0, 2**32), got {self.seed}")
         check(self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
               "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
 
