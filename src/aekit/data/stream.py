@@ -95,10 +95,6 @@ class Rows:
     def __len__(self) -> int:
         return len(self.x)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape)
-
     def __getitem__(self, sl: slice) -> np.ndarray:
         view = self.x[sl]
         chunk = np.array(view, dtype=np.float32)
