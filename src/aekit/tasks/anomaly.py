@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
+from ..likelihoods import bce_per_sample, mse_per_sample
 from .common import batched, chunk_rows, codes
 
 SCORES = ("recon", "elbo", "mahalanobis", "combined", "auto")
@@ -50,10 +51,7 @@ def reconstruction_error(model, x, batch_size: int | None = None) -> np.ndarray:
     def err(xb):
         xb = model.check_input(xb)
         r = model.reconstruct(xb)
-        if bce:
-            r = r.clamp(1e-7, 1 - 1e-7)
-            return -(xb * r.log() + (1 - xb) * (1 - r).log()).flatten(1).mean(1)
-        return (r - xb).pow(2).flatten(1).mean(1)
+        return bce_per_sample(r, xb) if bce else mse_per_sample(r, xb)
 
     return batched(err, x, chunk_rows(model, batch_size)).double().numpy()
 
