@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 
 from ..errors import AekitError
+
+log = logging.getLogger("aekit.train")
+
+AUTO_COMPILE_STEPS = 2000
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,3 +71,38 @@ def flush_denormals():
     finally:
         if ok and not was:
             torch.set_flush_denormal(False)
+
+
+def compile_forward(model, mode: str, device: torch.device, batch: int, steps: int):
+    """``torch.compile`` the model's forward for full training batches (``mode``: the
+    trainer's ``compile`` option).
+
+    Only full batches of the training batch size go through the compiled graph (shapes
+    are static, so the last partial batch and validation never trigger a recompile); a
+    compiler that is missing or fails falls back to eager execution with a warning.
+    ``compile="auto"`` compiles on CUDA for runs of at least ``AUTO_COMPILE_STEPS``
+    steps; on CPU it stays eager (measured in BENCHMARKS.md: the compile time was not
+    won back within realistic runs). Returns a function that undoes it.
+    """
+    if mode == "off" or (mode == "auto" and (device.type != "cuda" or steps < AUTO_COMPILE_STEPS)):
+        return lambda: None
+    try:
+        compiled = torch.compile(model.forward, dynamic=False)
+    except Exception as e:  # no compiler backend in this build
+        log.warning("torch.compile unavailable (%s); training eagerly", e)
+        return lambda: None
+    eager = model.forward
+    state = {"ok": True}
+
+    def forward(x, *args, **kwargs):
+        if state["ok"] and model.training and x.shape[0] == batch and torch.is_grad_enabled():
+            try:
+                return compiled(x, *args, **kwargs)
+            except Exception as e:  # e.g. no C++ compiler for inductor: fall back once, for good
+                state["ok"] = False
+                log.warning("torch.compile failed (%s); training eagerly", str(e).splitlines()[0][:200])
+        return eager(x, *args, **kwargs)
+
+    model.forward = forward
+    return lambda: model.__dict__.pop("forward", None)
+

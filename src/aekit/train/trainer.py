@@ -28,7 +28,7 @@ from ..data.bundle import Data, as_data
 from ..errors import AekitError, close_matches
 from . import checkpoint
 from . import distributed as dist_
-from .setup import flush_denormals, make_optimizer, resolve_device
+from .setup import compile_forward, flush_denormals, make_optimizer, resolve_device
 
 log = logging.getLogger("aekit.train")
 
@@ -52,7 +52,7 @@ class TrainConfig(Config):
     progress: bool = True
     log_every: int = 50
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision (autocast) for training steps
-    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see _maybe_compile)
+    compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see setup.compile_forward)
     fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE on CPU (see _fused_step)
 
     def validate(self) -> None:
@@ -72,9 +72,6 @@ class TrainConfig(Config):
         check(0 <= self.seed < 2**32, "seed", f"must be in [0, 2**32), got {self.seed}")
         check(self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda"),
               "device", f"must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-
-
-AUTO_COMPILE_STEPS = 2000
 
 
 def _fold(sums: dict[str, torch.Tensor], window: list[tuple[dict[str, torch.Tensor], int]]) -> None:
@@ -243,8 +240,11 @@ class Trainer:
         global_step = start_epoch * n_batches
         sync_buffers = self.world > 1 and any(True for _ in model.buffers())
         fused = self._fused_step(model, optimizers)
-        uncompile = (lambda: None) if fused is not None else self._maybe_compile(model, len(next(self._epoch_batches(xt, torch.Generator()))[0]),
-                                        (c.epochs - start_epoch) * n_batches)
+        if fused is not None:
+            uncompile = lambda: None  # noqa: E731
+        else:
+            batch = len(next(self._epoch_batches(xt, torch.Generator()))[0])
+            uncompile = compile_forward(model, c.compile, device, batch, (c.epochs - start_epoch) * n_batches)
         t_start = time.perf_counter()
         stopped = False
         for epoch in range(start_epoch, c.epochs):
@@ -340,39 +340,6 @@ class Trainer:
             log.debug("training through autograd: %s", layers)
             return None
         return fused.MLPStep(model, layers, optimizers[0], c.grad_clip)
-
-    def _maybe_compile(self, model, batch: int, steps: int):
-        """``torch.compile`` the model's forward for full training batches.
-
-        Only full batches of the training batch size go through the compiled graph (shapes
-        are static, so the last partial batch and validation never trigger a recompile); a
-        compiler that is missing or fails falls back to eager execution with a warning.
-        ``compile="auto"`` compiles on CUDA for runs of at least ``AUTO_COMPILE_STEPS``
-        steps; on CPU it stays eager (measured in BENCHMARKS.md: the compile time was not
-        won back within realistic runs). Returns a function that undoes it.
-        """
-        mode = self.config.compile
-        if mode == "off" or (mode == "auto" and (self.device.type != "cuda" or steps < AUTO_COMPILE_STEPS)):
-            return lambda: None
-        try:
-            compiled = torch.compile(model.forward, dynamic=False)
-        except Exception as e:  # no compiler backend in this build
-            log.warning("torch.compile unavailable (%s); training eagerly", e)
-            return lambda: None
-        eager = model.forward
-        state = {"ok": True}
-
-        def forward(x, *args, **kwargs):
-            if state["ok"] and model.training and x.shape[0] == batch and torch.is_grad_enabled():
-                try:
-                    return compiled(x, *args, **kwargs)
-                except Exception as e:  # e.g. no C++ compiler for inductor: fall back once, for good
-                    state["ok"] = False
-                    log.warning("torch.compile failed (%s); training eagerly", str(e).splitlines()[0][:200])
-            return eager(x, *args, **kwargs)
-
-        model.forward = forward
-        return lambda: model.__dict__.pop("forward", None)
 
     def _diverged(self, epoch: int, first: int, window: list[dict[str, torch.Tensor]]) -> None:
         """Name the first step of ``window`` (steps ``first``, ``first + 1`` … of the epoch)
