@@ -86,3 +86,11 @@ def test_denormals_are_flushed_during_fit_and_the_setting_restored_after():
     t.fit(m, np.random.default_rng(0).random((20, 4), dtype=np.float32))
     assert seen == [True, True]
     assert _flushing() == before
+
+
+def test_inference_chunks_shrink_with_the_widest_activation():
+    """2048 rows for MLPs; conv nets chunk so that their widest feature map stays within 8 MiB."""
+    assert aekit.AE(input_shape=(784,), hidden=(128,)).inference_batch_size() == 2048
+    assert aekit.AE(input_shape=(1, 28, 28), arch="conv").inference_batch_size() == 256  # 32×14×14 floats
+    assert aekit.AE(input_shape=(3, 64, 64), arch="conv").inference_batch_size() == 64  # 32×32×32 floats
+    assert aekit.AE(input_shape=(100_000,), hidden=(64,)).inference_batch_size() == 64  # the floor
