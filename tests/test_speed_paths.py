@@ -94,3 +94,47 @@ def test_inference_chunks_shrink_with_the_widest_activation():
     assert aekit.AE(input_shape=(1, 28, 28), arch="conv").inference_batch_size() == 256  # 32×14×14 floats
     assert aekit.AE(input_shape=(3, 64, 64), arch="conv").inference_batch_size() == 64  # 32×32×32 floats
     assert aekit.AE(input_shape=(100_000,), hidden=(64,)).inference_batch_size() == 64  # the floor
+
+
+@pytest.mark.parametrize(
+    "cin, kernel, stride, padding, output_padding, dilation, bias",
+    [(32, 4, 2, 1, 0, 1, True), (8, 3, 1, 1, 0, 1, False), (5, 3, 2, 0, 1, 1, True), (4, (4, 2), (2, 1), (1, 0), 0, 2, True)],
+)
+def test_one_channel_transposed_convolution_infers_by_fold_with_the_stock_result(
+    monkeypatch, cin, kernel, stride, padding, output_padding, dilation, bias
+):
+    """aekit.nets.ConvTranspose2d computes a one-channel output in inference as a matrix
+    product and a fold; the result is nn.ConvTranspose2d's, and with gradients on it is
+    nn.ConvTranspose2d itself."""
+    from aekit.nets import ConvTranspose2d
+
+    torch.manual_seed(0)
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, bias=bias)
+    fast, stock = ConvTranspose2d(cin, 1, kernel, **kw), torch.nn.ConvTranspose2d(cin, 1, kernel, **kw)
+    stock.load_state_dict(fast.state_dict())
+    x = torch.randn(6, cin, 9, 7)
+    folds = []
+    real_fold = torch.nn.functional.fold
+    monkeypatch.setattr(torch.nn.functional, "fold", lambda *a, **k: folds.append(1) or real_fold(*a, **k))
+    with torch.no_grad():
+        want = stock(x)
+        got = fast(x)
+    assert folds == [1]  # the fold path ran
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    y = fast(x)  # gradients on: the stock kernel, differentiable
+    assert folds == [1] and y.requires_grad
+    torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_decoders_use_the_fold_layer_and_score_the_same_as_the_stock_layer():
+    from aekit.nets import ConvTranspose2d
+
+    model = aekit.AE(input_shape=(1, 28, 28), arch="conv", latent_dim=8)
+    assert isinstance(model.decoder[-1], ConvTranspose2d)
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        fast = model.score(x)
+        with torch.enable_grad():
+            stock = model.score(x).detach()
+    torch.testing.assert_close(fast, stock, rtol=1e-5, atol=1e-6)

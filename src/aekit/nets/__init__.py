@@ -1,9 +1,9 @@
 """Encoder/decoder networks shared by every family: MLP and convolutional."""
 
-from .conv import conv_decoder, conv_encoder, conv_layout
+from .conv import ConvTranspose2d, conv_decoder, conv_encoder, conv_layout
 from .mlp import Stack, activation, mlp
 
-__all__ = ["Stack", "activation", "mlp", "conv_layout", "conv_encoder", "conv_decoder", "build_pair"]
+__all__ = ["Stack", "ConvTranspose2d", "activation", "mlp", "conv_layout", "conv_encoder", "conv_decoder", "build_pair"]
 
 
 def build_pair(cfg, code_dim: int):
