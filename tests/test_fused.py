@@ -39,10 +39,10 @@ def test_hand_written_gradients_equal_autograd(act, loss, output):
         assert torch.allclose(g, ref, rtol=1e-4, atol=1e-7), (name, (g - ref).abs().max().item())
 
 
-@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_pepper"])
-def test_denoising_step_uses_the_corrupted_input_and_the_clean_target(noise):
+@pytest.mark.parametrize("noise,clip", [("gaussian", ()), ("gaussian", (0, 1)), ("masking", ()), ("salt_pepper", ())])
+def test_denoising_step_uses_the_corrupted_input_and_the_clean_target(noise, clip):
     torch.manual_seed(0)
-    model = aekit.DenoisingAE(input_shape=(1, 6, 6), hidden=(), latent_dim=4, noise=noise)
+    model = aekit.DenoisingAE(input_shape=(1, 6, 6), hidden=(), latent_dim=4, noise=noise, noise_clip=clip)
     model.train()
     x = torch.rand(17, 1, 6, 6)
     for name, g, ref in _grads_both_ways(model, x):

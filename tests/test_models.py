@@ -159,6 +159,27 @@ def test_corruption_only_in_training_mode():
     assert not torch.isclose(train_loss, m(x).loss)
 
 
+def test_noise_clip_keeps_corrupted_inputs_in_the_data_range():
+    x = torch.rand(300, 50)
+    torch.manual_seed(0)
+    unclipped = Corruption("gaussian", 0.5)(x)
+    assert unclipped.min() < -0.5 and unclipped.max() > 1.5
+    torch.manual_seed(0)
+    clipped = Corruption("gaussian", 0.5, clip=(0, 1))(x)
+    assert clipped.min() == 0 and clipped.max() == 1
+    torch.testing.assert_close(clipped, unclipped.clamp(0, 1))  # same noise, then clamped
+    # the model config carries it (YAML/CLI give "0,1"); clamps in training only
+    m = aekit.DenoisingAE(input_shape=[50], noise_clip="0,1", noise_level=0.5)
+    assert m.config.noise_clip == (0.0, 1.0) and m.corruption.clip == (0.0, 1.0)
+    m.train()
+    assert m.corrupt(x).min() == 0 and m.corrupt(x).max() == 1
+    m.eval()
+    assert torch.equal(m.corrupt(x), x)
+    for bad in [(1.0, 0.0), (0.0,), (0.0, 1.0, 2.0)]:
+        with pytest.raises(AekitError, match="noise_clip: give the data range"):
+            aekit.DenoisingAE(input_shape=(50,), noise_clip=bad)
+
+
 def test_check_input_names_the_shape():
     m = aekit.AE(input_shape=(1, 8, 8))
     with pytest.raises(AekitError, match=r"expected shape \(batch, 1, 8, 8\)"):

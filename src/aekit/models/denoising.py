@@ -7,7 +7,8 @@ reconstructs the clean input:
     L(x) = E_{x̃ ~ q(x̃|x)} ‖x − g(f(x̃))‖²
 
 Corruptions: additive Gaussian (σ), masking noise (a fraction ν of features set to 0) and
-salt-and-pepper (a fraction ν set to 0 or 1); see :mod:`aekit.corruption`.
+salt-and-pepper (a fraction ν set to 0 or 1); see :mod:`aekit.corruption`. ``noise_clip=(0, 1)``
+clamps the corrupted inputs to the data's range, as clipped test images are.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from ..corruption import Corruption, check_level
+from ..corruption import Corruption, check_clip, check_level
 from ..registry import register
 from .ae import AE, AEConfig
 
@@ -26,10 +27,12 @@ from .ae import AE, AEConfig
 class DenoisingAEConfig(AEConfig):
     noise: Literal["gaussian", "masking", "salt_pepper"] = "gaussian"
     noise_level: float = 0.3
+    noise_clip: tuple[float, ...] = ()  # (lo, hi): clamp corrupted inputs to the data range
 
     def validate(self) -> None:
         super().validate()
         check_level(self.noise, self.noise_level)
+        check_clip(self.noise_clip)
 
 
 @register("dae")
@@ -37,12 +40,17 @@ class DenoisingAE(AE):
     """An :class:`AE` with a corruption process on its training inputs."""
 
     config_class = DenoisingAEConfig
-    variants = ({"noise": "gaussian"}, {"noise": "masking", "noise_level": 0.5}, {"noise": "salt_pepper"})
+    variants = (
+        {"noise": "gaussian"},
+        {"noise": "gaussian", "noise_clip": (0.0, 1.0)},
+        {"noise": "masking", "noise_level": 0.5},
+        {"noise": "salt_pepper"},
+    )
     paper = "Vincent et al. 2008, Extracting and Composing Robust Features with Denoising Autoencoders"
 
     def __init__(self, config: DenoisingAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
-        self.corruption = Corruption(self.config.noise, self.config.noise_level)
+        self.corruption = Corruption(self.config.noise, self.config.noise_level, self.config.noise_clip)
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         return self.corruption(x)  # identity in eval mode
