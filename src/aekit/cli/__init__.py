@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ._version import __version__
+from .._version import __version__
 
 # Run-level options (not part of the model or training configs).
 RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_yaml(path: str) -> dict:
     import yaml
 
-    from .errors import AekitError
+    from ..errors import AekitError
 
     p = Path(path)
     if not p.is_file():
@@ -230,8 +230,8 @@ def _load_yaml(path: str) -> dict:
 
 def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     """(run options, model options, training options): YAML first, flags override."""
-    from .errors import AekitError, close_matches
-    from .train import TrainConfig
+    from ..errors import AekitError, close_matches
+    from ..train import TrainConfig
 
     opts = _load_yaml(args.config) if args.config else {}
     for k, v in vars(args).items():
@@ -245,7 +245,7 @@ def resolve_train_options(args: argparse.Namespace) -> tuple[dict, dict, dict]:
             raise AekitError(f"{_flag(k)}: expected a name or path, got {type(run[k]).__name__} {run[k]!r}")
     train = {k: opts.pop(k) for k in train_keys if k in opts}
     model = opts
-    from .registry import get_model_class
+    from ..registry import get_model_class
 
     cls = get_model_class(run.get("model", "ae"))
     known = cls.config_class.field_names()
@@ -290,7 +290,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     import os
     import shutil
 
-    from .errors import AekitError
+    from ..errors import AekitError
 
     if out.exists() and not out.is_dir():
         raise AekitError(f"--out: {out} exists and is not a directory; choose another --out")
@@ -325,10 +325,10 @@ def _fmt_metrics(metrics: dict) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data.datasets import training_defaults
-    from .errors import AekitError
-    from .registry import get_model_class
-    from .train import TrainConfig
+    from ..data.datasets import training_defaults
+    from ..errors import AekitError
+    from ..registry import get_model_class
+    from ..train import TrainConfig
 
     if args.resume:
         return _resume_train(args)
@@ -340,7 +340,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run.get("quiet"):
         train_opts["progress"] = False
     tcfg = TrainConfig.from_dict(train_opts, where="training options")
-    from .data.runs import load_any
+    from ..data.runs import load_any
 
     data = load_any(data_name, run.get("data_root"), download=not run.get("no_download"),
                     seed=tcfg.seed, preprocess=run.get("preprocess"), **_data_opts(run))
@@ -361,7 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
     callbacks = []
     if run.get("tensorboard") and _is_main_process():
-        from .tensorboard import TensorBoardLogger
+        from ..tensorboard import TensorBoardLogger
 
         x_show = data.preprocess.transform(data.x_train[:16]) if data.is_image else None
         callbacks.append(TensorBoardLogger(out / "tensorboard", x_show, seed=tcfg.seed))
@@ -371,9 +371,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, resume: Path | None = None) -> None:
     """Train (or continue), then write metrics.json and the report; print where they are."""
-    from . import io
-    from .metrics import evaluate
-    from .train import Trainer
+    from .. import io
+    from ..metrics import evaluate
+    from ..train import Trainer
 
     trainer = Trainer(tcfg, out_dir=out, callbacks=callbacks)
     try:
@@ -384,7 +384,7 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
     if not _is_main_process():
         return
     if data.streaming:  # out-of-core: metrics read the memory-mapped rows a batch at a time
-        from .data.stream import evaluate as evaluate_rows
+        from ..data.stream import evaluate as evaluate_rows
 
         rows = data.x_test if data.x_test is not None else data.x_train
         metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess, batch_size=tcfg.batch_size)}
@@ -396,7 +396,7 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
     print(f"run written to {out}")
     print(f"{metrics['split']} metrics: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
     if not run.get("no_report"):
-        from .report import build_report
+        from ..report import build_report
 
         rep = build_report(out, model=model, data=data, tsne=bool(run.get("tsne")), seed=tcfg.seed)
         print(f"report written to {rep.path}")
@@ -429,11 +429,11 @@ def _fit_output_to_data(cls, model_opts: dict, data) -> None:
 
 def _resume_train(args: argparse.Namespace) -> int:
     """``aekit train --resume RUN [--epochs N]``: continue from RUN/checkpoint/last.pt."""
-    from . import io
-    from .errors import AekitError
-    from .registry import get_model_class
-    from .train import TrainConfig
-    from .train.checkpoint import load_checkpoint
+    from .. import io
+    from ..errors import AekitError
+    from ..registry import get_model_class
+    from ..train import TrainConfig
+    from ..train.checkpoint import load_checkpoint
 
     run_dir = Path(args.resume)
     if not (run_dir / "config.json").is_file():
@@ -455,7 +455,7 @@ def _resume_train(args: argparse.Namespace) -> int:
     if args.quiet:
         train["progress"] = False
     tcfg = TrainConfig.from_dict(train, where=str(run_dir / "config.json"))
-    from .data.runs import run_data
+    from ..data.runs import run_data
 
     data = run_data(run_dir)
     log.info("resuming %s in %s", cls.__name__, run_dir)
@@ -465,14 +465,14 @@ def _resume_train(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .errors import AekitError
-    from .report import build_report
+    from ..errors import AekitError
+    from ..report import build_report
 
     run_dir = Path(args.run)
     if not (run_dir / "config.json").is_file():
         raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
     try:
-        from .data.runs import run_data
+        from ..data.runs import run_data
 
         data = run_data(run_dir, args.data, args.data_root)
     except Exception as e:  # the report still shows the summary and the curves
@@ -486,25 +486,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from . import io
-    from .metrics import evaluate
-    from .models import load
+    from .. import io
+    from ..metrics import evaluate
+    from ..models import load
 
     run_dir = Path(args.run)
-    from .data.runs import run_data
+    from ..data.runs import run_data
 
     model = load(run_dir)
     data = run_data(run_dir, args.data, args.data_root)
     # the test split (the training rows when the data has none), as evaluated at training time
     if data.streaming and not args.nll_samples:  # out-of-core run: read the rows a batch at a time
-        from .data.stream import evaluate as evaluate_rows
+        from ..data.stream import evaluate as evaluate_rows
 
         rows = data.x_test if data.x_test is not None else data.x_train
         metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess)}
     else:
         x = data.test() if data.x_test is not None else data.preprocess.transform(data.x_train, sample=True)
         metrics = {"split": "test", **evaluate(model, x, nll_samples=args.nll_samples)}
-    from .tasks.represent import run_representation_metrics
+    from ..tasks.represent import run_representation_metrics
 
     metrics.update(run_representation_metrics(model, data))
     io.write_json(run_dir / "metrics.json", metrics)
@@ -516,7 +516,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .apply import reconstruct_path
+    from ..apply import reconstruct_path
 
     written = reconstruct_path(Path(args.run), Path(args.input), Path(args.out))
     print(f"wrote {written}")
@@ -524,7 +524,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .apply import sample_to_path
+    from ..apply import sample_to_path
 
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / "samples.png"
@@ -534,7 +534,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from .tasks.anomaly import detect_path
+    from ..tasks.anomaly import detect_path
 
     summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
                           contamination=args.contamination)
@@ -546,7 +546,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from .tasks.denoise import denoise_path
+    from ..tasks.denoise import denoise_path
 
     summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
     print(f"wrote {summary.pop('out')}")
@@ -556,7 +556,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .apply import interpolate_to_path
+    from ..apply import interpolate_to_path
 
     run_dir = Path(args.run)
     out = interpolate_to_path(run_dir, Path(args.out) if args.out else run_dir / "interpolation.png",
@@ -566,8 +566,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_traverse(args: argparse.Namespace) -> int:
-    from .apply import traverse_to_path
-    from .errors import AekitError
+    from ..apply import traverse_to_path
+    from ..errors import AekitError
 
     run_dir = Path(args.run)
     try:
@@ -581,7 +581,7 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .tasks.represent import embed_path
+    from ..tasks.represent import embed_path
 
     shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
     print(f"wrote {args.out}: codes of shape {shape}")
@@ -589,7 +589,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .registry import MODELS, model_names
+    from ..registry import MODELS, model_names
 
     for name in model_names():
         cls = MODELS[name]
@@ -598,7 +598,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .data import describe
+    from ..data import describe
 
     for name, where in describe():
         print(f"{name:<14} {where}")
@@ -606,7 +606,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .data.convert import convert
+    from ..data.convert import convert
 
     n, d = convert(args.src, args.dst, fmt=args.format, key=args.key, label_column=args.label_column)
     print(f"wrote {args.dst} ({n} rows × {d} features, float32)")
@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     quiet = bool(getattr(args, "quiet", False))
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
-    from .errors import AekitError
+    from ..errors import AekitError
 
     try:
         return int(args.func(args) or 0)
