@@ -128,3 +128,36 @@ def test_detect_scores_a_npy_file_a_chunk_at_a_time(tmp_path, monkeypatch):
     with pytest.raises(AekitError, match="bad.npy"):
         anomaly.detect_path(run, tmp_path / "bad.npy", tmp_path / "bad.csv", score="recon")
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_detect_and_embed_read_every_format_train_reads(tmp_path):
+    """Trained on an ODDS .mat file, the run scores that same .mat (labels from its y), a CSV
+    whose 'label' column is found by name, and embeds the .mat; text labels are refused with
+    the fix, since the anomaly class of text labels is unknown."""
+    from aekit.data.files import load_file
+    from aekit.tasks import anomaly, represent
+
+    src = need(SHARED / "odds" / "cardio.mat")
+    data = load_file(src, preprocess="standardize")
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    model = aekit.AE(input_shape=data.x_train.shape[1:], hidden=(16,), latent_dim=3, output="linear")
+    aekit.Trainer(epochs=10, batch_size=64, progress=False, val_split=0.0, out_dir=run).fit(model, data)
+
+    s_mat = anomaly.detect_path(run, src, tmp_path / "mat.csv", score="recon")
+    x, y, _ = aekit.tasks.common.read_table(src)
+    assert s_mat["n"] == len(x) == 1831 and s_mat["auroc"] > 0.7, s_mat  # chance is 0.5
+
+    header = ",".join([f"f{i}" for i in range(x.shape[1])] + ["Label"])
+    np.savetxt(tmp_path / "t.csv", np.column_stack([x, y]), delimiter=",", header=header, comments="")
+    s_csv = anomaly.detect_path(run, tmp_path / "t.csv", tmp_path / "csv.csv", score="recon")
+    assert s_csv["auroc"] == pytest.approx(s_mat["auroc"], abs=1e-6)
+
+    text = np.where(y == 1, "anomaly", "normal")
+    rows = [header] + [",".join([*map(str, r), t]) for r, t in zip(x, text)]
+    (tmp_path / "text.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(AekitError, match="text.csv: the label column holds text"):
+        anomaly.detect_path(run, tmp_path / "text.csv", tmp_path / "text_scores.csv", score="recon")
+    assert not (tmp_path / "text_scores.csv").exists()
+
+    assert represent.embed_path(run, str(src), tmp_path / "z.npy") == (1831, 3)

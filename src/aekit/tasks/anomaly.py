@@ -191,7 +191,12 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     pre = run_preprocessor(run_dir)
-    x_raw, y = read_table(data, mmap=True)  # a .npy file is scored a chunk at a time, never read whole
+    x_raw, y, classes = read_table(data, mmap=True)  # a .npy file is scored a chunk at a time, never read whole
+    if classes is not None:
+        raise AekitError(
+            f"{data}: the label column holds text ({', '.join(classes[:4])}); AUROC needs numeric labels "
+            "(1 = anomaly, 0 = normal): write them as numbers or drop the column"
+        )
     x = rows(x_raw, pre)  # the model's check_input reshapes flat rows to its input shape
     fitted_on = "data"
     x_fit = x

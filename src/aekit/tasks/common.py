@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -52,55 +51,38 @@ def codes(model, x, batch_size: int | None = None) -> torch.Tensor:
     return batched(model.transform, x, batch_size)
 
 
-def read_table(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Every sample of a ``.npy``, ``.npz`` (``X`` and optional ``y``) or numeric ``.csv``
-    (optional header; a column named ``y``, ``label`` or ``is_anomaly`` is taken as labels).
-    ``mmap``: a ``.npy`` file is opened as a read-only memory map instead of being read."""
+LABEL_NAMES = ("y", "label", "is_anomaly")  # table columns read_table takes as labels by name
+
+
+def read_table(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """(features, labels or None, label names or None) of every sample in a file of any format
+    ``aekit train`` reads (:func:`aekit.data.files.read`: .npy/.npz, CSV/TSV, Parquet, .mat,
+    HDF5, IDX). A table column named ``y``, ``label`` or ``is_anomaly`` is taken as labels;
+    text labels come back as 0..K-1 with their names. ``mmap``: a ``.npy`` file is opened as a
+    read-only memory map instead of being read."""
+    from ..data import files, formats, tabular
+
     path = Path(path)
     if not path.is_file():
-        raise AekitError(f"--data: {path} not found")
-    y = None
-    if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r]
-        if not rows:
-            raise AekitError(f"{path}: empty CSV file")
-        header = None
+        raise AekitError(f"--data: {path} not found; give an existing data file")
+    fmt = formats.detect_format(path)
+    if fmt == "images":
+        raise AekitError(f"--data: {path} is a folder; give a data file")
+    names: list[str] = []
+    if fmt in ("csv", "tsv"):
+        names = tabular.read_header(path, fmt)[0] or []
+    elif fmt == "parquet":
         try:
-            [float(v) for v in rows[0]]
-        except ValueError:
-            header, rows = [h.strip() for h in rows[0]], rows[1:]
-        try:
-            arr = np.asarray(rows, dtype=np.float64)
-        except ValueError:
-            raise AekitError(f"{path}: non-numeric values; aekit reads numeric CSV tables only") from None
-        if header is not None:
-            lab = [i for i, h in enumerate(header) if h.lower() in ("y", "label", "is_anomaly")]
-            if lab:
-                y = arr[:, lab[0]]
-                arr = np.delete(arr, lab[0], axis=1)
-        x = arr
-    elif path.suffix in (".npy", ".npz"):
-        try:
-            f = np.load(path, allow_pickle=False, mmap_mode="r" if mmap and path.suffix == ".npy" else None)
-            if isinstance(f, np.ndarray):
-                x = f
-            else:
-                with f:
-                    keys = list(f.keys())
-                    key = "X" if "X" in keys else next((k for k in keys if k != "y"), None)
-                    if key is None:
-                        raise AekitError(f"{path}: holds no feature array; name it 'X' (and labels 'y')")
-                    x, y = f[key], (f["y"] if "y" in keys else None)
-        except AekitError:
-            raise
-        except (ValueError, OSError, EOFError) as e:
-            raise AekitError(f"{path}: not a readable .npy/.npz file ({e}); save plain numeric arrays") from None
-    else:
-        raise AekitError(f"--data: {path} is not a .npy, .npz or .csv file")
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(path).names)
+        except Exception:  # no pyarrow / unreadable: files.read raises the clear error
+            names = []
+    label = next((n for n in names if n.lower() in LABEL_NAMES), None)
+    x, y, info = files.read(path, fmt=fmt, label_column=label, mmap=mmap)
     x = check_array(x, where=str(path))
     if y is not None:
         y = np.asarray(y).ravel()
         if len(y) != len(x):
             raise AekitError(f"{path}: {len(y)} labels for {len(x)} samples; store one label per sample")
-    return x, y
+    return x, y, info.get("classes")

@@ -106,7 +106,8 @@ def denoising_metrics(model, x_clean, kind: str, level: float, seed: int = 0, cl
 
 
 def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> dict:
-    """Denoise an array file (.npy/.npz), an image or a folder of images with a trained run.
+    """Denoise a data file (any format ``aekit train`` reads), an image or a folder of images
+    with a trained run.
 
     With ``noise`` (``"gaussian:0.5"`` …) the inputs are taken as clean, corrupted first (and
     the noisy versions written too, ``NAME.noisy.png`` / ``OUT.noisy.npy``), and the returned
@@ -124,7 +125,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
     shape = tuple(model.config.input_shape)
     if not inp.exists():
         raise AekitError(f"{inp}: no such file or folder")
-    arrays = inp.suffix in (".npy", ".npz", ".csv")
+    arrays = inp.is_file() and inp.suffix.lower() not in IMAGE_SUFFIXES  # a data file of any format
     if arrays:
         raw = read_table(inp)[0]
         x = as_tensor(pre.transform(raw)).reshape(len(raw), *shape)

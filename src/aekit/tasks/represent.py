@@ -79,8 +79,9 @@ def representation_metrics(model, data, max_train: int = 20000, seed: int = 0) -
 
 
 def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | None = None) -> tuple[int, int]:
-    """Write the codes of ``data`` (a .npy/.npz/.csv file: every row; or a named data set,
-    default the run's own: ``split`` = train, test or all) to ``out`` (.npy). Returns the shape."""
+    """Write the codes of ``data`` (a data file of any format ``aekit train`` reads: every row;
+    or a named data set or image folder, default the run's own data: ``split`` = train, test or
+    all) to ``out`` (.npy). Returns the shape."""
     from .. import io
     from ..data.runs import run_data, run_preprocessor
     from ..data.stream import rows
@@ -89,7 +90,7 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
-    if data is not None and Path(data).suffix in (".npy", ".npz", ".csv"):
+    if data is not None and Path(data).is_file():
         x = rows(read_table(data, mmap=True)[0], run_preprocessor(run_dir))  # a .npy is read a chunk at a time
     else:
         if split not in ("train", "test", "all"):
