@@ -1,0 +1,163 @@
+"""The commands that apply a trained run (report, evaluate, reconstruct, sample, detect, denoise,
+interpolate, traverse, embed) and the listings (models, datasets) and ``convert``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger("aekit")
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..errors import AekitError
+    from ..report import build_report
+
+    run_dir = Path(args.run)
+    if not (run_dir / "config.json").is_file():
+        raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
+    try:
+        from ..data.runs import run_data
+
+        data = run_data(run_dir, args.data, args.data_root)
+    except Exception as e:  # the report still shows the summary and the curves
+        log.warning("report: the run's data could not be loaded (%s); figures that need it are left out", e)
+        data = None
+    rep = build_report(run_dir, data=data, tsne=args.tsne, out=args.out)
+    print(f"wrote {rep.path} ({len(rep.figures)} figures" + (f", {len(rep.notes)} sections left out)" if rep.notes else ")"))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .. import io
+    from ..metrics import evaluate
+    from ..models import load
+
+    run_dir = Path(args.run)
+    from ..data.runs import run_data
+
+    model = load(run_dir)
+    data = run_data(run_dir, args.data, args.data_root)
+    # the test split (the training rows when the data has none), as evaluated at training time
+    if data.streaming and not args.nll_samples:  # out-of-core run: read the rows a batch at a time
+        from ..data.stream import evaluate as evaluate_rows
+
+        rows = data.x_test if data.x_test is not None else data.x_train
+        metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess)}
+    else:
+        x = data.test() if data.x_test is not None else data.preprocess.transform(data.x_train, sample=True)
+        metrics = {"split": "test", **evaluate(model, x, nll_samples=args.nll_samples)}
+    from ..tasks.represent import run_representation_metrics
+
+    metrics.update(run_representation_metrics(model, data))
+    io.write_json(run_dir / "metrics.json", metrics)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{run_dir}: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from ..apply import reconstruct_path
+
+    written = reconstruct_path(Path(args.run), Path(args.input), Path(args.out))
+    print(f"wrote {written}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..apply import sample_to_path
+
+    run_dir = Path(args.run)
+    out = Path(args.out) if args.out else run_dir / "samples.png"
+    sample_to_path(run_dir, args.n, out, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from ..tasks.anomaly import detect_path
+
+    summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
+                          contamination=args.contamination)
+    print(f"wrote {args.out}: {summary['n_anomalies']} of {summary['n']} flagged "
+          f"(score {summary['score']}, threshold {summary['threshold']:.5g})")
+    if "auroc" in summary:
+        print(f"AUROC={summary['auroc']:.4f}  AUPRC={summary['auprc']:.4f}  (saved to {Path(args.out).with_suffix('.json')})")
+    return 0
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from ..tasks.denoise import denoise_path
+
+    summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
+    print(f"wrote {summary.pop('out')}")
+    if args.noise:
+        print(_fmt_metrics(summary))
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from ..apply import interpolate_to_path
+
+    run_dir = Path(args.run)
+    out = interpolate_to_path(run_dir, Path(args.out) if args.out else run_dir / "interpolation.png",
+                              args.inputs, args.index, steps=args.steps, method=args.method)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    from ..apply import traverse_to_path
+    from ..errors import AekitError
+
+    run_dir = Path(args.run)
+    try:
+        dims = [int(d) for d in args.dims.split(",")] if args.dims else None
+    except ValueError:
+        raise AekitError(f"--dims: expected comma-separated integers such as 0,1,5, got {args.dims!r}") from None
+    out = traverse_to_path(run_dir, Path(args.out) if args.out else run_dir / "traversal.png", args.inputs,
+                           args.index, steps=args.steps, span=args.span, dims=dims)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from ..tasks.represent import embed_path
+
+    shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
+    print(f"wrote {args.out}: codes of shape {shape}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..registry import MODELS, model_names
+
+    for name in model_names():
+        cls = MODELS[name]
+        print(f"{name:<10} {cls.__name__:<14} {cls.paper}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from ..data import describe
+
+    for name, where in describe():
+        print(f"{name:<14} {where}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ..data.convert import convert
+
+    n, d = convert(args.src, args.dst, fmt=args.format, key=args.key, label_column=args.label_column)
+    print(f"wrote {args.dst} ({n} rows × {d} features, float32)")
+    return 0

@@ -1,0 +1,148 @@
+"""The argument parser: one subcommand per task, each bound to its ``cmd_*`` function."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._version import __version__
+from .commands import (
+    cmd_convert,
+    cmd_datasets,
+    cmd_denoise,
+    cmd_detect,
+    cmd_embed,
+    cmd_evaluate,
+    cmd_interpolate,
+    cmd_models,
+    cmd_reconstruct,
+    cmd_report,
+    cmd_sample,
+    cmd_traverse,
+)
+from .options import MODEL_FLAGS, TRAIN_FLAGS, _data_flags, _flag
+from .train import cmd_train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aekit",
+        description="Autoencoders of every family: train, evaluate, reconstruct, sample.",
+    )
+    p.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model and write a run directory",
+                       description="Train a model. With no arguments: a vanilla AE on the embedded digits data.")
+    t.add_argument("--model", help="family name (see `aekit models`); default ae")
+    t.add_argument("--data", help="data set name (see `aekit datasets`) or a file/folder (IDX, .npy, .npz, CSV, "
+                                  "TSV, Parquet, .mat, HDF5, images); default digits")
+    t.add_argument("--data-root", help="folder holding the data set's files")
+    t.add_argument("--no-download", action="store_true", default=None, help="never download data")
+    t.add_argument("--preprocess", help="auto (default), none, scale, minmax, standardize")
+    _data_flags(t)
+    t.add_argument("--out", help="run directory to write (default runs/MODEL-DATA-TIME)")
+    t.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out")
+    t.add_argument("--config", help="YAML file of options (same names as the flags); flags override it")
+    t.add_argument("--quiet", action="store_true", default=None, help="no progress bar or logs")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (with --epochs to extend it)")
+    t.add_argument("--no-report", action="store_true", default=None, help="do not write RUN/report.html at the end")
+    t.add_argument("--tsne", action="store_true", default=None, help="report: map the codes with t-SNE instead of PCA")
+    t.add_argument("--tensorboard", action="store_true", default=None,
+                   help="write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
+    g = t.add_argument_group("model options")
+    for name, typ, hlp in MODEL_FLAGS:
+        g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
+    g = t.add_argument_group("training options")
+    for name, typ, hlp in TRAIN_FLAGS:
+        g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test-set metrics of a run")
+    e.add_argument("run", help="run directory")
+    e.add_argument("--data", help="data set name or file (default: the run's own)")
+    e.add_argument("--data-root", help="folder holding the data set's files")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--nll-samples", type=int, default=0, metavar="K",
+                   help="variational models: estimate log p(x) with K importance samples (e.g. 5000)")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("reconstruct", help="reconstruct an array file, an image or a folder of images")
+    r.add_argument("run", help="run directory")
+    r.add_argument("input", help=".npy/.npz array, image file (PNG/JPEG) or folder of images")
+    r.add_argument("--out", required=True, help="output .npy (for arrays), image file or folder")
+    r.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("sample", help="draw samples from a generative model")
+    s.add_argument("run", help="run directory")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", default=None, help="grid image (.png) or array (.npy); default RUN/samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    dt = sub.add_parser("detect", help="anomaly scores for every row of a table (.npy/.npz/.csv)",
+                        description="Score samples with a trained run (higher = more anomalous); write "
+                                    "index,score,is_anomaly. With labels (y), print and save AUROC and AUPRC.")
+    dt.add_argument("run", help="run directory")
+    dt.add_argument("--data", required=True, help=".npy, .npz (X, optional y) or numeric .csv (optional y/label column)")
+    dt.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv); the summary goes to OUT.json")
+    dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
+    dt.add_argument("--contamination", type=float, default=0.01,
+                    help="fraction of the training data above the threshold (default 0.01)")
+    dt.set_defaults(func=cmd_detect)
+
+    dn = sub.add_parser("denoise", help="denoise an array file, an image or a folder of images")
+    dn.add_argument("run", help="run directory (a denoising AE, or any model)")
+    dn.add_argument("input", help=".npy/.npz array, image file or folder of images")
+    dn.add_argument("--out", required=True, help="output .npy, image file or folder")
+    dn.add_argument("--noise", help="corrupt clean inputs first, e.g. gaussian:0.5, masking:0.3, salt_pepper:0.2; "
+                                    "prints PSNR/SSIM of noisy and denoised against the clean inputs")
+    dn.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    dn.set_defaults(func=cmd_denoise)
+
+    ip = sub.add_parser("interpolate", help="decode a path between two inputs' codes to a PNG row")
+    ip.add_argument("run", help="run directory")
+    ip.add_argument("inputs", nargs="*", help="two image files A B (default: the run's test samples --index)")
+    ip.add_argument("--index", type=int, nargs=2, default=[0, 1], help="test-set rows to use (default 0 1)")
+    ip.add_argument("--steps", type=int, default=10)
+    ip.add_argument("--method", default="auto", help="linear, slerp or auto (slerp for Gaussian latents)")
+    ip.add_argument("--out", default=None, help="PNG (or .npy); default RUN/interpolation.png")
+    ip.set_defaults(func=cmd_interpolate)
+
+    tv = sub.add_parser("traverse", help="vary each code dimension around one input; one PNG row per dimension")
+    tv.add_argument("run", help="run directory")
+    tv.add_argument("inputs", nargs="*", help="an image file (default: the run's test sample --index)")
+    tv.add_argument("--index", type=int, default=0)
+    tv.add_argument("--steps", type=int, default=7)
+    tv.add_argument("--span", type=float, default=3.0, help="± span × the dimension's spread (default 3)")
+    tv.add_argument("--dims", help="code dimensions to show, e.g. 0,1,5 (default all)")
+    tv.add_argument("--out", default=None, help="PNG (or .npy); default RUN/traversal.png")
+    tv.set_defaults(func=cmd_traverse)
+
+    em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")
+    em.add_argument("run", help="run directory")
+    em.add_argument("--data", help="a .npy/.npz/.csv file (every row) or a data set name (default: the run's)")
+    em.add_argument("--data-root", help="folder holding the data set's files")
+    em.add_argument("--split", default="test", help="for a named data set: train, test or all (default test)")
+    em.add_argument("--out", required=True, help="output .npy")
+    em.set_defaults(func=cmd_embed)
+
+    rp = sub.add_parser("report", help="write RUN/report.html: curves, reconstructions, samples, latent map …")
+    rp.add_argument("run", help="run directory")
+    rp.add_argument("--data", help="data set name or file (default: the run's own)")
+    rp.add_argument("--data-root", help="folder holding the data set's files")
+    rp.add_argument("--tsne", action="store_true", help="map the codes with t-SNE instead of PCA (slower)")
+    rp.add_argument("--out", help="HTML file to write (default RUN/report.html)")
+    rp.set_defaults(func=cmd_report)
+
+    m = sub.add_parser("models", help="list every model family with its paper")
+    m.set_defaults(func=cmd_models)
+    d = sub.add_parser("datasets", help="list the named data sets and where each looks for files")
+    d.set_defaults(func=cmd_datasets)
+    cv = sub.add_parser("convert", help="write any readable table/array file as .npy (CSV streamed, for out-of-core training)")
+    cv.add_argument("src", help="CSV, TSV, Parquet, .npz, .mat or HDF5 file")
+    cv.add_argument("dst", help="output .npy (labels, if any, go to DST.labels.npy)")
+    cv.add_argument("--format", help="input format (default: from the extension or content)")
+    cv.add_argument("--key", help="array name (.npz/.mat) or dataset path (HDF5)")
+    cv.add_argument("--label-column", help="table column holding labels")
+    cv.set_defaults(func=cmd_convert)
+    return p
