@@ -99,6 +99,17 @@ def test_yaml_config_with_flag_override(tmp_path):
     assert cfg["training"]["compile"] == "off" and cfg["training"]["fused"] == "off"
 
 
+
+def test_noise_clip_flag_reaches_the_denoising_model(tmp_path):
+    import aekit
+    from aekit.cli import main
+
+    assert main(["train", "--model", "dae", "--noise-clip", "0,1", "--epochs", "1", "--quiet", "--no-report",
+                 "--out", str(tmp_path / "run")]) == 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["noise_clip"] == [0.0, 1.0]
+    assert aekit.load(tmp_path / "run").corruption.clip == (0.0, 1.0)
+
 # The full catalogue runs in-process in tests/test_catalogue.py; these few go through a real
 # process to check the exit status and that stderr holds one line and no traceback.
 BAD = [

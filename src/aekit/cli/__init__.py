@@ -5,7 +5,7 @@ starts without importing torch.
 
 - ``parser``: the subcommands and their flags (``build_parser``);
 - ``options``: the flag tables, the YAML config and ``resolve_train_options``;
-- ``train``: ``aekit train`` (new runs and ``--resume``) and the run directory checks;
+- ``fit``: ``aekit train`` (new runs and ``--resume``) and the run directory checks;
 - ``commands``: every other subcommand.
 """
 
@@ -28,9 +28,9 @@ from .commands import (
     cmd_sample,
     cmd_traverse,
 )
+from .fit import cmd_train
 from .options import DATA_KEYS, MODEL_FLAGS, RUN_KEYS, TRAIN_FLAGS, resolve_train_options
 from .parser import build_parser
-from .train import cmd_train
 
 __all__ = [
     "DATA_KEYS", "MODEL_FLAGS", "RUN_KEYS", "TRAIN_FLAGS", "build_parser", "cmd_convert", "cmd_datasets",

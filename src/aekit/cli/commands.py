@@ -10,7 +10,7 @@ from pathlib import Path
 log = logging.getLogger("aekit")
 
 
-def _fmt_metrics(metrics: dict) -> str:
+def format_metrics(metrics: dict) -> str:
     return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
@@ -61,7 +61,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        print(f"{run_dir}: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+        print(f"{run_dir}: {format_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
     return 0
 
 
@@ -101,7 +101,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
     print(f"wrote {summary.pop('out')}")
     if args.noise:
-        print(_fmt_metrics(summary))
+        print(format_metrics(summary))
     return 0
 
 

@@ -24,6 +24,7 @@ MODEL_FLAGS = [
     ("output", str, "output activation: sigmoid (data in [0, 1]) or linear"),
     ("noise", str, "denoising corruption: gaussian, masking, salt_pepper"),
     ("noise_level", float, "σ for gaussian, fraction ν for masking / salt_pepper"),
+    ("noise_clip", str, "denoising: clamp corrupted inputs to the data range, e.g. 0,1 (images)"),
     ("sparsity", str, "sparse AE penalty: l1, kl, topk"),
     ("sparsity_weight", float, "weight λ of the sparsity penalty"),
     ("rho", float, "target mean activation ρ for the KL sparsity penalty"),

@@ -19,8 +19,8 @@ from .commands import (
     cmd_sample,
     cmd_traverse,
 )
+from .fit import cmd_train
 from .options import MODEL_FLAGS, TRAIN_FLAGS, _data_flags, _flag
-from .train import cmd_train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,20 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
-    dt = sub.add_parser("detect", help="anomaly scores for every row of a table (.npy/.npz/.csv)",
+    dt = sub.add_parser("detect", help="anomaly scores for every row of a data file",
                         description="Score samples with a trained run (higher = more anomalous); write "
                                     "index,score,is_anomaly. With labels (y), print and save AUROC and AUPRC.")
     dt.add_argument("run", help="run directory")
-    dt.add_argument("--data", required=True, help=".npy, .npz (X, optional y) or numeric .csv (optional y/label column)")
+    dt.add_argument("--data", required=True, help="a data file in any format train reads (.npy, .npz, CSV, TSV, Parquet, "
+                                                   ".mat, HDF5, IDX); labels from its y, or a y/label/is_anomaly column")
     dt.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv); the summary goes to OUT.json")
     dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
     dt.add_argument("--contamination", type=float, default=0.01,
                     help="fraction of the training data above the threshold (default 0.01)")
     dt.set_defaults(func=cmd_detect)
 
-    dn = sub.add_parser("denoise", help="denoise an array file, an image or a folder of images")
+    dn = sub.add_parser("denoise", help="denoise a data file, an image or a folder of images")
     dn.add_argument("run", help="run directory (a denoising AE, or any model)")
-    dn.add_argument("input", help=".npy/.npz array, image file or folder of images")
+    dn.add_argument("input", help="data file (.npy, .npz, CSV, .mat …), image file or folder of images")
     dn.add_argument("--out", required=True, help="output .npy, image file or folder")
     dn.add_argument("--noise", help="corrupt clean inputs first, e.g. gaussian:0.5, masking:0.3, salt_pepper:0.2; "
                                     "prints PSNR/SSIM of noisy and denoised against the clean inputs")
@@ -120,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")
     em.add_argument("run", help="run directory")
-    em.add_argument("--data", help="a .npy/.npz/.csv file (every row) or a data set name (default: the run's)")
+    em.add_argument("--data", help="a data file (every row) or a data set name or image folder (default: the run's)")
     em.add_argument("--data-root", help="folder holding the data set's files")
-    em.add_argument("--split", default="test", help="for a named data set: train, test or all (default test)")
+    em.add_argument("--split", default="test", help="for a data set name or folder: train, test or all (default test)")
     em.add_argument("--out", required=True, help="output .npy")
     em.set_defaults(func=cmd_embed)
 

@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from .commands import _fmt_metrics
+from .commands import format_metrics
 from .options import MODEL_FLAGS, TRAIN_FLAGS, _data_opts, _flag, resolve_train_options
 
 log = logging.getLogger("aekit")
@@ -83,7 +83,7 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
         metrics["split"] = "train"
     io.write_json(out / "metrics.json", metrics)
     print(f"run written to {out}")
-    print(f"{metrics['split']} metrics: {_fmt_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+    print(f"{metrics['split']} metrics: {format_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
     if not run.get("no_report"):
         from ..report import build_report
 
