@@ -133,13 +133,42 @@ def test_train_and_score_from_memory_map(tmp_path):
     before = S.mean_terms(model, data.x_test, data.preprocess)["loss"]
     hist = aekit.Trainer(epochs=6, batch_size=100, lr=3e-3, optimizer="rmsprop", progress=False).fit(model, data)
     assert hist[-1]["val_loss"] < 0.3 * before and hist[-1]["train_loss"] < hist[0]["train_loss"]
-    m = S.evaluate(model, data.x_test, data.preprocess)
+    m = aekit.evaluate(model, S.Rows(data.x_test, data.preprocess))
     ref = aekit.evaluate(model, data.preprocess.transform(np.asarray(data.x_test)))
     assert m["mse"] == pytest.approx(ref["mse"], rel=1e-5) and m["psnr"] == pytest.approx(ref["psnr"], rel=1e-5)
     scores = batched(model.eval().score, S.Rows(data.x_test, data.preprocess), batch_size=128).numpy()
     ref = model.score(torch.from_numpy(data.preprocess.transform(np.asarray(data.x_test)))).detach().numpy()
     np.testing.assert_allclose(scores, ref, rtol=1e-5, atol=1e-6)
 
+
+
+def test_evaluate_streams_every_metric_of_an_out_of_core_split(tmp_path, monkeypatch):
+    """aekit.evaluate reads a memory-mapped split a chunk at a time, ELBO, NLL and denoising
+    metrics included, and gives the in-memory results (the random ones within noise)."""
+    x = RNG.random((700, 12)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    arr = np.load(tmp_path / "x.npy", mmap_mode="r")
+    pre = Preprocessor.fit(x, "none")
+    reads = []
+    real = S.Rows.__getitem__
+    monkeypatch.setattr(S.Rows, "__getitem__", lambda self, sl: (reads.append(sl), real(self, sl))[1])
+    torch.manual_seed(0)
+    vae = aekit.VAE(input_shape=(12,), hidden=(16,), latent_dim=3)
+    streamed = aekit.evaluate(vae, S.Rows(arr, pre), batch_size=100, nll_samples=200)
+    assert len(reads) == 7  # 700 rows in 100-row chunks, read once
+    whole = aekit.evaluate(vae, x, nll_samples=200)
+    for k in ("mse", "psnr", "bce"):  # deterministic: the same to float rounding
+        assert streamed[k] == pytest.approx(whole[k], rel=1e-5), k
+    for k in ("neg_elbo", "nll"):  # one posterior sample / 200 importance samples per row
+        assert streamed[k] == pytest.approx(whole[k], rel=0.02), (k, streamed[k], whole[k])
+    assert streamed["nll"] <= streamed["neg_elbo"] + 0.05  # −log p(x) ≤ −ELBO
+    dae = aekit.DenoisingAE(input_shape=(12,), hidden=(16,), latent_dim=3, noise_level=0.3)
+    reads.clear()
+    d_streamed = aekit.evaluate(dae, S.Rows(arr, pre), batch_size=100)
+    assert len(reads) == 14  # the metrics pass and the denoising pass
+    d_whole = aekit.evaluate(dae, x)
+    assert d_streamed["noisy_psnr"] == pytest.approx(d_whole["noisy_psnr"], rel=0.01)
+    assert d_streamed["denoised_psnr"] == pytest.approx(d_whole["denoised_psnr"], rel=0.01)
 
 def test_convert_csv_streams_to_npy(tmp_path):
     from aekit.data.convert import convert

@@ -1,4 +1,4 @@
-"""Test-set metrics for any trained model.
+"""Test-set metrics for any trained model, read in chunks (in memory or memory-mapped).
 
 - ``mse``: mean squared reconstruction error per feature;
 - ``bce``: binary cross-entropy per feature (data in [0, 1] only);
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from .likelihoods import bce_per_sample, mse_per_sample
@@ -24,52 +23,58 @@ from .likelihoods import bce_per_sample, mse_per_sample
 @torch.inference_mode()
 def evaluate(model, x, batch_size: int | None = None, device: str | torch.device | None = None,
              nll_samples: int = 0) -> dict[str, float]:
-    """Metrics of ``model`` on preprocessed inputs ``x`` (array or tensor)."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    """Metrics of ``model`` on preprocessed inputs ``x``: an array, a tensor or an
+    :class:`aekit.data.stream.Rows` (a memory-mapped file, preprocessed a chunk at a time).
+
+    ``x`` is read in chunks and the per-sample values go into arrays allocated once, so an
+    out-of-core test split is evaluated in bounded memory, ``nll_samples`` and the denoising
+    metrics included (those read ``x`` once more)."""
+    from tqdm.auto import tqdm
+
+    from .tasks.common import chunks
+
     if device is not None:
         model.to(device)
     model.eval()
-    x = model.check_input(x)
-    if batch_size is None:
-        batch_size = model.inference_batch_size()
-    lo, hi = float(x.min()), float(x.max())
+    batch_size = batch_size or model.inference_batch_size()
+    variational = getattr(model, "variational", False)
+    if nll_samples:
+        from .likelihood import check_variational, log_marginal
+
+        check_variational(model)
+    n = len(x)
+    keys = ["mse", "bce"] + (["neg_elbo", "recon", "kl"] if variational else []) + (["nll"] if nll_samples else [])
+    per = {k: torch.empty(n, dtype=torch.float64) for k in keys}
+    lo, hi = math.inf, -math.inf
+    bar = tqdm(total=n, desc=f"log p(x), K={nll_samples}", unit="sample", leave=False,
+               disable=None if nll_samples else True)
+    for i, xb in chunks(x, batch_size):
+        xb = model.check_input(xb)
+        j = i + len(xb)
+        recon = model.reconstruct(xb)
+        per["mse"][i:j] = mse_per_sample(recon, xb).cpu()
+        per["bce"][i:j] = bce_per_sample(recon, xb).cpu()  # kept only for data in [0, 1]
+        if variational:
+            rec, kl, _, _ = model.elbo_terms(xb)
+            per["neg_elbo"][i:j], per["recon"][i:j], per["kl"][i:j] = (rec + kl).cpu(), rec.cpu(), kl.cpu()
+        if nll_samples:
+            per["nll"][i:j] = -log_marginal(model, xb, n_samples=nll_samples, progress=False).cpu()
+            bar.update(j - i)
+        lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
+    bar.close()
     unit = lo >= 0 and hi <= 1
     rng = 1.0 if unit else max(hi - lo, 1e-12)
-    mse, bce, psnr, velbo, vrec, vkl = [], [], [], [], [], []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        recon = model.reconstruct(xb)
-        m = mse_per_sample(recon, xb)
-        mse.append(m)
-        psnr.append(10 * torch.log10(rng**2 / m.clamp_min(1e-12)))
-        if unit:
-            bce.append(bce_per_sample(recon, xb))
-        if getattr(model, "variational", False):
-            rec, kl, _, _ = model.elbo_terms(xb)
-            velbo.append(rec + kl)
-            vrec.append(rec)
-            vkl.append(kl)
-    out = {
-        "n": int(len(x)),
-        "mse": torch.cat(mse).mean().item(),
-        "psnr": torch.cat(psnr).mean().item(),
-    }
-    if bce:
-        out["bce"] = torch.cat(bce).mean().item()
-    if velbo:
-        out["neg_elbo"] = torch.cat(velbo).mean().item()
-        out["recon"] = torch.cat(vrec).mean().item()
-        out["kl"] = torch.cat(vkl).mean().item()
-    if nll_samples:
-        from .likelihood import log_marginal
-
-        out["nll"] = -log_marginal(model, x, n_samples=nll_samples).mean().item()
+    mse = per["mse"]
+    out = {"n": int(n), "mse": mse.mean().item(), "psnr": (10 * torch.log10(rng**2 / mse.clamp_min(1e-12))).mean().item()}
+    if unit:
+        out["bce"] = per["bce"].mean().item()
+    out.update({k: per[k].mean().item() for k in keys[2:]})
     noise = getattr(getattr(model, "config", None), "noise", None)
     if noise is not None and getattr(model.config, "noise_level", 0) > 0:
         # a denoising run: PSNR/SSIM of noisy and denoised inputs at its configured noise
         from .tasks.denoise import denoising_metrics
 
-        d = denoising_metrics(model, x.cpu(), noise, model.config.noise_level, clip=unit)
+        d = denoising_metrics(model, x, noise, model.config.noise_level, clip=unit, data_range=rng,
+                              batch_size=batch_size)
         out.update({k: v for k, v in d.items() if k != "noise"})
     return {k: (v if isinstance(v, int) or math.isfinite(v) else float("nan")) for k, v in out.items()}

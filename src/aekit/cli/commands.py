@@ -46,14 +46,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load(run_dir)
     data = run_data(run_dir, args.data, args.data_root)
     # the test split (the training rows when the data has none), as evaluated at training time
-    if data.streaming and not args.nll_samples:  # out-of-core run: read the rows a batch at a time
-        from ..data.stream import evaluate as evaluate_rows
-
-        rows = data.x_test if data.x_test is not None else data.x_train
-        metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess)}
-    else:
-        x = data.test() if data.x_test is not None else data.preprocess.transform(data.x_train, sample=True)
-        metrics = {"split": "test", **evaluate(model, x, nll_samples=args.nll_samples)}
+    metrics = {"split": "test" if data.x_test is not None else "train",
+               **evaluate(model, data.evaluation_rows(), nll_samples=args.nll_samples)}
     from ..tasks.represent import run_representation_metrics
 
     metrics.update(run_representation_metrics(model, data))

@@ -72,15 +72,7 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
             cb.close()
     if not _is_main_process():
         return
-    if data.streaming:  # out-of-core: metrics read the memory-mapped rows a batch at a time
-        from ..data.stream import evaluate as evaluate_rows
-
-        rows = data.x_test if data.x_test is not None else data.x_train
-        metrics = {"split": "test", **evaluate_rows(model, rows, data.preprocess, batch_size=tcfg.batch_size)}
-    else:
-        metrics = {"split": "test", **evaluate(model, data.test() if data.x_test is not None else data.train())}
-    if data.x_test is None:
-        metrics["split"] = "train"
+    metrics = {"split": "test" if data.x_test is not None else "train", **evaluate(model, data.evaluation_rows())}
     io.write_json(out / "metrics.json", metrics)
     print(f"run written to {out}")
     print(f"{metrics['split']} metrics: {format_metrics({k: v for k, v in metrics.items() if k != 'split'})}")

@@ -63,6 +63,17 @@ class Data:
             raise AekitError(f"data {self.name!r} has no test split")
         return self.preprocess.transform(self.x_test, sample=True)
 
+    def evaluation_rows(self):
+        """What metrics are computed on: the test split, or the training rows when there is
+        none, preprocessed as :meth:`test` does; out-of-core data stays on disk as
+        :class:`aekit.data.stream.Rows`, preprocessed a chunk at a time."""
+        rows = self.x_test if self.x_test is not None else self.x_train
+        if self.streaming:
+            from .stream import Rows
+
+            return Rows(rows, self.preprocess, sample=True)
+        return self.preprocess.transform(rows, sample=True)
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -84,13 +84,15 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
 class Rows:
     """The rows of a (memory-mapped) array, preprocessed a chunk at a time.
 
-    Supports ``len`` and slicing, which is all :func:`aekit.tasks.common.batched` needs, so a
-    file larger than memory is scored in pieces: each slice is read, preprocessed, and its
-    pages of the memory map given back (:func:`aekit.data.pages.release`).
+    Supports ``len`` and slicing, which is all :func:`aekit.tasks.common.batched` and
+    :func:`aekit.metrics.evaluate` need, so a file larger than memory is scored or evaluated in
+    pieces: each slice is read, preprocessed, and its pages of the memory map given back
+    (:func:`aekit.data.pages.release`). ``sample``: dynamic binarization draws its fixed
+    evaluation sample, as :meth:`aekit.data.Data.test` does.
     """
 
-    def __init__(self, x: np.ndarray, preprocess=None):
-        self.x, self.preprocess = x, preprocess
+    def __init__(self, x: np.ndarray, preprocess=None, sample: bool = False):
+        self.x, self.preprocess, self.sample = x, preprocess, sample
 
     def __len__(self) -> int:
         return len(self.x)
@@ -99,38 +101,10 @@ class Rows:
         view = self.x[sl]
         chunk = np.array(view, dtype=np.float32)
         release(view)
-        return chunk if self.preprocess is None else self.preprocess.transform(chunk)
+        return chunk if self.preprocess is None else self.preprocess.transform(chunk, sample=self.sample)
 
 
 def rows(x: np.ndarray, preprocess) -> np.ndarray | Rows:
     """``preprocess`` applied to every row of ``x``: at once for an in-memory array, lazily
     (:class:`Rows`) for a memory map."""
     return Rows(x, preprocess) if isinstance(x, np.memmap) else preprocess.transform(x)
-
-
-@torch.inference_mode()
-def evaluate(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int | None = None) -> dict[str, float]:
-    """``mse``, ``psnr`` (and ``bce`` when every value is in [0, 1]) over ``arr``, streamed:
-    the same definitions as :func:`aekit.metrics.evaluate` (PSNR range from the data).
-    Per-sample values go into arrays allocated once: a list of small per-batch tensors
-    fragments the heap between the batch-sized temporaries, and memory then grows with N."""
-    batch_size = batch_size or model.inference_batch_size()
-    model.eval()
-    device = next(model.parameters()).device
-    n = len(arr)
-    mse, bce = np.empty(n, np.float64), np.empty(n, np.float64)
-    lo, hi, i = math.inf, -math.inf, 0
-    for xb in iter_ordered(arr, preprocess, batch_size, sample=True):
-        xb = xb.to(device)
-        r = model.reconstruct(xb)
-        k = len(xb)
-        mse[i:i + k] = (r - xb).pow(2).flatten(1).mean(1).double().cpu().numpy()
-        rc = r.clamp(1e-7, 1 - 1e-7)
-        bce[i:i + k] = (-(xb * rc.log() + (1 - xb) * (1 - rc).log())).flatten(1).mean(1).double().cpu().numpy()
-        lo, hi, i = min(lo, float(xb.min())), max(hi, float(xb.max())), i + k
-    unit = lo >= 0 and hi <= 1
-    rng = 1.0 if unit else max(hi - lo, 1e-12)
-    out = {"n": int(n), "mse": float(mse.mean()), "psnr": float((10 * np.log10(rng**2 / np.maximum(mse, 1e-12))).mean())}
-    if unit:
-        out["bce"] = float(bce.mean())
-    return out

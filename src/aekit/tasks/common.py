@@ -25,6 +25,16 @@ def chunk_rows(model, batch_size: int | None = None) -> int:
     return pick() if callable(pick) else 2048
 
 
+def chunks(x, batch_size: int):
+    """``(start, float32 tensor)`` for consecutive blocks of ``batch_size`` rows of ``x`` (a
+    tensor, an array or :class:`aekit.data.stream.Rows`), converted one block at a time."""
+    n = len(x)
+    if n == 0:
+        raise AekitError("x: is empty (0 samples)")
+    for i in range(0, n, batch_size):
+        yield i, as_tensor(x[i:i + batch_size])
+
+
 @torch.inference_mode()
 def batched(fn, x, batch_size: int | None = None) -> torch.Tensor:
     """``fn`` applied to consecutive batches of ``x`` (a tensor, an array or :class:`aekit.data.stream.Rows`;
@@ -32,16 +42,13 @@ def batched(fn, x, batch_size: int | None = None) -> torch.Tensor:
     never copied whole. Without ``batch_size``, a model method's ``fn`` picks its model's
     chunk size (:func:`chunk_rows`)."""
     batch_size = chunk_rows(getattr(fn, "__self__", None), batch_size)
-    n = len(x)
-    if n == 0:
-        raise AekitError("x: is empty (0 samples)")
     out = None
-    for i in range(0, n, batch_size):
-        r = fn(as_tensor(x[i:i + batch_size])).detach().cpu()
+    for i, xb in chunks(x, batch_size):
+        r = fn(xb).detach().cpu()
         if out is None:
             # one output allocated up front: keeping each batch's small result alive between the
             # batches' large temporaries fragmented the heap (+256 bytes per row scored, measured)
-            out = torch.empty((n, *r.shape[1:]), dtype=r.dtype)
+            out = torch.empty((len(x), *r.shape[1:]), dtype=r.dtype)
         out[i:i + len(r)] = r
     return out
 

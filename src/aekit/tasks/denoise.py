@@ -15,6 +15,7 @@ is computed here in torch, so scikit-image is not needed. Both are averaged over
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -89,20 +90,43 @@ def denoise(model, x, batch_size: int | None = None) -> torch.Tensor:
     return batched(model.reconstruct, x, batch_size)
 
 
-def denoising_metrics(model, x_clean, kind: str, level: float, seed: int = 0, clip: bool | None = None) -> dict[str, float]:
-    """PSNR/SSIM of the noisy input and of the model's denoised output, both against the clean x."""
-    x = as_tensor(x_clean).float()
-    unit = bool(x.min() >= 0 and x.max() <= 1)
-    clip = unit if clip is None else clip
-    rng = 1.0 if unit else float(x.max() - x.min())
-    noisy = add_noise(x, kind, level, seed=seed, clip=clip)
-    den = denoise(model, noisy).reshape(x.shape)
-    out = {"noise": f"{kind}:{level:g}", "noisy_psnr": psnr(x, noisy, rng).mean().item(),
-           "denoised_psnr": psnr(x, den, rng).mean().item()}
-    if x.dim() == 4:
-        out["noisy_ssim"] = ssim(x, noisy, rng).mean().item()
-        out["denoised_ssim"] = ssim(x, den, rng).mean().item()
-    return out
+@torch.inference_mode()
+def denoising_metrics(model, x_clean, kind: str, level: float, seed: int = 0, clip: bool | None = None,
+                      data_range: float | None = None, batch_size: int | None = None) -> dict[str, float]:
+    """PSNR/SSIM of the noisy input and of the model's denoised output, both against the clean x.
+
+    ``x_clean`` (an array, a tensor or :class:`aekit.data.stream.Rows`) is read in chunks; the
+    noise comes from one generator seeded with ``seed``, so the result does not depend on the
+    memory at hand. ``clip`` (noisy inputs clamped to [0, 1]) and ``data_range`` default to
+    what the data's own range implies (a first pass over it)."""
+    from .common import chunk_rows, chunks
+
+    model.eval()
+    batch_size = chunk_rows(model, batch_size)
+    if clip is None or data_range is None:
+        lo, hi = math.inf, -math.inf
+        for _, xb in chunks(x_clean, batch_size):
+            lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
+        unit = lo >= 0 and hi <= 1
+        clip = unit if clip is None else clip
+        data_range = (1.0 if unit else hi - lo) if data_range is None else data_range
+    gen = torch.Generator().manual_seed(seed)
+    sums = {"noisy_psnr": 0.0, "denoised_psnr": 0.0, "noisy_ssim": 0.0, "denoised_ssim": 0.0}
+    images = False
+    for _, xb in chunks(x_clean, batch_size):
+        noisy = corrupt(xb, kind, level, generator=gen)
+        if clip:
+            noisy = noisy.clamp_(0, 1)
+        den = model.reconstruct(model.check_input(noisy)).reshape(xb.shape).cpu()
+        sums["noisy_psnr"] += psnr(xb, noisy, data_range).sum().item()
+        sums["denoised_psnr"] += psnr(xb, den, data_range).sum().item()
+        images = xb.dim() == 4
+        if images:
+            sums["noisy_ssim"] += ssim(xb, noisy, data_range).sum().item()
+            sums["denoised_ssim"] += ssim(xb, den, data_range).sum().item()
+    n = len(x_clean)
+    keys = list(sums) if images else ["noisy_psnr", "denoised_psnr"]
+    return {"noise": f"{kind}:{level:g}", **{k: sums[k] / n for k in keys}}
 
 
 def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> dict:
