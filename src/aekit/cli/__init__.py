@@ -14,30 +14,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from .commands import (
-    cmd_convert,
-    cmd_datasets,
-    cmd_denoise,
-    cmd_detect,
-    cmd_embed,
-    cmd_evaluate,
-    cmd_interpolate,
-    cmd_models,
-    cmd_reconstruct,
-    cmd_report,
-    cmd_sample,
-    cmd_traverse,
-)
-from .fit import cmd_train
-from .options import DATA_KEYS, MODEL_FLAGS, RUN_KEYS, TRAIN_FLAGS, resolve_train_options
+from .options import MODEL_FLAGS, TRAIN_FLAGS, resolve_train_options
 from .parser import build_parser
 
-__all__ = [
-    "DATA_KEYS", "MODEL_FLAGS", "RUN_KEYS", "TRAIN_FLAGS", "build_parser", "cmd_convert", "cmd_datasets",
-    "cmd_denoise", "cmd_detect", "cmd_embed", "cmd_evaluate", "cmd_interpolate", "cmd_models",
-    "cmd_reconstruct", "cmd_report", "cmd_sample", "cmd_train", "cmd_traverse", "main",
-    "resolve_train_options",
-]
+__all__ = ["MODEL_FLAGS", "TRAIN_FLAGS", "build_parser", "main", "resolve_train_options"]
 
 
 def main(argv: list[str] | None = None) -> int:
