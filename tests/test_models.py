@@ -199,3 +199,69 @@ def test_evaluate_stays_a_function_after_the_cli_imports_its_module():
     from aekit import metrics  # noqa: F401  (importing the module must not shadow the function)
 
     assert callable(aekit.evaluate) and aekit.evaluate.__module__ == "aekit.metrics"
+
+
+def test_tied_weights_share_one_parameter_and_sum_both_gradients():
+    """tied=True: the decoder is the encoder's Linear layers transposed, with biases of its own;
+    the shared weight's gradient is the encoder's plus the decoder's (checked against an
+    untied copy holding the same values)."""
+    from aekit.nets import TiedLinear
+
+    torch.manual_seed(0)
+    tied = aekit.AE(input_shape=(20,), hidden=(8,), latent_dim=3, tied=True, output="linear")
+    names = [n for n, _ in tied.named_parameters()]
+    assert names == ["encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
+                     "decoder.0.bias", "decoder.2.bias"]
+    assert all(isinstance(tied.decoder[i], TiedLinear) for i in (0, 2))
+    untied = aekit.AE(input_shape=(20,), hidden=(8,), latent_dim=3, output="linear")
+    with torch.no_grad():
+        for i in (0, 2):
+            untied.encoder[i].weight.copy_(tied.encoder[i].weight)
+            untied.encoder[i].bias.copy_(tied.encoder[i].bias)
+        untied.decoder[0].weight.copy_(tied.encoder[2].weight.t())
+        untied.decoder[2].weight.copy_(tied.encoder[0].weight.t())
+        untied.decoder[0].bias.copy_(tied.decoder[0].bias)
+        untied.decoder[2].bias.copy_(tied.decoder[2].bias)
+    x = torch.rand(7, 20)
+    tied(x).loss.backward()
+    untied(x).loss.backward()
+    torch.testing.assert_close(tied(x).loss, untied(x).loss)
+    torch.testing.assert_close(tied.encoder[0].weight.grad, untied.encoder[0].weight.grad + untied.decoder[2].weight.grad.t())
+    torch.testing.assert_close(tied.encoder[2].weight.grad, untied.encoder[2].weight.grad + untied.decoder[0].weight.grad.t())
+    with pytest.raises(AekitError, match="tied weights need arch='mlp'"):
+        aekit.AE(input_shape=(1, 28, 28), arch="conv", tied=True)
+
+
+def test_tied_models_save_load_and_train_through_autograd(tmp_path):
+    from aekit.train import fused
+
+    torch.manual_seed(0)
+    m = aekit.AE(input_shape=(12,), hidden=(6,), latent_dim=2, tied=True)
+    opt = torch.optim.Adam(m.parameters())
+    assert isinstance(fused.plan(m, [opt]), str)  # the hand-written step assumes untied layers
+    hist = aekit.Trainer(epochs=3, batch_size=16, val_split=0, progress=False, lr=1e-2).fit(m, torch.rand(64, 12))
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    m.save_pretrained(tmp_path / "run")
+    back = aekit.load(tmp_path / "run")
+    assert back.config.tied and "decoder.0.weight" not in back.state_dict()
+    x = torch.rand(5, 12)
+    torch.testing.assert_close(back.reconstruct(x), m.eval().reconstruct(x))
+
+
+def test_ksparse_is_the_papers_tied_linear_model_and_old_runs_load_untied(tmp_path):
+    import json
+
+    m = aekit.KSparseAE(input_shape=(30,), latent_dim=40, k=4)
+    assert m.config.tied and m.config.output == "linear" and m.config.hidden == ()
+    assert not aekit.KSparseAE(input_shape=(1, 8, 8), arch="conv", latent_dim=8, k=2).config.tied
+    # a run saved before `tied` existed: untied weights, no 'tied' key in config.json
+    torch.manual_seed(0)
+    old = aekit.KSparseAE(input_shape=(30,), latent_dim=40, k=4, tied=False, output="sigmoid")
+    old.save_pretrained(tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    del cfg["model"]["tied"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    back = aekit.load(tmp_path / "old")
+    assert back.config.tied is False
+    x = torch.rand(3, 30)
+    torch.testing.assert_close(back.reconstruct(x), old.eval().reconstruct(x))

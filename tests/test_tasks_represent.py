@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from aekit.tasks.represent import cluster_accuracy, kmeans_accuracy, linear_probe
+from aekit.tasks.represent import (
+    PROBE_CS,
+    choose_probe_c,
+    cluster_accuracy,
+    kmeans_accuracy,
+    linear_probe,
+)
 from conftest import run_cli
 
 
@@ -26,6 +32,20 @@ def test_probe_and_kmeans_on_separable_and_random_codes():
     assert kmeans_accuracy(z, y) > 0.97
     noise = rng.normal(size=(600, 4))
     assert linear_probe(noise[:400], y[:400], noise[400:], y[400:]) < 0.5  # chance is 1/3
+
+
+def test_probe_strength_is_chosen_on_held_out_training_codes():
+    """C comes from a held-out part of the training codes (never the test codes): a strong
+    signal in 1000 noisy features wants strong regularization; 4 samples per class hold none
+    out (the weakest regularization is used)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 600)
+    z = rng.normal(size=(600, 1000))
+    z[:, :20] += 0.3 * (2 * y[:, None] - 1)
+    c = choose_probe_c(z[:300], y[:300])
+    assert c in PROBE_CS and c == 0.01  # measured: 0.75 test accuracy at C=0.01
+    assert linear_probe(z[:300], y[:300], z[300:], y[300:]) == linear_probe(z[:300], y[:300], z[300:], y[300:], C=c)
+    assert choose_probe_c(z[:8], np.array([0, 1] * 4)) == max(PROBE_CS)
 
 
 def test_embed_and_evaluate_cli(tmp_path):

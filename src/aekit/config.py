@@ -136,6 +136,15 @@ class Config:
         except TypeError as e:  # e.g. a required field missing
             raise AekitError(f"{where}: {e}") from None
 
+    @classmethod
+    def from_saved(cls, d: dict[str, Any], where: str = "config") -> Config:
+        """A config read back from a run's ``config.json``. A field added after the run was
+        saved takes the value that meant the old behaviour (``LEGACY``), not today's
+        default: a ``KSparseAE`` saved before ``tied`` existed was untied."""
+        if not isinstance(d, dict):
+            return cls.from_dict(d, where)
+        return cls.from_dict({**getattr(cls, "LEGACY", {}), **d}, where)
+
     def replace(self, **changes: Any) -> Config:
         """A new config with ``changes`` applied (configs themselves never mutate)."""
         return self.from_dict({**self.to_dict(), **changes})

@@ -127,7 +127,7 @@ def _resume_train(args: argparse.Namespace) -> int:
                          f"given with it, not {', '.join(_flag(k) for k in given)}")
     cfg = io.read_json(run_dir / "config.json")
     cls = get_model_class(cfg.get("model_class", ""))
-    model = cls(cls.config_class.from_dict(cfg["model"], where=str(run_dir / "config.json")))
+    model = cls(cls.config_class.from_saved(cfg["model"], where=str(run_dir / "config.json")))
     known = TrainConfig.field_names()
     train = {k: v for k, v in cfg.get("training", {}).items() if k in known}
     for k in ("epochs", "device"):

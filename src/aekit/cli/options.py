@@ -22,6 +22,7 @@ MODEL_FLAGS = [
     ("activation", str, "relu, leaky_relu, elu, gelu, silu, tanh, sigmoid"),
     ("recon_loss", str, "mse or bce (deterministic families)"),
     ("output", str, "output activation: sigmoid (data in [0, 1]) or linear"),
+    ("tied", str, "true: the decoder reuses the encoder weights, transposed (mlp; default for ksparse)"),
     ("noise", str, "denoising corruption: gaussian, masking, salt_pepper"),
     ("noise_level", float, "σ for gaussian, fraction ν for masking / salt_pepper"),
     ("noise_clip", str, "denoising: clamp corrupted inputs to the data range, e.g. 0,1 (images)"),

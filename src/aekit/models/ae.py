@@ -30,9 +30,12 @@ from .base import ArchConfig, Autoencoder, Output
 class AEConfig(ArchConfig):
     recon_loss: Literal["mse", "bce"] = "mse"
     output: Literal["sigmoid", "linear"] = "sigmoid"
+    tied: bool = False  # decoder weights = encoder weightsᵀ (arch='mlp'; aekit.nets.TiedLinear)
 
     def validate(self) -> None:
         super().validate()
+        check(not (self.tied and self.arch != "mlp"), "tied",
+              "tied weights need arch='mlp' (a conv decoder is not the transpose of its encoder); set tied=False")
         check(
             not (self.recon_loss == "bce" and self.output == "linear"),
             "recon_loss",

@@ -236,7 +236,7 @@ class Autoencoder(nn.Module):
         klass = get_model_class(meta["model_class"])
         if cls is not Autoencoder and not issubclass(klass, cls):
             raise AekitError(f"{d}: holds a {klass.__name__}, not a {cls.__name__}; load it with aekit.load")
-        config = klass.config_class.from_dict(meta["model"], where=str(d / "config.json"))
+        config = klass.config_class.from_saved(meta["model"], where=str(d / "config.json"))
         model = klass(config)
         state = io.load_tensors(d / "model.safetensors")
         try:

@@ -7,7 +7,13 @@ decoder from that sparse code; no penalty term, the sparsity is structural:
 
 Gradients reach only the k selected units. The paper's details, all options here:
 
-- linear encoder: ``hidden=()`` by default (an MLP or conv encoder also works);
+- linear encoder and decoder with tied weights: ``hidden=()``, ``output="linear"`` and, for
+  ``arch="mlp"``, ``tied=True`` by default (the decoder is the encoder's weightᵀ plus a bias). Measured on
+  MNIST (1000 units, k = 25, α = 3, 10 epochs, validation split of the training set): the
+  linear probe on the features reached 98.20% with both, 96.72% with neither, and 96.81% /
+  96.94% with only the linear output / only the tying; untied, 589 of the 1000 units were
+  never among the 75 kept (RESULTS.md, benchmark D). An MLP or conv encoder also works
+  (untied);
 - k schedule: training starts with ``k_start`` units and lowers k linearly to ``k`` over the
   first ``k_warmup`` epochs, so every unit is used early on and none dies (the paper lowers
   k from 100 during the first half of training); the current k goes to ``history.csv``;
@@ -19,7 +25,7 @@ Reconstruction and scoring use the final k.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -32,13 +38,19 @@ from .sparse import SparseAE, SparseAEConfig
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class KSparseAEConfig(SparseAEConfig):
+    LEGACY: ClassVar[dict] = {"tied": False}  # runs saved before `tied` existed were untied
+
     sparsity: Literal["topk"] = "topk"
     hidden: tuple[int, ...] = ()  # linear encoder, as in the paper
+    output: Literal["sigmoid", "linear"] = "linear"  # linear decoder, as in the paper
+    tied: bool | None = None  # None: decoder weight = encoder weightᵀ (the paper) where arch='mlp'
     k_start: int = 0  # k at epoch 0 (0 = no schedule: k from the start)
     k_warmup: int = 0  # epochs over which k falls linearly from k_start to k
     alpha: float = 1.0  # features keep round(α·k) units
 
     def validate(self) -> None:
+        if self.tied is None:  # resolved once, so config.json records what was built
+            object.__setattr__(self, "tied", self.arch == "mlp")
         super().validate()
         if self.k_start:
             check(self.k <= self.k_start <= self.latent_dim, "k_start",

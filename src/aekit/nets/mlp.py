@@ -25,6 +25,33 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+class TiedLinear(nn.Module):
+    """The transpose of an encoder's ``nn.Linear``: y = x W + b with W shared with ``source``
+    (tied weights: the decoder has no weight of its own, only its bias).
+
+    ``source`` is held as a plain reference, not a submodule, so W is one parameter of the
+    model, saved once (under the encoder's name) and updated once per step.
+    """
+
+    def __init__(self, source: nn.Linear):
+        super().__init__()
+        self._tied = (source,)
+        self.in_features, self.out_features = source.out_features, source.in_features
+        bound = 1 / self.in_features**0.5  # nn.Linear's bias initialization for this fan-in
+        self.bias = nn.Parameter(torch.empty(self.out_features).uniform_(-bound, bound))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Wᵀ of the source layer, shaped (out_features, in_features) like ``nn.Linear.weight``."""
+        return self._tied[0].weight.t()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, weight tied to the encoder"
+
+
 # activations that can overwrite their input, and the layers whose output is a fresh tensor
 _IN_PLACE = {
     nn.ReLU: lambda m, x: x.relu_(),
@@ -33,7 +60,7 @@ _IN_PLACE = {
     nn.Tanh: lambda m, x: x.tanh_(),
     nn.Sigmoid: lambda m, x: x.sigmoid_(),
 }
-_FRESH = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_FRESH = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, TiedLinear)
 _VIEWS = (nn.Flatten, nn.Unflatten)
 
 
@@ -70,4 +97,16 @@ def mlp(sizes: list[int], act: str) -> nn.Sequential:
         if i > 0:
             layers.append(activation(act))
         layers.append(nn.Linear(a, b))
+    return Stack(*layers)
+
+
+def tied_mlp(encoder: nn.Sequential, act: str) -> Stack:
+    """The decoder mirroring an :func:`mlp` encoder with tied weights: its Linear layers in
+    reverse order as :class:`TiedLinear`, with the same activations between them."""
+    linears = [m for m in encoder if isinstance(m, nn.Linear)]
+    layers: list[nn.Module] = []
+    for i, lin in enumerate(reversed(linears)):
+        if i > 0:
+            layers.append(activation(act))
+        layers.append(TiedLinear(lin))
     return Stack(*layers)
