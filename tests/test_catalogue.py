@@ -66,6 +66,8 @@ CLI = [
     (["train", "--model", "dae", "--noise-level", "-0.5"], "noise_level: must be ≥ 0"),
     (["train", "--model", "dae", "--noise", "pink"], "noise: 'pink' is not one of"),
     (["train", "--model", "dae", "--noise-clip", "1,0"], "noise_clip: give the data range as two numbers lo < hi"),
+    (["train", "--tied", "maybe"], "tied: expected true or false"),
+    (["train", "--arch", "conv", "--tied", "true"], "tied weights need arch='mlp'"),
     (["train", "--model", "vae", "--beta", "-1"], "beta: KL weight must be ≥ 0"),
     (["train", "--lr", "0"], "lr: learning rate must be positive"),
     (["train", "--val-split", "1.5"], "val_split: must be in [0, 1)"),
