@@ -161,3 +161,5 @@ def test_detect_and_embed_read_every_format_train_reads(tmp_path):
     assert not (tmp_path / "text_scores.csv").exists()
 
     assert represent.embed_path(run, str(src), tmp_path / "z.npy") == (1831, 3)
+    with pytest.raises(AekitError, match="is a folder; give a data file"):
+        anomaly.detect_path(run, tmp_path, tmp_path / "folder_scores.csv", score="recon")

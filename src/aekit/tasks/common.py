@@ -70,11 +70,11 @@ def read_table(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.nda
     from ..data import files, formats, tabular
 
     path = Path(path)
+    if path.is_dir():
+        raise AekitError(f"--data: {path} is a folder; give a data file (.npy, .npz, CSV, .mat …)")
     if not path.is_file():
         raise AekitError(f"--data: {path} not found; give an existing data file")
     fmt = formats.detect_format(path)
-    if fmt == "images":
-        raise AekitError(f"--data: {path} is a folder; give a data file")
     names: list[str] = []
     if fmt in ("csv", "tsv"):
         names = tabular.read_header(path, fmt)[0] or []
