@@ -45,7 +45,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     n = len(x)
     keys = ["mse", "bce"] + (["neg_elbo", "recon", "kl"] if variational else []) + (["nll"] if nll_samples else [])
     per = {k: torch.empty(n, dtype=torch.float64) for k in keys}
-    lo, hi = math.inf, -math.inf
+    lo, hi = math.inf, -math.inf  # the data's range so far: bce is kept only for data in [0, 1]
     bar = tqdm(total=n, desc=f"log p(x), K={nll_samples}", unit="sample", leave=False,
                disable=None if nll_samples else True)
     for i, xb in chunks(x, batch_size):
@@ -53,14 +53,15 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
         j = i + len(xb)
         recon = model.reconstruct(xb)
         per["mse"][i:j] = mse_per_sample(recon, xb).cpu()
-        per["bce"][i:j] = bce_per_sample(recon, xb).cpu()  # kept only for data in [0, 1]
+        lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
+        if lo >= 0 and hi <= 1:  # once outside [0, 1], bce is not reported: stop computing it
+            per["bce"][i:j] = bce_per_sample(recon, xb).cpu()
         if variational:
             rec, kl, _, _ = model.elbo_terms(xb)
             per["neg_elbo"][i:j], per["recon"][i:j], per["kl"][i:j] = (rec + kl).cpu(), rec.cpu(), kl.cpu()
         if nll_samples:
             per["nll"][i:j] = -log_marginal(model, xb, n_samples=nll_samples, progress=False).cpu()
             bar.update(j - i)
-        lo, hi = min(lo, float(xb.min())), max(hi, float(xb.max()))
     bar.close()
     unit = lo >= 0 and hi <= 1
     rng = 1.0 if unit else max(hi - lo, 1e-12)

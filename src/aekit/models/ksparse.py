@@ -8,12 +8,12 @@ decoder from that sparse code; no penalty term, the sparsity is structural:
 Gradients reach only the k selected units. The paper's details, all options here:
 
 - linear encoder and decoder with tied weights: ``hidden=()``, ``output="linear"`` and, for
-  ``arch="mlp"``, ``tied=True`` by default (the decoder is the encoder's weightᵀ plus a bias). Measured on
-  MNIST (1000 units, k = 25, α = 3, 10 epochs, validation split of the training set): the
-  linear probe on the features reached 97.94% with both, 96.72% with neither, and 96.81% /
-  96.98% with only the linear output / only the tying; untied, 589 of the 1000 units were
-  never among the 75 kept (benchmarks/ksparse_ablation.py, RESULTS.md benchmark D). An MLP or conv encoder also works
-  (untied);
+  ``arch="mlp"``, ``tied=True`` by default (the decoder is the encoder's weightᵀ plus a
+  bias). Measured on MNIST (1000 units, k = 25, α = 3, 10 epochs, validation split of the
+  training set): the linear probe on the features reached 97.94% with both, 96.72% with
+  neither, and 96.81% / 96.98% with only the linear output / only the tying; untied, 589 of
+  the 1000 units were never among the 75 kept (benchmarks/ksparse_ablation.py, RESULTS.md
+  benchmark D). An MLP or conv encoder also works (a conv one untied);
 - k schedule: training starts with ``k_start`` units and lowers k linearly to ``k`` over the
   first ``k_warmup`` epochs, so every unit is used early on and none dies (the paper lowers
   k from 100 during the first half of training); the current k goes to ``history.csv``;

@@ -17,10 +17,10 @@ def build_pair(cfg, code_dim: int):
 
     from ..errors import AekitError
 
-    tied = getattr(cfg, "tied", False)
-    if tied and (cfg.arch != "mlp" or code_dim != cfg.latent_dim):
+    tied = getattr(cfg, "tied", False)  # the config has checked arch='mlp'
+    if tied and code_dim != cfg.latent_dim:
         raise AekitError(
-            "tied: tied weights need arch='mlp' and a decoder that takes the encoder's output "
+            "tied: tied weights need a decoder that takes the encoder's output "
             f"(code size {code_dim}, decoder input {cfg.latent_dim}); set tied=False"
         )
     if cfg.arch == "mlp":
