@@ -133,8 +133,69 @@ def test_conv_decoders_use_the_fold_layer_and_score_the_same_as_the_stock_layer(
     model = aekit.AE(input_shape=(1, 28, 28), arch="conv", latent_dim=8)
     assert isinstance(model.decoder[-1], ConvTranspose2d)
     x = torch.rand(5, 1, 28, 28)
-    with torch.no_grad():
-        fast = model.score(x)
-        with torch.enable_grad():
-            stock = model.score(x).detach()
+    fast = model.score(x)  # inference: the fold layer
+    stock = (model.decode(model.encode(x)).detach() - x).pow(2).flatten(1).mean(1)  # gradients on: the stock kernel
     torch.testing.assert_close(fast, stock, rtol=1e-5, atol=1e-6)
+
+
+ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+@pytest.mark.parametrize(
+    "act",
+    [None, torch.nn.ReLU(), torch.nn.Sigmoid(), torch.nn.Tanh(), torch.nn.SiLU(), torch.nn.LeakyReLU(0.2),
+     torch.nn.GELU(), torch.nn.GELU(approximate="tanh")],
+    ids=lambda a: "none" if a is None else repr(a),
+)
+def test_fused_linear_equals_the_layer_and_its_activation(act):
+    from aekit.nets.mlp import fused_linear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(37, 23)
+    x = torch.randn(50, 37)
+    want = lin(x) if act is None else act(lin(x))
+    assert fused_linear(x, lin, act) is None  # gradients on: never fused
+    with torch.inference_mode():
+        got = fused_linear(x, lin, act)
+    if not ONEDNN:
+        pytest.skip("this PyTorch build has no oneDNN linear fusion")
+    assert got is not None  # the fused kernel ran
+    torch.testing.assert_close(got, want.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_fused_linear_declines_what_it_cannot_compute(monkeypatch):
+    from aekit.nets.mlp import fused_linear
+
+    lin, x = torch.nn.Linear(4, 3), torch.randn(2, 4)
+    with torch.inference_mode():
+        assert fused_linear(x, lin, torch.nn.ELU()) is None  # no oneDNN post-op for ELU
+        assert fused_linear(x.double(), lin.double(), None) is None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert fused_linear(x, lin, None) is None
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+        assert fused_linear(x, lin, None) is None
+
+
+@pytest.mark.parametrize("act", ["relu", "elu", "gelu", "tanh"])
+def test_inference_with_fused_layers_matches_training_mode_outputs(act):
+    """Scoring fuses each linear layer with the activation after it (and the sigmoid output
+    into the last one); the scores equal those of the plain module chain."""
+    torch.manual_seed(0)
+    model = aekit.AE(input_shape=(30,), hidden=(16, 8), latent_dim=4, activation=act).eval()
+    x = torch.rand(11, 30)
+    want = (model.decode(model.encode(x)).detach() - x).pow(2).mean(1)  # gradients on: nn.Sequential
+    torch.testing.assert_close(model.score(x), want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_hook_on_a_layer_sees_its_own_output_in_inference():
+    """A forward hook on a linear layer or on the activation after it turns fusion off there."""
+    model = aekit.AE(input_shape=(12,), hidden=(6,), latent_dim=3).eval()
+    seen = {}
+    model.encoder[0].register_forward_hook(lambda m, i, o: seen.__setitem__("linear", o.clone()))
+    model.encoder[1].register_forward_hook(lambda m, i, o: seen.__setitem__("relu", o.clone()))
+    x = torch.rand(4, 12)
+    with torch.inference_mode():
+        model.encode(x)
+    pre = model.encoder[0](x).detach()
+    torch.testing.assert_close(seen["linear"], pre)
+    torch.testing.assert_close(seen["relu"], pre.relu())

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import check
 from ..likelihoods import bce_per_sample
-from ..nets import build_pair
+from ..nets import Stack, build_pair
 from ..registry import register
 from .base import ArchConfig, Autoencoder, Output
 
@@ -65,10 +65,11 @@ class AE(Autoencoder):
         return self.decoder(z).view(z.shape[0], *self.config.input_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.decode_logits(z)
-        if not torch.is_grad_enabled() and self.config.output == "sigmoid":
-            return h.sigmoid_()  # inference: h is this call's own tensor; skip an allocation
-        return self.output_activation(h)
+        if not torch.is_grad_enabled() and isinstance(self.decoder, Stack) and type(self).decode_logits is AE.decode_logits:
+            # inference: the decoder applies the output activation itself, in place or fused
+            # into its last matrix product
+            return self.decoder(z, then=self.output_activation).view(z.shape[0], *self.config.input_shape)
+        return self.output_activation(self.decode_logits(z))
 
     def code_transform(self, z: torch.Tensor) -> torch.Tensor:
         """Hook applied to the code before decoding (sparse families keep top-k here)."""
