@@ -2,7 +2,8 @@
 
     python benchmarks/throughput.py [--epochs 2] [--reps 3] [--models classic,conv,vae] [--levers]
 
-Per model: (a) aekit's Trainer with default settings, (b) a plain DataLoader + Adam loop,
+Per model: (a) aekit's Trainer with default settings, (b) a plain DataLoader + Adam loop over
+the same network in stock ``torch.nn`` layers,
 (c) the roofline: a 2048×2048 fp32 matmul's FLOP/s measured in this process (the median of
 measurements taken before each repetition) divided by the network's training FLOPs per sample
 (forward + backward ≈ 3 × 2 × Σ multiply-adds). (a) and (b) run ``--reps`` times, interleaved,
@@ -98,11 +99,31 @@ def aekit_rate(kind: str, x: np.ndarray, epochs: int, model_out: list | None = N
     return rate
 
 
+def stock_layers(model: nn.Module) -> nn.Module:
+    """The same network, weights and loss built from stock ``torch.nn`` layers: aekit's
+    ``ConvTranspose2d`` (native forward kernel for few output channels) becomes
+    ``nn.ConvTranspose2d``; aekit's other layers are the stock ones with gradients on."""
+    from aekit.nets import ConvTranspose2d
+
+    for m in list(model.modules()):
+        for child_name, child in list(m.named_children()):
+            if type(child) is ConvTranspose2d:
+                stock = nn.ConvTranspose2d(child.in_channels, child.out_channels, child.kernel_size,
+                                           stride=child.stride, padding=child.padding,
+                                           output_padding=child.output_padding, dilation=child.dilation,
+                                           groups=child.groups, bias=child.bias is not None)
+                stock.load_state_dict(child.state_dict())
+                setattr(m, child_name, stock)
+    return model
+
+
 def plain_rate(kind: str, x: np.ndarray, epochs: int) -> float:
-    """What a tutorial does: TensorDataset + DataLoader(shuffle) + Adam + model(x).loss."""
+    """What a tutorial does: TensorDataset + DataLoader(shuffle) + Adam + model(x).loss, with
+    the network in stock torch.nn layers."""
     from torch.utils.data import DataLoader, TensorDataset
 
     model, _ = build(kind)
+    model = stock_layers(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(torch.from_numpy(x)), batch_size=256, shuffle=True)
     model.train()

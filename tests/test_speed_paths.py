@@ -96,46 +96,76 @@ def test_inference_chunks_shrink_with_the_widest_activation():
     assert aekit.AE(input_shape=(100_000,), hidden=(64,)).inference_batch_size() == 64  # the floor
 
 
+def _ran(op: str, fn) -> bool:
+    """Did ``fn()`` call the ATen operator ``op`` (e.g. "aten::slow_conv_transpose2d")?"""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return any(e.key == op for e in prof.key_averages())
+
+
 @pytest.mark.parametrize(
-    "cin, kernel, stride, padding, output_padding, dilation, bias",
-    [(32, 4, 2, 1, 0, 1, True), (8, 3, 1, 1, 0, 1, False), (5, 3, 2, 0, 1, 1, True), (4, (4, 2), (2, 1), (1, 0), 0, 2, True)],
+    "cin, cout, kernel, stride, padding, output_padding, dilation, bias",
+    [(32, 1, 4, 2, 1, 0, 1, True), (8, 3, 3, 1, 1, 0, 1, False), (5, 1, 3, 2, 0, 1, 1, True),
+     (4, 2, (4, 2), (2, 1), (1, 0), 0, 2, True)],
 )
-def test_one_channel_transposed_convolution_infers_by_fold_with_the_stock_result(
-    monkeypatch, cin, kernel, stride, padding, output_padding, dilation, bias
+def test_few_channel_transposed_convolution_runs_the_native_kernel_with_the_stock_results(
+    cin, cout, kernel, stride, padding, output_padding, dilation, bias
 ):
-    """aekit.nets.ConvTranspose2d computes a one-channel output in inference as a matrix
-    product and a fold; the result is nn.ConvTranspose2d's, and with gradients on it is
-    nn.ConvTranspose2d itself."""
+    """aekit.nets.ConvTranspose2d computes ≤ 3 output channels forward with ATen's native
+    kernel, in inference and in training; outputs and every gradient are nn.ConvTranspose2d's."""
     from aekit.nets import ConvTranspose2d
 
     torch.manual_seed(0)
     kw = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, bias=bias)
-    fast, stock = ConvTranspose2d(cin, 1, kernel, **kw), torch.nn.ConvTranspose2d(cin, 1, kernel, **kw)
+    fast, stock = ConvTranspose2d(cin, cout, kernel, **kw), torch.nn.ConvTranspose2d(cin, cout, kernel, **kw)
     stock.load_state_dict(fast.state_dict())
-    x = torch.randn(6, cin, 9, 7)
-    folds = []
-    real_fold = torch.nn.functional.fold
-    monkeypatch.setattr(torch.nn.functional, "fold", lambda *a, **k: folds.append(1) or real_fold(*a, **k))
+    x = torch.randn(6, cin, 9, 7, requires_grad=True)
     with torch.no_grad():
         want = stock(x)
-        got = fast(x)
-    assert folds == [1]  # the fold path ran
-    assert got.shape == want.shape
+        assert _ran("aten::slow_conv_transpose2d", lambda: fast(x))
+        torch.testing.assert_close(fast(x), want, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(want)
+    got = fast(x)
+    assert "_NativeForward" in type(got.grad_fn).__name__  # the native forward, in training too
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    y = fast(x)  # gradients on: the stock kernel, differentiable
-    assert folds == [1] and y.requires_grad
-    torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+    mine = torch.autograd.grad(got, [x, *fast.parameters()], g)
+    ref = torch.autograd.grad(stock(x), [x, *stock.parameters()], g)
+    for a, b in zip(mine, ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_conv_decoders_use_the_fold_layer_and_score_the_same_as_the_stock_layer():
+def test_transposed_convolution_to_many_channels_is_the_stock_layer():
     from aekit.nets import ConvTranspose2d
 
+    layer = ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+    x = torch.randn(2, 8, 5, 5)
+    assert "Convolution" in type(layer(x).grad_fn).__name__
+    with torch.no_grad():
+        assert not _ran("aten::slow_conv_transpose2d", lambda: layer(x))
+
+
+def test_conv_decoders_use_the_native_layer_and_train_and_score_like_the_stock_layer():
+    from aekit.nets import ConvTranspose2d
+
+    torch.manual_seed(0)
     model = aekit.AE(input_shape=(1, 28, 28), arch="conv", latent_dim=8)
     assert isinstance(model.decoder[-1], ConvTranspose2d)
     x = torch.rand(5, 1, 28, 28)
-    fast = model.score(x)  # inference: the fold layer
-    stock = (model.decode(model.encode(x)).detach() - x).pow(2).flatten(1).mean(1)  # gradients on: the stock kernel
-    torch.testing.assert_close(fast, stock, rtol=1e-5, atol=1e-6)
+    fast = model.score(x)
+    out = model(x)
+    out.loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    last = model.decoder[-1]
+    stock = torch.nn.ConvTranspose2d(last.in_channels, 1, 4, stride=2, padding=1)
+    stock.load_state_dict(last.state_dict())
+    model.decoder[-1] = stock
+    model.zero_grad()
+    torch.testing.assert_close(fast, model.score(x), rtol=1e-5, atol=1e-6)
+    ref = model(x)
+    torch.testing.assert_close(out.loss, ref.loss, rtol=1e-5, atol=1e-6)
+    ref.loss.backward()
+    for a, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)
 
 
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..errors import AekitError
 from .mlp import Stack, activation
@@ -43,38 +43,61 @@ def conv_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = ()) ->
     return tuple(min(32 * 2**i, 256) for i in range(n)), h, w
 
 
-class ConvTranspose2d(nn.ConvTranspose2d):
-    """``nn.ConvTranspose2d`` (same parameters, same results) whose inference forward on the CPU
-    computes a one-channel output as one matrix product and a ``fold`` (col2im).
+class _NativeForward(torch.autograd.Function):
+    """A transposed convolution computed forward by ATen's native kernel (a matrix product and
+    col2im) and backward by ``convolution_backward`` (oneDNN's kernels where enabled)."""
 
-    oneDNN's transposed-convolution kernel is slow for a single output channel (the last layer
-    of every grayscale decoder): this form is about twice as fast for that layer and scores a
-    1×28×28 conv AE about a third faster (BENCHMARKS.md). In training (gradients on), for
-    several output channels, other devices or dtypes it is exactly ``nn.ConvTranspose2d``.
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, output_padding, dilation):
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (stride, padding, output_padding, dilation, bias is not None)
+        return torch.ops.aten.slow_conv_transpose2d(
+            x, weight, weight.shape[2:], bias, stride, padding, output_padding, dilation
+        )
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding, output_padding, dilation, has_bias = ctx.conf
+        need = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2]]
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad, x, weight, [weight.shape[1]] if has_bias else None,
+            stride, padding, dilation, True, output_padding, 1, need,
+        )
+        return gx, gw, gb, None, None, None, None
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` (same parameters, same results) that on the CPU computes an output
+    of at most 3 channels forward with ATen's native kernel.
+
+    oneDNN's transposed-convolution kernel is slow for few output channels (the last layer of
+    every grayscale or RGB decoder): 4.2 ms forward for 256 images of a 32 → 1 channel layer
+    from 14×14 to 28×28, where the native kernel (one matrix product and col2im) takes 1.2 ms.
+    Its backward stays oneDNN's (the native one is slower), so training and inference both
+    gain: a 1×28×28 conv AE trains about 8% and scores 18–32% faster (BENCHMARKS.md).
+    For more output channels, other devices or dtypes and under autocast it is exactly
+    ``nn.ConvTranspose2d``. Second derivatives through this layer are not supported.
     """
 
     def forward(self, x, output_size=None):
         if (
-            self.out_channels != 1
-            or torch.is_grad_enabled()
+            self.out_channels > 3
             or x.dim() != 4
             or x.device.type != "cpu"
             or x.dtype != torch.float32
+            or self.weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
             or self.groups != 1
+            or self.padding_mode != "zeros"
             or output_size is not None
         ):
             return super().forward(x, output_size)
-        n, c, h, w = x.shape
-        size = [
-            (i - 1) * s - 2 * p + d * (k - 1) + o + 1
-            for i, s, p, d, k, o in zip(
-                (h, w), self.stride, self.padding, self.dilation, self.kernel_size, self.output_padding
-            )
-        ]
-        cols = torch.matmul(self.weight.view(c, -1).t(), x.reshape(n, c, h * w))  # (N, k·k, H·W)
-        y = F.fold(cols, size, self.kernel_size, dilation=self.dilation, padding=self.padding, stride=self.stride)
-        return y if self.bias is None else y.add_(self.bias.view(1, -1, 1, 1))
+        conf = (list(self.stride), list(self.padding), list(self.output_padding), list(self.dilation))
+        if torch.is_grad_enabled():
+            return _NativeForward.apply(x, self.weight, self.bias, *conf)
+        return torch.ops.aten.slow_conv_transpose2d(x, self.weight, self.kernel_size, self.bias, *conf)
 
 
 def conv_encoder(input_shape, channels, out_dim: int, act: str) -> nn.Sequential:
