@@ -1,4 +1,5 @@
-"""A hand-written forward and backward pass for fully connected autoencoders (the CPU fast path).
+"""A hand-written forward and backward pass for fully connected autoencoders and VAEs (the CPU
+fast path).
 
 For an :class:`~aekit.AE` or :class:`~aekit.DenoisingAE` whose networks are stacks of
 ``Linear`` layers and activations, one training step is a fixed chain of matrix products. At
@@ -9,9 +10,11 @@ rounding; tested) with ``addmm`` into buffers reused from step to step, writes t
 into each parameter's ``.grad`` and then calls the model's own optimizer, so optimizer state,
 LR schedules, checkpoints and ``--resume`` are unchanged.
 
-:func:`plan` decides whether a model qualifies: anything that changes the math (a penalty, a
-code transform, an overridden ``forward``/``training_step``, a convolutional network, frozen or
-non-fp32 parameters, several optimizers) trains through autograd as before.
+:class:`VAEStep` does the same for a Bernoulli VAE/β-VAE (reparameterization and the KL
+gradient written out). :func:`build` returns the step for a model, or why there is none
+(:func:`plan`, :func:`plan_vae`): anything that changes the math (a penalty, a code transform,
+an overridden ``forward``/``training_step``, a Gaussian likelihood, a convolutional network,
+frozen or non-fp32 parameters, several optimizers) trains through autograd as before.
 """
 
 from __future__ import annotations
@@ -77,19 +80,15 @@ def _stack(seq: nn.Module) -> list[Layer] | None:
 
 
 _SAME = ("forward", "training_step", "encode", "decode_logits", "code_transform", "penalty", "recon_loss")
+_SAME_VAE = ("forward", "training_step", "encode", "decode_params", "nll", "elbo_terms", "prior_log_prob")
 
 
-def plan(model, optimizers: list) -> list[Layer] | str:
-    """The model's layers when the hand-written step computes exactly its training loss,
-    else the reason it does not (for the debug log)."""
-    from ..models.ae import AE
+def _overrides(model, base, names) -> list[str]:
+    """Methods replaced on the class or on this instance (a wrapper, a test's spy)."""
+    return [n for n in names if n in vars(model) or getattr(type(model), n) is not getattr(base, n)]
 
-    if not isinstance(model, AE):
-        return f"{type(model).__name__} is not a plain AE/DAE"
-    # a method replaced on the class or on this instance (a wrapper, a test's spy) changes the step
-    changed = [n for n in _SAME if n in vars(model) or getattr(type(model), n) is not getattr(AE, n)]
-    if changed:
-        return f"{type(model).__name__} overrides {', '.join(changed)}"
+
+def _common(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     if model.config.arch != "mlp":
         return "convolutional network"
     enc, dec = _stack(model.encoder), _stack(model.decoder)
@@ -100,48 +99,136 @@ def plan(model, optimizers: list) -> list[Layer] | str:
         return "parameters are frozen, not float32 or not on the CPU"
     if len(optimizers) != 1 or sum(len(g["params"]) for g in optimizers[0].param_groups) != len(params):
         return "not one optimizer over all parameters"
-    return enc + dec
+    return enc, dec
 
 
-class MLPStep:
-    """One training step of a qualifying AE/DAE: corrupt, forward, loss, backward, clip, step."""
+def plan(model, optimizers: list) -> list[Layer] | str:
+    """The model's layers when the hand-written AE step computes exactly its training loss,
+    else the reason it does not (for the debug log)."""
+    from ..models.ae import AE
 
-    def __init__(self, model, layers: list[Layer], optimizer: torch.optim.Optimizer, grad_clip: float = 0.0):
-        self.model, self.layers, self.optimizer, self.grad_clip = model, layers, optimizer, grad_clip
-        self.params = [p for lay in layers for p in (lay.linear.weight, lay.linear.bias)]
+    if not isinstance(model, AE):
+        return f"{type(model).__name__} is not a plain AE/DAE"
+    changed = _overrides(model, AE, _SAME)
+    if changed:
+        return f"{type(model).__name__} overrides {', '.join(changed)}"
+    nets = _common(model, optimizers)
+    return nets if isinstance(nets, str) else nets[0] + nets[1]
+
+
+def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
+    """(encoder layers, decoder layers) when the hand-written VAE step computes exactly the
+    model's training loss (a Bernoulli VAE or β-VAE), else the reason it does not."""
+    from ..models.vae import VAE
+
+    if not isinstance(model, VAE):
+        return f"{type(model).__name__} is not a VAE"
+    changed = _overrides(model, VAE, _SAME_VAE)
+    if changed:
+        return f"{type(model).__name__} overrides {', '.join(changed)}"
+    if model.config.likelihood != "bernoulli":
+        return "not a Bernoulli likelihood"
+    return _common(model, optimizers)
+
+
+def build(model, optimizers: list, grad_clip: float = 0.0):
+    """The hand-written step for this model (:class:`MLPStep` or :class:`VAEStep`), or the
+    reason there is none."""
+    from ..models.vae import VAE
+
+    if isinstance(model, VAE):
+        nets = plan_vae(model, optimizers)
+        return nets if isinstance(nets, str) else VAEStep(model, *nets, optimizers[0], grad_clip)
+    layers = plan(model, optimizers)
+    return layers if isinstance(layers, str) else MLPStep(model, layers, optimizers[0], grad_clip)
+
+
+class Chain:
+    """Forward and backward of one Linear/activation stack with buffers reused every step."""
+
+    def __init__(self, layers: list[Layer], input_grad: bool = False):
+        self.layers, self.input_grad = layers, input_grad
         self._buffers: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
-        c = model.config
-        self.bce = c.recon_loss == "bce"
-        self.sigmoid = c.output == "sigmoid"
+        self.ins: list[torch.Tensor] = []
+        self.pres: list[torch.Tensor] = []
 
-    def buffers(self, b: int):
-        """Per batch size: forward outputs and backward input-gradients, reused every step
-        (a fresh large allocation each step costs page faults on the CPU)."""
+    def buffers(self, b: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per batch size: each layer's output and each layer's input gradient (the first
+        layer's only with ``input_grad``), reused every step (a fresh large allocation each step
+        costs page faults on the CPU)."""
         if b not in self._buffers:
             if len(self._buffers) >= 2:  # the full batch and the epoch's last partial batch
                 self._buffers.clear()
             outs = [torch.empty(b, lay.linear.out_features) for lay in self.layers]
-            grads = [torch.empty(b, lay.linear.in_features) for lay in self.layers[1:]]
-            grads.append(torch.empty(b, self.layers[-1].linear.out_features))  # dL/d(output)
+            grads = [torch.empty(b, lay.linear.in_features) if i or self.input_grad else None
+                     for i, lay in enumerate(self.layers)]
             self._buffers[b] = (outs, grads)
         return self._buffers[b]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """The last layer's pre-activation; keeps each layer's input and pre-activation."""
+        outs, _ = self.buffers(h.shape[0])
+        self.ins, self.pres = [], []
+        for lay, buf in zip(self.layers, outs):
+            self.ins.append(h)
+            h = torch.addmm(lay.linear.bias, h, lay.linear.weight.t(), out=buf)
+            self.pres.append(h)
+            if lay.act is not None:
+                h = lay.act.forward(h)
+        return h
+
+    def backward(self, g: torch.Tensor, s: float) -> torch.Tensor | None:
+        """From ``g`` = dL/d(last pre-activation) / s: writes every weight and bias gradient
+        (s folds into those, not into every activation gradient) and returns dL/d(input) / s
+        with ``input_grad``."""
+        _, gbufs = self.buffers(g.shape[0])
+        for i in range(len(self.layers) - 1, -1, -1):
+            w, b = self.layers[i].linear.weight, self.layers[i].linear.bias
+            torch.addmm(w.grad, g.t(), self.ins[i], beta=0, alpha=s, out=w.grad)
+            torch.sum(g, 0, out=b.grad)
+            b.grad.mul_(s)
+            if i > 0 or self.input_grad:
+                g = torch.mm(g, w, out=gbufs[i])
+                act = self.layers[i - 1].act if i > 0 else None
+                if act is not None:
+                    g = act.backward(g, self.pres[i - 1], self.ins[i])
+        return g if self.input_grad else None
+
+
+class _Step:
+    """Gradients into ``.grad``, clipping, then the model's own optimizer."""
+
+    def __init__(self, model, chains: list[Chain], optimizer: torch.optim.Optimizer, grad_clip: float):
+        self.model, self.chains, self.optimizer, self.grad_clip = model, chains, optimizer, grad_clip
+        self.params = [p for c in chains for lay in c.layers for p in (lay.linear.weight, lay.linear.bias)]
+
+    def zero_grads(self) -> None:
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.empty_like(p)  # every element is overwritten by the backward
+
+    def update(self) -> None:
+        if self.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
+        self.optimizer.step()
+
+
+class MLPStep(_Step):
+    """One training step of a qualifying AE/DAE: corrupt, forward, loss, backward, clip, step."""
+
+    def __init__(self, model, layers: list[Layer], optimizer: torch.optim.Optimizer, grad_clip: float = 0.0):
+        self.chain = Chain(layers)
+        super().__init__(model, [self.chain], optimizer, grad_clip)
+        c = model.config
+        self.bce = c.recon_loss == "bce"
+        self.sigmoid = c.output == "sigmoid"
+        self._out: dict[int, torch.Tensor] = {}
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         target = x.flatten(1).to(torch.float32)
-        h = self.model.corrupt(x).flatten(1).to(torch.float32)
-        outs, gbufs = self.buffers(target.shape[0])
-        for p in self.params:
-            if p.grad is None:
-                p.grad = torch.empty_like(p)
-        # forward: keep each layer's input (and pre-activation where the backward needs it)
-        ins, pres = [], []
-        for lay, buf in zip(self.layers, outs):
-            ins.append(h)
-            h = torch.addmm(lay.linear.bias, h, lay.linear.weight.t(), out=buf)
-            pres.append(h)
-            if lay.act is not None:
-                h = lay.act.forward(h)
+        h = self.chain.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
+        self.zero_grads()
         # loss and its gradient with respect to the last pre-activation, up to the factor s
         n = target.numel()
         if self.bce:
@@ -150,24 +237,54 @@ class MLPStep:
             s = 1.0 / n
         else:
             y = h.sigmoid_() if self.sigmoid else h
-            g = torch.sub(y, target, out=gbufs[-1])
+            if target.shape[0] not in self._out:
+                self._out = {target.shape[0]: torch.empty_like(target)}
+            g = torch.sub(y, target, out=self._out[target.shape[0]])
             loss = torch.dot(g.view(-1), g.view(-1)) / n
             if self.sigmoid:  # (y − x) · y (1 − y)
                 g.mul_(y)
                 g.addcmul_(g, y, value=-1)
             s = 2.0 / n
-        # backward: s folds into the weight/bias gradients, not into every activation gradient
-        for i in range(len(self.layers) - 1, -1, -1):
-            w, b = self.layers[i].linear.weight, self.layers[i].linear.bias
-            torch.addmm(w.grad, g.t(), ins[i], beta=0, alpha=s, out=w.grad)
-            torch.sum(g, 0, out=b.grad)
-            b.grad.mul_(s)
-            if i > 0:
-                g = torch.mm(g, w, out=gbufs[i - 1])
-                act = self.layers[i - 1].act
-                if act is not None:
-                    g = act.backward(g, pres[i - 1], ins[i])
-        if self.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip, foreach=True)
-        self.optimizer.step()
+        self.chain.backward(g, s)
+        self.update()
         return {"loss": loss, "recon": loss}
+
+
+class VAEStep(_Step):
+    """One training step of a qualifying Bernoulli VAE: encode, reparameterize, decode,
+    −ELBO = BCE + β·KL (mean over the batch), backward, clip, step. ε is drawn as the
+    autograd path draws it (one ``torch.randn`` of the code's shape), so a seed gives the same
+    run either way."""
+
+    def __init__(self, model, enc: list[Layer], dec: list[Layer], optimizer: torch.optim.Optimizer,
+                 grad_clip: float = 0.0):
+        self.enc, self.dec = Chain(enc), Chain(dec, input_grad=True)
+        super().__init__(model, [self.enc, self.dec], optimizer, grad_clip)
+        self.d = model.config.latent_dim
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        target = x.flatten(1).to(torch.float32)
+        b, d = target.shape[0], self.d
+        h = self.enc.forward(target)
+        mean, logvar = h[:, :d], h[:, d:]
+        std = logvar.mul(0.5).exp_()
+        eps = torch.randn(mean.shape, dtype=mean.dtype, device=mean.device)
+        z = torch.addcmul(mean, std, eps)
+        logits = self.dec.forward(z)
+        self.zero_grads()
+        w = self.model.kl_weight()
+        rec = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / b
+        var = std * std
+        kl = 0.5 * (mean.pow(2) + var - logvar - 1).sum() / b
+        # gradients up to the factor 1/b: decoder, then through z = μ + σ ε into (μ, log σ²)
+        gz = self.dec.backward(logits.sigmoid_().sub_(target), 1.0 / b)
+        gh = torch.empty_like(h)
+        torch.add(gz, mean, alpha=w, out=gh[:, :d])
+        gl = gh[:, d:]
+        torch.mul(gz, eps, out=gl)
+        gl.mul_(std).add_(var.sub_(1), alpha=w).mul_(0.5)  # ½ (g_z ε σ + β (σ² − 1))
+        self.enc.backward(gh, 1.0 / b)
+        self.update()
+        loss = rec + w * kl
+        return {"loss": loss, "recon": rec, "kl": kl, "neg_elbo": rec + kl}
