@@ -80,7 +80,7 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
     """``act(linear(x))`` as one oneDNN matrix product with the bias and activation applied in
     its epilogue (no extra passes over the output), or None where that does not apply.
 
-    For inference on the CPU in float32: scoring the classic network is about a fifth faster
+    For inference on the CPU in float32: the classic network scores about 7% faster
     (BENCHMARKS.md). Applies to ``nn.Linear`` followed by nothing, ReLU, sigmoid, tanh, SiLU,
     leaky ReLU or GELU; not under autocast, with gradients on, or with oneDNN switched off.
     """
