@@ -4,6 +4,7 @@ fallback), and the trainer vs. the plain PyTorch loop on real data."""
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pytest
@@ -229,3 +230,27 @@ def test_a_hook_on_a_layer_sees_its_own_output_in_inference():
     pre = model.encoder[0](x).detach()
     torch.testing.assert_close(seen["linear"], pre)
     torch.testing.assert_close(seen["relu"], pre.relu())
+
+
+def test_bernoulli_nll_without_gradients_equals_the_fused_loss():
+    """Inference computes softplus(h) − x·h; training keeps the loss kernel autograd
+    differentiates. Same values, for K posterior samples broadcast against x and for logits
+    far in both tails."""
+    import torch.nn.functional as F
+
+    from aekit.likelihoods import bernoulli_nll
+
+    torch.manual_seed(0)
+    h = (torch.randn(3, 6, 2, 4) * 30).requires_grad_()
+    x = torch.rand(6, 2, 4)
+    want = F.binary_cross_entropy_with_logits(h, x.expand_as(h), reduction="none").flatten(-2).sum(-1)
+    got = bernoulli_nll(h, x, event_dims=2)
+    assert got.requires_grad and got.shape == (3, 6)
+    with torch.no_grad():
+        fast = bernoulli_nll(h, x, event_dims=2)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(fast, want.detach(), rtol=1e-5, atol=1e-4)
+    ends = torch.tensor([[-200.0, -30.0, 0.0, 30.0, 200.0]])
+    with torch.no_grad():
+        torch.testing.assert_close(bernoulli_nll(ends, torch.tensor([[1.0, 0.0, 0.5, 1.0, 0.0]])),
+                                   torch.tensor([200.0 + math.log(2) + 200.0]), rtol=1e-6, atol=1e-4)

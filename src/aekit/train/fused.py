@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..likelihoods import bernoulli_nll
+
 aten = torch.ops.aten
 
 
@@ -274,7 +276,7 @@ class VAEStep(_Step):
         logits = self.dec.forward(z)
         self.zero_grads()
         w = self.model.kl_weight()
-        rec = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / b
+        rec = bernoulli_nll(logits, target).sum() / b
         var = std * std
         kl = 0.5 * (mean.pow(2) + var - logvar - 1).sum() / b
         # gradients up to the factor 1/b: decoder, then through z = μ + σ ε into (μ, log σ²)
