@@ -68,7 +68,7 @@ TRAIN_FLAGS = [
     ("device", str, "auto, cpu, cuda, cuda:N, mps"),
     ("precision", str, "fp32 (default), bf16, fp16 (CUDA): mixed-precision training"),
     ("compile", str, "torch.compile the forward pass: auto (default), on, off"),
-    ("fused", str, "hand-written training step for MLP AE/DAE/VAE on CPU: auto (default), off"),
+    ("fused", str, "hand-written training step for MLP AE/DAE/sparse AE/VAE on CPU: auto (default), off"),
 ]
 
 

@@ -10,11 +10,13 @@ rounding; tested) with ``addmm`` into buffers reused from step to step, writes t
 into each parameter's ``.grad`` and then calls the model's own optimizer, so optimizer state,
 LR schedules, checkpoints and ``--resume`` are unchanged.
 
-:class:`VAEStep` does the same for a Bernoulli VAE/β-VAE (reparameterization and the KL
-gradient written out). :func:`build` returns the step for a model, or why there is none
-(:func:`plan`, :func:`plan_vae`): anything that changes the math (a penalty, a code transform,
-an overridden ``forward``/``training_step``, a Gaussian likelihood, a convolutional network,
-frozen or non-fp32 parameters, several optimizers) trains through autograd as before.
+:class:`SparseStep` does the same for a sparse AE (the L1/KL-ρ penalty and the top-k or
+sigmoid code transform written out) and :class:`VAEStep` for a Bernoulli VAE/β-VAE
+(reparameterization and the KL gradient written out). :func:`build` returns the step for a
+model, or why there is none (:func:`plan`, :func:`plan_sparse`, :func:`plan_vae`): anything
+else that changes the math (a contractive penalty, an overridden ``forward``/``training_step``/
+``penalty``, a Gaussian likelihood, a convolutional network, frozen or non-fp32 parameters,
+several optimizers) trains through autograd as before.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..likelihoods import bernoulli_nll
+from ..models.sparse import kl_sparsity
 
 aten = torch.ops.aten
 
@@ -133,14 +136,31 @@ def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     return _common(model, optimizers)
 
 
+def plan_sparse(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
+    """(encoder layers, decoder layers) when the hand-written sparse step computes exactly the
+    model's training loss (a SparseAE or KSparseAE), else the reason it does not."""
+    from ..models.sparse import SparseAE
+
+    if not isinstance(model, SparseAE):
+        return f"{type(model).__name__} is not a sparse AE"
+    changed = _overrides(model, SparseAE, _SAME)
+    if changed:
+        return f"{type(model).__name__} overrides {', '.join(changed)}"
+    return _common(model, optimizers)
+
+
 def build(model, optimizers: list, grad_clip: float = 0.0):
-    """The hand-written step for this model (:class:`MLPStep` or :class:`VAEStep`), or the
-    reason there is none."""
+    """The hand-written step for this model (:class:`MLPStep`, :class:`SparseStep` or
+    :class:`VAEStep`), or the reason there is none."""
+    from ..models.sparse import SparseAE
     from ..models.vae import VAE
 
     if isinstance(model, VAE):
         nets = plan_vae(model, optimizers)
         return nets if isinstance(nets, str) else VAEStep(model, *nets, optimizers[0], grad_clip)
+    if isinstance(model, SparseAE):
+        nets = plan_sparse(model, optimizers)
+        return nets if isinstance(nets, str) else SparseStep(model, *nets, optimizers[0], grad_clip)
     layers = plan(model, optimizers)
     return layers if isinstance(layers, str) else MLPStep(model, layers, optimizers[0], grad_clip)
 
@@ -203,11 +223,33 @@ class _Step:
     def __init__(self, model, chains: list[Chain], optimizer: torch.optim.Optimizer, grad_clip: float):
         self.model, self.chains, self.optimizer, self.grad_clip = model, chains, optimizer, grad_clip
         self.params = [p for c in chains for lay in c.layers for p in (lay.linear.weight, lay.linear.bias)]
+        c = model.config
+        self.bce = getattr(c, "recon_loss", "mse") == "bce"
+        self.sigmoid = getattr(c, "output", "sigmoid") == "sigmoid"
+        self._out: dict[int, torch.Tensor] = {}
 
     def zero_grads(self) -> None:
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.empty_like(p)  # every element is overwritten by the backward
+
+    def recon(self, h: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The AE reconstruction loss (mean over all elements) of decoder pre-activation ``h``
+        and its gradient with respect to ``h``, up to the factor s: (loss, g, s). ``h`` is
+        overwritten."""
+        n = target.numel()
+        if self.bce:
+            loss = F.binary_cross_entropy_with_logits(h, target)
+            return loss, h.sigmoid_().sub_(target), 1.0 / n  # dL/dh = (σ(h) − x) / n
+        y = h.sigmoid_() if self.sigmoid else h
+        if target.shape[0] not in self._out:
+            self._out = {target.shape[0]: torch.empty_like(target)}
+        g = torch.sub(y, target, out=self._out[target.shape[0]])
+        loss = torch.dot(g.view(-1), g.view(-1)) / n
+        if self.sigmoid:  # (y − x) · y (1 − y)
+            g.mul_(y)
+            g.addcmul_(g, y, value=-1)
+        return loss, g, 2.0 / n
 
     def update(self) -> None:
         if self.grad_clip > 0:
@@ -221,35 +263,65 @@ class MLPStep(_Step):
     def __init__(self, model, layers: list[Layer], optimizer: torch.optim.Optimizer, grad_clip: float = 0.0):
         self.chain = Chain(layers)
         super().__init__(model, [self.chain], optimizer, grad_clip)
-        c = model.config
-        self.bce = c.recon_loss == "bce"
-        self.sigmoid = c.output == "sigmoid"
-        self._out: dict[int, torch.Tensor] = {}
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         target = x.flatten(1).to(torch.float32)
         h = self.chain.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
         self.zero_grads()
-        # loss and its gradient with respect to the last pre-activation, up to the factor s
-        n = target.numel()
-        if self.bce:
-            loss = F.binary_cross_entropy_with_logits(h, target)
-            g = h.sigmoid_().sub_(target)  # dL/dh = (σ(h) − x) / n
-            s = 1.0 / n
-        else:
-            y = h.sigmoid_() if self.sigmoid else h
-            if target.shape[0] not in self._out:
-                self._out = {target.shape[0]: torch.empty_like(target)}
-            g = torch.sub(y, target, out=self._out[target.shape[0]])
-            loss = torch.dot(g.view(-1), g.view(-1)) / n
-            if self.sigmoid:  # (y − x) · y (1 − y)
-                g.mul_(y)
-                g.addcmul_(g, y, value=-1)
-            s = 2.0 / n
+        loss, g, s = self.recon(h, target)
         self.chain.backward(g, s)
         self.update()
         return {"loss": loss, "recon": loss}
+
+
+class SparseStep(_Step):
+    """One training step of a qualifying sparse AE (L1, KL-ρ or top-k, k-sparse included):
+    encode, code transform, decode, reconstruction loss + λ·penalty, backward through the
+    penalty and the transform, clip, step. The logged terms are the model's own."""
+
+    def __init__(self, model, enc: list[Layer], dec: list[Layer], optimizer: torch.optim.Optimizer,
+                 grad_clip: float = 0.0):
+        self.enc, self.dec = Chain(enc), Chain(dec, input_grad=True)
+        super().__init__(model, [self.enc, self.dec], optimizer, grad_clip)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.model.config
+        target = x.flatten(1).to(torch.float32)
+        pre = self.enc.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
+        b = pre.shape[0]
+        if c.sparsity == "kl":
+            z = torch.sigmoid(pre)  # the code, in (0, 1)
+        elif c.sparsity == "topk":
+            values, idx = pre.topk(self.model.active_k(), dim=-1)
+            z = torch.zeros_like(pre).scatter_(-1, idx, values)
+        else:
+            z = pre
+        h = self.dec.forward(z)
+        self.zero_grads()
+        recon, g, s = self.recon(h, target)
+        gz = self.dec.backward(g, s)  # dL/dz / s
+        lam = c.sparsity_weight
+        if c.sparsity == "l1":
+            pen, act = z.abs().sum(1).mean(), z.abs().mean()
+            gz.add_(torch.sign(z), alpha=lam / (b * s))
+            gpre = gz
+        elif c.sparsity == "kl":
+            rho, eps = c.rho, 1e-6  # aekit.models.sparse.kl_sparsity
+            rho_hat = z.mean(0)
+            pen, act = kl_sparsity(rho, rho_hat, eps), z.mean()
+            r = rho_hat.clamp(eps, 1 - eps)
+            d = ((1 - rho) / (1 - r) - rho / r) * ((rho_hat >= eps) & (rho_hat <= 1 - eps))
+            gz.add_(d, alpha=lam / (b * s))
+            gpre = gz.mul_(z).addcmul_(gz, z, value=-1)  # σ'(pre) = z (1 − z)
+        else:
+            pen, act = torch.zeros(()), (z != 0).float().mean()
+            gpre = torch.zeros_like(pre).scatter_(-1, idx, gz.gather(-1, idx))
+        self.enc.backward(gpre, s)
+        self.update()
+        loss = recon + lam * pen if c.sparsity != "topk" else recon
+        return {"loss": loss, "recon": recon, "sparsity": pen, "mean_activation": act}
 
 
 class VAEStep(_Step):

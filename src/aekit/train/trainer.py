@@ -53,7 +53,7 @@ class TrainConfig(Config):
     log_every: int = 50
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision (autocast) for training steps
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see setup.compile_forward)
-    fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE/VAE on CPU (see _fused_step)
+    fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE/sparse/VAE on CPU (see _fused_step)
 
     def validate(self) -> None:
         check(self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
@@ -327,7 +327,7 @@ class Trainer:
         return self.history
 
     def _fused_step(self, model, optimizers):
-        """The hand-written MLP AE or VAE step (:mod:`aekit.train.fused`) where it computes
+        """The hand-written MLP AE, sparse AE or VAE step (:mod:`aekit.train.fused`) where it computes
         exactly the model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``.
         The trainer ran the classic network ~1.2× and the VAE ~1.13× faster with it than with
         autograd (BENCHMARKS.md)."""
