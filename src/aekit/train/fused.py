@@ -29,6 +29,7 @@ from torch import nn
 
 from ..likelihoods import bernoulli_nll
 from ..models.sparse import kl_sparsity
+from ..nets.mlp import TiedLinear
 
 aten = torch.ops.aten
 
@@ -64,7 +65,7 @@ def _act(m: nn.Module) -> Act | None:
 
 
 class Layer(NamedTuple):
-    linear: nn.Linear
+    linear: nn.Linear | TiedLinear
     act: Act | None  # activation after this layer; None for the code layer and the output layer
 
 
@@ -75,7 +76,7 @@ def _stack(seq: nn.Module) -> list[Layer] | None:
     mods = list(seq)
     layers = []
     for i in range(0, len(mods), 2):
-        if type(mods[i]) is not nn.Linear or mods[i].bias is None:
+        if type(mods[i]) not in (nn.Linear, TiedLinear) or mods[i].bias is None:
             return None
         act = _act(mods[i + 1]) if i + 1 < len(mods) else None
         if i + 1 < len(mods) and act is None:
@@ -199,18 +200,25 @@ class Chain:
                 h = lay.act.forward(h)
         return h
 
-    def backward(self, g: torch.Tensor, s: float) -> torch.Tensor | None:
+    def backward(self, g: torch.Tensor, s: float, written: set[int]) -> torch.Tensor | None:
         """From ``g`` = dL/d(last pre-activation) / s: writes every weight and bias gradient
         (s folds into those, not into every activation gradient) and returns dL/d(input) / s
-        with ``input_grad``."""
+        with ``input_grad``. ``written``: ids of the weights whose gradient this step has
+        written already — a weight shared by a tied layer gets the second gradient added."""
         _, gbufs = self.buffers(g.shape[0])
         for i in range(len(self.layers) - 1, -1, -1):
-            w, b = self.layers[i].linear.weight, self.layers[i].linear.bias
-            torch.addmm(w.grad, g.t(), self.ins[i], beta=0, alpha=s, out=w.grad)
-            torch.sum(g, 0, out=b.grad)
-            b.grad.mul_(s)
+            lin = self.layers[i].linear
+            if type(lin) is TiedLinear:  # y = x Wᵀᵀ: the shared W (in × out here) gets xᵀ g
+                w = lin._tied[0].weight
+                torch.addmm(w.grad, self.ins[i].t(), g, beta=int(id(w) in written), alpha=s, out=w.grad)
+            else:
+                w = lin.weight
+                torch.addmm(w.grad, g.t(), self.ins[i], beta=int(id(w) in written), alpha=s, out=w.grad)
+            written.add(id(w))
+            torch.sum(g, 0, out=lin.bias.grad)
+            lin.bias.grad.mul_(s)
             if i > 0 or self.input_grad:
-                g = torch.mm(g, w, out=gbufs[i])
+                g = torch.mm(g, lin.weight, out=gbufs[i])
                 act = self.layers[i - 1].act if i > 0 else None
                 if act is not None:
                     g = act.backward(g, self.pres[i - 1], self.ins[i])
@@ -222,7 +230,9 @@ class _Step:
 
     def __init__(self, model, chains: list[Chain], optimizer: torch.optim.Optimizer, grad_clip: float):
         self.model, self.chains, self.optimizer, self.grad_clip = model, chains, optimizer, grad_clip
-        self.params = [p for c in chains for lay in c.layers for p in (lay.linear.weight, lay.linear.bias)]
+        # the parameters once each (a tied layer owns only its bias; its weight is the encoder's)
+        self.params = [p for c in chains for lay in c.layers
+                       for p in ((lay.linear.bias,) if type(lay.linear) is TiedLinear else (lay.linear.weight, lay.linear.bias))]
         c = model.config
         self.bce = getattr(c, "recon_loss", "mse") == "bce"
         self.sigmoid = getattr(c, "output", "sigmoid") == "sigmoid"
@@ -270,7 +280,7 @@ class MLPStep(_Step):
         h = self.chain.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
         self.zero_grads()
         loss, g, s = self.recon(h, target)
-        self.chain.backward(g, s)
+        self.chain.backward(g, s, set())
         self.update()
         return {"loss": loss, "recon": loss}
 
@@ -301,7 +311,8 @@ class SparseStep(_Step):
         h = self.dec.forward(z)
         self.zero_grads()
         recon, g, s = self.recon(h, target)
-        gz = self.dec.backward(g, s)  # dL/dz / s
+        written: set[int] = set()
+        gz = self.dec.backward(g, s, written)  # dL/dz / s
         lam = c.sparsity_weight
         if c.sparsity == "l1":
             pen, act = z.abs().sum(1).mean(), z.abs().mean()
@@ -318,7 +329,7 @@ class SparseStep(_Step):
         else:
             pen, act = torch.zeros(()), (z != 0).float().mean()
             gpre = torch.zeros_like(pre).scatter_(-1, idx, gz.gather(-1, idx))
-        self.enc.backward(gpre, s)
+        self.enc.backward(gpre, s, written)
         self.update()
         loss = recon + lam * pen if c.sparsity != "topk" else recon
         return {"loss": loss, "recon": recon, "sparsity": pen, "mean_activation": act}
@@ -352,13 +363,13 @@ class VAEStep(_Step):
         var = std * std
         kl = 0.5 * (mean.pow(2) + var - logvar - 1).sum() / b
         # gradients up to the factor 1/b: decoder, then through z = μ + σ ε into (μ, log σ²)
-        gz = self.dec.backward(logits.sigmoid_().sub_(target), 1.0 / b)
+        gz = self.dec.backward(logits.sigmoid_().sub_(target), 1.0 / b, set())
         gh = torch.empty_like(h)
         torch.add(gz, mean, alpha=w, out=gh[:, :d])
         gl = gh[:, d:]
         torch.mul(gz, eps, out=gl)
         gl.mul_(std).add_(var.sub_(1), alpha=w).mul_(0.5)  # ½ (g_z ε σ + β (σ² − 1))
-        self.enc.backward(gh, 1.0 / b)
+        self.enc.backward(gh, 1.0 / b, set())
         self.update()
         loss = rec + w * kl
         return {"loss": loss, "recon": rec, "kl": kl, "neg_elbo": rec + kl}
