@@ -14,19 +14,25 @@ from aekit.train import fused
 from aekit.train.trainer import Trainer
 
 
-def _grads_both_ways(model, x):
-    """(loss, grads) from the hand-written step and from autograd, same corruption noise."""
+def _both_ways(model, x, kind):
+    """One step of ``model``'s hand-written step (it must be a ``kind``) and autograd on a
+    copy, with the same random draws (corruption, ε): (step, its terms, autograd's output,
+    [(name, hand-written gradient, autograd's gradient)]). The losses must agree."""
     ref = copy.deepcopy(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    layers = fused.plan(model, [opt])
-    assert not isinstance(layers, str), layers
+    step = fused.build(model, [opt])
+    assert isinstance(step, kind), step
     torch.manual_seed(1)
-    terms = fused.MLPStep(model, layers, opt)(x)
+    terms = step(x)
     torch.manual_seed(1)
     out = ref(x)
     out.loss.backward()
     assert terms["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
-    return [(n, p.grad, q.grad) for (n, p), q in zip(model.named_parameters(), ref.parameters())]
+    return step, terms, out, [(n, p.grad, q.grad) for (n, p), q in zip(model.named_parameters(), ref.parameters())]
+
+
+def _grads_both_ways(model, x):
+    return _both_ways(model, x, fused.MLPStep)[3]
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "silu"])
@@ -87,19 +93,11 @@ def test_hand_written_sparse_gradients_equal_autograd(kw):
     logged terms and gradient for every parameter as autograd."""
     torch.manual_seed(0)
     model = aekit.SparseAE(input_shape=(20,), **{"hidden": (16,), "latent_dim": 8, **kw})
-    ref = copy.deepcopy(model)
-    x = torch.rand(33, 20)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    step = fused.build(model, [opt])
-    assert isinstance(step, fused.SparseStep), step
-    terms = step(x)
-    out = ref(x)
-    out.loss.backward()
-    assert terms["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
+    _, terms, out, grads = _both_ways(model, torch.rand(33, 20), fused.SparseStep)
     for k, v in out.terms.items():
         assert terms[k].item() == pytest.approx(v.item(), rel=1e-5, abs=1e-7), k
-    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
-        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), (n, (p.grad - q.grad).abs().max().item())
+    for name, g, ref in grads:
+        assert torch.allclose(g, ref, rtol=1e-4, atol=1e-6), (name, (g - ref).abs().max().item())
 
 
 @pytest.mark.parametrize("make", [
@@ -113,18 +111,10 @@ def test_tied_weights_get_both_gradients_in_the_hand_written_step(make):
     layers' gradients, as autograd gives it; it is updated once."""
     torch.manual_seed(0)
     model = make()
-    ref = copy.deepcopy(model)
-    x = torch.rand(33, 20)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    step = fused.build(model, [opt])
-    assert not isinstance(step, str), step
+    step, _, _, grads = _both_ways(model, torch.rand(33, 20), (fused.MLPStep, fused.SparseStep))
     assert len(step.params) == len(list(model.parameters()))  # the shared weight once
-    terms = step(x)
-    out = ref(x)
-    out.loss.backward()
-    assert terms["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
-    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
-        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), (n, (p.grad - q.grad).abs().max().item())
+    for name, g, ref in grads:
+        assert torch.allclose(g, ref, rtol=1e-4, atol=1e-6), (name, (g - ref).abs().max().item())
 
 
 @pytest.mark.parametrize("tied", [False, True])
@@ -151,21 +141,11 @@ def test_hand_written_vae_gradients_equal_autograd(kw):
     """Same ε (the same torch.randn draw), same −ELBO terms, same gradient for every parameter."""
     torch.manual_seed(0)
     model = aekit.VAE(input_shape=(50,), **{"hidden": (32,), "latent_dim": 5, **kw})
-    ref = copy.deepcopy(model)
-    x = torch.rand(17, 50)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    step = fused.build(model, [opt])
-    assert isinstance(step, fused.VAEStep)
-    torch.manual_seed(1)
-    terms = step(x)
-    torch.manual_seed(1)
-    out = ref(x)
-    out.loss.backward()
-    assert terms["loss"].item() == pytest.approx(out.loss.item(), rel=1e-5)
+    _, terms, out, grads = _both_ways(model, torch.rand(17, 50), fused.VAEStep)
     for k in ("recon", "kl", "neg_elbo"):
         assert terms[k].item() == pytest.approx(out.terms[k].item(), rel=1e-5, abs=1e-6), k
-    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
-        assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6), (n, (p.grad - q.grad).abs().max().item())
+    for name, g, ref in grads:
+        assert torch.allclose(g, ref, rtol=1e-4, atol=1e-6), (name, (g - ref).abs().max().item())
 
 
 def test_which_vaes_take_the_hand_written_step():
