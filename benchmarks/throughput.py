@@ -1,6 +1,6 @@
 """Training and scoring throughput against the plain PyTorch loop and the machine's roofline.
 
-    python benchmarks/throughput.py [--epochs 2] [--reps 3] [--models classic,conv,vae] [--levers]
+    python benchmarks/throughput.py [--epochs 2] [--reps 3] [--models classic,conv,vae] [--levers] [--steps]
 
 Per model: (a) aekit's Trainer with default settings, (b) a plain DataLoader + Adam loop over
 the same network in stock ``torch.nn`` layers,
@@ -11,6 +11,8 @@ and the median is reported: this CPU's speed drifts by ±15% from minute to minu
 Scoring: ``model.score`` on ``--score-n`` samples vs. the forward roofline (2 × Σ MACs).
 ``--levers`` adds, for the classic network, each speed lever alone, the bare matrix products
 of one training step (the floor no training loop can go under) and bf16 autocast per model.
+``--steps`` adds each family's hand-written training step against autograd in the trainer,
+and the conv AE with aekit's transposed convolution against the stock layer.
 Real MNIST from ../shared/data/mnist when present, else synthetic data of the same shape.
 """
 
@@ -277,6 +279,52 @@ def bf16_table(epochs: int, reps: int) -> None:
         print(f"| {kind} | {f:,.0f} | {b:,.0f} | {b / f:.2f} | {lf:.5g} | {lb:.5g} |", flush=True)
 
 
+# families with a hand-written training step: (builder, batch size)
+STEP_MODELS = {
+    "classic AE 784-128-64": (lambda: aekit.AE(input_shape=(784,), hidden=(128,), latent_dim=64), 256),
+    "sparse AE 784-128-64, L1": (lambda: aekit.SparseAE(input_shape=(784,), hidden=(128,), latent_dim=64, sparsity="l1"), 256),
+    "sparse AE 784-128-64, KL-ρ": (lambda: aekit.SparseAE(input_shape=(784,), hidden=(128,), latent_dim=64, sparsity="kl"), 256),
+    "sparse AE 784-128-64, top-k (k = 8)": (
+        lambda: aekit.SparseAE(input_shape=(784,), hidden=(128,), latent_dim=64, sparsity="topk", k=8), 256),
+    "k-sparse AE 784-1000, tied (benchmark D's)": (
+        lambda: aekit.KSparseAE(input_shape=(784,), latent_dim=1000, k=25, k_start=100, k_warmup=5, alpha=3.0), 128),
+    "VAE 784-400-20": (lambda: aekit.VAE(input_shape=(784,), hidden=(400,), latent_dim=20), 256),
+}
+
+
+def steps_table(epochs: int, reps: int) -> None:
+    """The trainer with each hand-written training step against the same trainer through
+    autograd (``fused="off"``), and the conv AE with aekit's transposed convolution (native
+    forward kernel for its one-channel last layer) against the stock layer."""
+    x, _ = load_x((784,))
+    xc, _ = load_x((1, 28, 28))
+
+    def rate(make, data, bs, **kw) -> float:
+        torch.manual_seed(0)
+        aekit.Trainer(epochs=1, batch_size=bs, progress=False, val_split=0, **kw).fit(make(), data[:2048])  # warm-up
+        torch.manual_seed(0)
+        model = make()
+        t0 = time.perf_counter()
+        aekit.Trainer(epochs=epochs, batch_size=bs, progress=False, val_split=0, **kw).fit(model, data)
+        return epochs * len(data) / (time.perf_counter() - t0)
+
+    rows = [(name, lambda m=make, b=bs: rate(m, x, b), lambda m=make, b=bs: rate(m, x, b, fused="off"))
+            for name, (make, bs) in STEP_MODELS.items()]
+    conv = lambda: build("conv")[0]  # noqa: E731
+    rows.append(("conv AE 1×28×28: aekit's ConvTranspose2d vs the stock layer",
+                 lambda: rate(conv, xc, 256), lambda: rate(lambda: stock_layers(conv()), xc, 256)))
+    rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _, _ in rows}
+    for _ in range(reps):  # interleaved
+        for name, fast, base in rows:
+            rates[name][0].append(fast())
+            rates[name][1].append(base())
+    print(f"\n| model ({epochs} epochs, median of {reps}) | aekit samples/s | without (autograd / stock layer) | ratio |")
+    print("|---|---|---|---|")
+    for name, (a, b) in rates.items():
+        a, b = statistics.median(a), statistics.median(b)
+        print(f"| {name} | {a:,.0f} | {b:,.0f} | {a / b:.2f} |", flush=True)
+
+
 def cli_startup() -> float:
     exe = Path(sys.executable).with_name("aekit")
     best = 1e9
@@ -294,6 +342,8 @@ def main() -> None:
     p.add_argument("--models", default="classic,conv,vae")
     p.add_argument("--score-n", type=int, default=100_000)
     p.add_argument("--levers", action="store_true", help="also measure each speed lever and bf16 autocast")
+    p.add_argument("--steps", action="store_true",
+                   help="also each hand-written training step against autograd, and the conv AE's native kernel")
     a = p.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
@@ -322,6 +372,8 @@ def main() -> None:
     if a.levers:
         lever_table(load_x((784,))[0], a.epochs, a.reps, f)
         bf16_table(a.epochs, a.reps)
+    if a.steps:
+        steps_table(a.epochs, a.reps)
     print(f"\n`aekit --help` start-up: {cli_startup():.3f} s (best of 5)")
 
 
