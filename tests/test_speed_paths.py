@@ -254,3 +254,27 @@ def test_bernoulli_nll_without_gradients_equals_the_fused_loss():
     with torch.no_grad():
         torch.testing.assert_close(bernoulli_nll(ends, torch.tensor([[1.0, 0.0, 0.5, 1.0, 0.0]])),
                                    torch.tensor([200.0 + math.log(2) + 200.0]), rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch,shape", [("mlp", (30,)), ("conv", (1, 8, 8))])
+def test_exported_models_record_the_stock_operators(arch, shape):
+    """torch.export (what ONNX export and other deployment paths trace through) records the
+    stock layers, not aekit's CPU kernels, and the exported model computes what the model
+    computes."""
+    torch.manual_seed(0)
+    model = aekit.AE(input_shape=shape, arch=arch, hidden=(16,), latent_dim=4).eval()
+    x = torch.rand(5, *shape)
+
+    class Recon(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, t):
+            return self.model.decode(self.model.encode(t))
+
+    with torch.no_grad():
+        exported = torch.export.export(Recon(), (x,))
+        graph = str(exported.graph)
+        assert "linear_pointwise" not in graph and "slow_conv_transpose2d" not in graph
+        torch.testing.assert_close(exported.module()(x), model.decode(model.encode(x)), rtol=1e-5, atol=1e-6)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..errors import AekitError
-from .mlp import Stack, activation
+from .mlp import Stack, _tracing, activation
 
 SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
 
@@ -77,8 +77,8 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     from 14×14 to 28×28, where the native kernel (one matrix product and col2im) takes 1.2 ms.
     Its backward stays oneDNN's (the native one is slower), so training and inference both
     gain: a 1×28×28 conv AE trains about 8% and scores 18–32% faster (BENCHMARKS.md).
-    For more output channels, other devices or dtypes and under autocast it is exactly
-    ``nn.ConvTranspose2d``. Second derivatives through this layer are not supported.
+    For more output channels, other devices or dtypes, under autocast and while traced or
+    compiled it is exactly ``nn.ConvTranspose2d``. Second derivatives through this layer are not supported.
     """
 
     def forward(self, x, output_size=None):
@@ -92,6 +92,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             or self.groups != 1
             or self.padding_mode != "zeros"
             or output_size is not None
+            or _tracing()
         ):
             return super().forward(x, output_size)
         conf = (list(self.stride), list(self.padding), list(self.output_padding), list(self.dilation))

@@ -82,7 +82,8 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
 
     For inference on the CPU in float32: the classic network scores about 7% faster
     (BENCHMARKS.md). Applies to ``nn.Linear`` followed by nothing, ReLU, sigmoid, tanh, SiLU,
-    leaky ReLU or GELU; not under autocast, with gradients on, or with oneDNN switched off.
+    leaky ReLU or GELU; not under autocast, with gradients on, with oneDNN switched off or
+    while the model is traced or compiled.
     """
     post = _POST_OPS.get(type(act if act is not None else nn.Identity()))
     if (
@@ -95,6 +96,7 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
         or x.dim() < 2
         or torch.is_autocast_enabled("cpu")
         or not torch.backends.mkldnn.enabled
+        or _tracing()
     ):
         return None
     if _onednn["ok"] is None:
@@ -107,6 +109,13 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
     except RuntimeError:  # a oneDNN build without this fusion: the stock path from now on
         _onednn["ok"] = False
         return None
+
+
+def _tracing() -> bool:
+    """Is the forward being traced or compiled (``torch.jit.trace``, ``torch.compile``,
+    ``torch.export``, ONNX export)? Then the stock operators are recorded, not aekit's CPU
+    kernels, so the captured graph stays portable."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def _hooked(m: nn.Module) -> bool:
