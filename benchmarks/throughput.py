@@ -289,6 +289,8 @@ STEP_MODELS = {
     "k-sparse AE 784-1000, tied (benchmark D's)": (
         lambda: aekit.KSparseAE(input_shape=(784,), latent_dim=1000, k=25, k_start=100, k_warmup=5, alpha=3.0), 128),
     "VAE 784-400-20": (lambda: aekit.VAE(input_shape=(784,), hidden=(400,), latent_dim=20), 256),
+    "VAE 784-400-20, Gaussian": (
+        lambda: aekit.VAE(input_shape=(784,), hidden=(400,), latent_dim=20, likelihood="gaussian"), 256),
 }
 
 

@@ -11,12 +11,12 @@ into each parameter's ``.grad`` and then calls the model's own optimizer, so opt
 LR schedules, checkpoints and ``--resume`` are unchanged.
 
 :class:`SparseStep` does the same for a sparse AE (the L1/KL-ρ penalty and the top-k or
-sigmoid code transform written out) and :class:`VAEStep` for a Bernoulli VAE/β-VAE
-(reparameterization and the KL gradient written out). :func:`build` returns the step for a
-model, or why there is none (:func:`plan`, :func:`plan_sparse`, :func:`plan_vae`): anything
-else that changes the math (a contractive penalty, an overridden ``forward``/``training_step``/
-``penalty``, a Gaussian likelihood, a convolutional network, frozen or non-fp32 parameters,
-several optimizers) trains through autograd as before.
+sigmoid code transform written out) and :class:`VAEStep` for a VAE/β-VAE, Bernoulli or
+Gaussian (reparameterization, the KL gradient and log σ's written out). :func:`build` returns
+the step for a model, or why there is none (:func:`plan`, :func:`plan_sparse`,
+:func:`plan_vae`): anything else that changes the math (a contractive penalty, an overridden
+``forward``/``training_step``/``penalty``, a convolutional network, frozen or non-fp32
+parameters, several optimizers) trains through autograd as before.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..likelihoods import bernoulli_nll
+from ..likelihoods import LOG_2PI, bernoulli_nll
 from ..models.sparse import kl_sparsity
 from ..nets.mlp import TiedLinear
 
@@ -124,7 +124,7 @@ def plan(model, optimizers: list) -> list[Layer] | str:
 
 def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     """(encoder layers, decoder layers) when the hand-written VAE step computes exactly the
-    model's training loss (a Bernoulli VAE or β-VAE), else the reason it does not."""
+    model's training loss (a VAE or β-VAE, Bernoulli or Gaussian), else the reason it does not."""
     from ..models.vae import VAE
 
     if not isinstance(model, VAE):
@@ -132,8 +132,6 @@ def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     changed = _overrides(model, VAE, _SAME_VAE)
     if changed:
         return f"{type(model).__name__} overrides {', '.join(changed)}"
-    if model.config.likelihood != "bernoulli":
-        return "not a Bernoulli likelihood"
     return _common(model, optimizers)
 
 
@@ -336,16 +334,21 @@ class SparseStep(_Step):
 
 
 class VAEStep(_Step):
-    """One training step of a qualifying Bernoulli VAE: encode, reparameterize, decode,
-    −ELBO = BCE + β·KL (mean over the batch), backward, clip, step. ε is drawn as the
-    autograd path draws it (one ``torch.randn`` of the code's shape), so a seed gives the same
-    run either way."""
+    """One training step of a qualifying VAE: encode, reparameterize, decode, −ELBO = −log
+    p(x|z) + β·KL (mean over the batch), backward, clip, step. The likelihood is Bernoulli
+    (logits) or Gaussian (mean through the output activation, learned per-feature log σ). ε
+    is drawn as the autograd path draws it (one ``torch.randn`` of the code's shape), so a seed
+    gives the same run either way."""
 
     def __init__(self, model, enc: list[Layer], dec: list[Layer], optimizer: torch.optim.Optimizer,
                  grad_clip: float = 0.0):
         self.enc, self.dec = Chain(enc), Chain(dec, input_grad=True)
         super().__init__(model, [self.enc, self.dec], optimizer, grad_clip)
-        self.d = model.config.latent_dim
+        c = model.config
+        self.d = c.latent_dim
+        self.gaussian = c.likelihood == "gaussian"
+        if self.gaussian:
+            self.params.append(model.log_scale)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -359,11 +362,15 @@ class VAEStep(_Step):
         logits = self.dec.forward(z)
         self.zero_grads()
         w = self.model.kl_weight()
-        rec = bernoulli_nll(logits, target).sum() / b
+        if self.gaussian:
+            rec, g = self.gaussian_nll(logits, target)
+        else:
+            rec = bernoulli_nll(logits, target).sum() / b
+            g = logits.sigmoid_().sub_(target)  # dBCE/dlogits
         var = std * std
         kl = 0.5 * (mean.pow(2) + var - logvar - 1).sum() / b
         # gradients up to the factor 1/b: decoder, then through z = μ + σ ε into (μ, log σ²)
-        gz = self.dec.backward(logits.sigmoid_().sub_(target), 1.0 / b, set())
+        gz = self.dec.backward(g, 1.0 / b, set())
         gh = torch.empty_like(h)
         torch.add(gz, mean, alpha=w, out=gh[:, :d])
         gl = gh[:, d:]
@@ -373,3 +380,22 @@ class VAEStep(_Step):
         self.update()
         loss = rec + w * kl
         return {"loss": loss, "recon": rec, "kl": kl, "neg_elbo": rec + kl}
+
+    def gaussian_nll(self, h: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean over the batch of −log N(x; mean(h), σ²) (``aekit.likelihoods.gaussian_nll``),
+        and its gradient with respect to ``h`` times the batch size; writes log σ's gradient.
+        ``h`` is overwritten."""
+        b = target.shape[0]
+        log_scale = self.model.log_scale
+        ls = log_scale.reshape(-1)
+        sig = self.model.config.output == "sigmoid"
+        mu = h.sigmoid_() if sig else h
+        inv = torch.exp(-ls)
+        u = (target - mu).mul_(inv)  # standardized residual
+        uu = u * u
+        rec = (0.5 * uu.sum() + b * (ls.sum() + 0.5 * LOG_2PI * ls.numel())) / b
+        log_scale.grad.copy_((1 - uu.mean(0)).view_as(log_scale))  # d/d log σ of Σ (½ u² + log σ) / b
+        g = u.mul_(inv).neg_()  # d/dμ = −u / σ
+        if sig:  # through the sigmoid: μ (1 − μ)
+            g.mul_(mu).addcmul_(g, mu, value=-1)
+        return rec, g
