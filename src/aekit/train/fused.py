@@ -89,9 +89,13 @@ _SAME = ("forward", "training_step", "encode", "decode_logits", "code_transform"
 _SAME_VAE = ("forward", "training_step", "encode", "decode_params", "nll", "elbo_terms", "prior_log_prob")
 
 
-def _overrides(model, base, names) -> list[str]:
-    """Methods replaced on the class or on this instance (a wrapper, a test's spy)."""
-    return [n for n in names if n in vars(model) or getattr(type(model), n) is not getattr(base, n)]
+def _qualifies(model, base, names, what: str) -> str | None:
+    """Why ``model`` cannot take a step written for ``base`` (not one, or a method of ``names``
+    replaced on its class or on the instance — a wrapper, a test's spy), or None."""
+    if not isinstance(model, base):
+        return f"{type(model).__name__} is not {what}"
+    changed = [n for n in names if n in vars(model) or getattr(type(model), n) is not getattr(base, n)]
+    return f"{type(model).__name__} overrides {', '.join(changed)}" if changed else None
 
 
 def _common(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
@@ -113,12 +117,7 @@ def plan(model, optimizers: list) -> list[Layer] | str:
     else the reason it does not (for the debug log)."""
     from ..models.ae import AE
 
-    if not isinstance(model, AE):
-        return f"{type(model).__name__} is not a plain AE/DAE"
-    changed = _overrides(model, AE, _SAME)
-    if changed:
-        return f"{type(model).__name__} overrides {', '.join(changed)}"
-    nets = _common(model, optimizers)
+    nets = _qualifies(model, AE, _SAME, "a plain AE/DAE") or _common(model, optimizers)
     return nets if isinstance(nets, str) else nets[0] + nets[1]
 
 
@@ -127,12 +126,7 @@ def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     model's training loss (a VAE or β-VAE, Bernoulli or Gaussian), else the reason it does not."""
     from ..models.vae import VAE
 
-    if not isinstance(model, VAE):
-        return f"{type(model).__name__} is not a VAE"
-    changed = _overrides(model, VAE, _SAME_VAE)
-    if changed:
-        return f"{type(model).__name__} overrides {', '.join(changed)}"
-    return _common(model, optimizers)
+    return _qualifies(model, VAE, _SAME_VAE, "a VAE") or _common(model, optimizers)
 
 
 def plan_sparse(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
@@ -140,12 +134,7 @@ def plan_sparse(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | st
     model's training loss (a SparseAE or KSparseAE), else the reason it does not."""
     from ..models.sparse import SparseAE
 
-    if not isinstance(model, SparseAE):
-        return f"{type(model).__name__} is not a sparse AE"
-    changed = _overrides(model, SparseAE, _SAME)
-    if changed:
-        return f"{type(model).__name__} overrides {', '.join(changed)}"
-    return _common(model, optimizers)
+    return _qualifies(model, SparseAE, _SAME, "a sparse AE") or _common(model, optimizers)
 
 
 def build(model, optimizers: list, grad_clip: float = 0.0):
