@@ -85,7 +85,7 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
     leaky ReLU or GELU; not under autocast, with gradients on, with oneDNN switched off or
     while the model is traced or compiled.
     """
-    post = _POST_OPS.get(type(act if act is not None else nn.Identity()))
+    post = _POST_OPS.get(nn.Identity if act is None else type(act))
     if (
         post is None
         or type(linear) is not nn.Linear

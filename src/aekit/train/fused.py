@@ -64,6 +64,11 @@ def _act(m: nn.Module) -> Act | None:
     return None
 
 
+def _through_sigmoid_(g: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """g · y (1 − y) in place: a gradient through y = σ(h), from the output y."""
+    return g.mul_(y).addcmul_(g, y, value=-1)
+
+
 class Layer(NamedTuple):
     linear: nn.Linear | TiedLinear
     act: Act | None  # activation after this layer; None for the code layer and the output layer
@@ -216,7 +221,7 @@ class _Step:
     """Gradients into ``.grad``, clipping, then the model's own optimizer."""
 
     def __init__(self, model, chains: list[Chain], optimizer: torch.optim.Optimizer, grad_clip: float):
-        self.model, self.chains, self.optimizer, self.grad_clip = model, chains, optimizer, grad_clip
+        self.model, self.optimizer, self.grad_clip = model, optimizer, grad_clip
         # the parameters once each (a tied layer owns only its bias; its weight is the encoder's)
         self.params = [p for c in chains for lay in c.layers
                        for p in ((lay.linear.bias,) if type(lay.linear) is TiedLinear else (lay.linear.weight, lay.linear.bias))]
@@ -244,8 +249,7 @@ class _Step:
         g = torch.sub(y, target, out=self._out[target.shape[0]])
         loss = torch.dot(g.view(-1), g.view(-1)) / n
         if self.sigmoid:  # (y − x) · y (1 − y)
-            g.mul_(y)
-            g.addcmul_(g, y, value=-1)
+            _through_sigmoid_(g, y)
         return loss, g, 2.0 / n
 
     def update(self) -> None:
@@ -312,13 +316,13 @@ class SparseStep(_Step):
             r = rho_hat.clamp(eps, 1 - eps)
             d = ((1 - rho) / (1 - r) - rho / r) * ((rho_hat >= eps) & (rho_hat <= 1 - eps))
             gz.add_(d, alpha=lam / (b * s))
-            gpre = gz.mul_(z).addcmul_(gz, z, value=-1)  # σ'(pre) = z (1 − z)
+            gpre = _through_sigmoid_(gz, z)
         else:
             pen, act = torch.zeros(()), (z != 0).float().mean()
             gpre = torch.zeros_like(pre).scatter_(-1, idx, gz.gather(-1, idx))
         self.enc.backward(gpre, s, written)
         self.update()
-        loss = recon + lam * pen if c.sparsity != "topk" else recon
+        loss = recon + lam * pen  # top-k: pen is 0
         return {"loss": loss, "recon": recon, "sparsity": pen, "mean_activation": act}
 
 
@@ -377,14 +381,13 @@ class VAEStep(_Step):
         b = target.shape[0]
         log_scale = self.model.log_scale
         ls = log_scale.reshape(-1)
-        sig = self.model.config.output == "sigmoid"
-        mu = h.sigmoid_() if sig else h
+        mu = h.sigmoid_() if self.sigmoid else h
         inv = torch.exp(-ls)
         u = (target - mu).mul_(inv)  # standardized residual
         uu = u * u
         rec = (0.5 * uu.sum() + b * (ls.sum() + 0.5 * LOG_2PI * ls.numel())) / b
         log_scale.grad.copy_((1 - uu.mean(0)).view_as(log_scale))  # d/d log σ of Σ (½ u² + log σ) / b
         g = u.mul_(inv).neg_()  # d/dμ = −u / σ
-        if sig:  # through the sigmoid: μ (1 − μ)
-            g.mul_(mu).addcmul_(g, mu, value=-1)
+        if self.sigmoid:
+            _through_sigmoid_(g, mu)
         return rec, g
