@@ -41,7 +41,7 @@ from torch import nn
 
 from ..config import check
 from ..errors import AekitError
-from ..nets import build_pair, mlp
+from ..nets import mlp
 from ..registry import register
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
@@ -72,6 +72,8 @@ class AAEConfig(AEConfig):
 @register("aae")
 class AAE(AE):
     config_class = AAEConfig
+    generative = True
+    multi_optimizer = True
     paper = "Makhzani et al. 2015, Adversarial Autoencoders"
     variants = (
         {"disc_hidden": (8,)},
@@ -84,7 +86,7 @@ class AAE(AE):
         c = self.config
         cat = c.n_clusters if c.prior == "categorical" else 0
         # the decoder reads the whole code [y, z]: build it for latent_dim + n_clusters inputs
-        self.encoder, self.decoder = build_pair(c.replace(latent_dim=c.latent_dim + cat), c.latent_dim + cat)
+        self.encoder, self.decoder = self.build_networks(c.latent_dim + cat, c.replace(latent_dim=c.latent_dim + cat))
         self.output_activation = nn.Sigmoid() if c.output == "sigmoid" else nn.Identity()
         self.n_cat = cat
         self.disc = mlp([c.latent_dim, *c.disc_hidden, 1], "leaky_relu")
@@ -96,7 +98,7 @@ class AAE(AE):
 
     # x → code (B, latent_dim), or [softmax y, z] (B, n_clusters + latent_dim)
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(x.flatten(1) if self.config.arch == "mlp" else x)
+        h = self.encoder(self.net_input(x))
         if self.n_cat:
             return torch.cat([h[:, :self.n_cat].softmax(1), h[:, self.n_cat:]], 1)
         return h

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import check
 from ..likelihoods import bce_per_sample
-from ..nets import Stack, build_pair
+from ..nets import Stack
 from ..registry import register
 from .base import ArchConfig, Autoencoder, Output
 
@@ -53,22 +53,22 @@ class AE(Autoencoder):
     def __init__(self, config: AEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        self.encoder, self.decoder = build_pair(c, c.latent_dim)
+        self.encoder, self.decoder = self.build_networks(c.latent_dim)
         self.output_activation = nn.Sigmoid() if c.output == "sigmoid" else nn.Identity()
 
     # x (B, *input_shape) → z (B, latent_dim)
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.flatten(1) if self.config.arch == "mlp" else x)
+        return self.encoder(self.net_input(x))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder pre-activation, shaped like the input (B, *input_shape)."""
-        return self.decoder(z).view(z.shape[0], *self.config.input_shape)
+        return self.decoder(z).reshape(z.shape[0], *self.config.input_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if not torch.is_grad_enabled() and isinstance(self.decoder, Stack) and type(self).decode_logits is AE.decode_logits:
             # inference: the decoder applies the output activation itself, in place or fused
             # into its last matrix product
-            return self.decoder(z, then=self.output_activation).view(z.shape[0], *self.config.input_shape)
+            return self.decoder(z, then=self.output_activation).reshape(z.shape[0], *self.config.input_shape)
         return self.output_activation(self.decode_logits(z))
 
     def code_transform(self, z: torch.Tensor) -> torch.Tensor:

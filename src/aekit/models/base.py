@@ -26,7 +26,8 @@ from .. import io
 from .._version import __version__
 from ..config import Config, check
 from ..errors import AekitError, close_matches
-from ..nets.conv import conv_layout
+from ..nets.registry import Headed, Network, check_options, encoder_width, get_network, probe
+from ..nets.sequential import from_spec, to_spec
 from ..nets.mlp import ACTIVATIONS
 
 
@@ -36,10 +37,11 @@ class ArchConfig(Config):
 
     input_shape: tuple[int, ...]
     latent_dim: int = 32
-    arch: Literal["mlp", "conv"] = "mlp"
+    arch: str = "mlp"  # a registered network (aekit.nets.network_names())
     hidden: tuple[int, ...] = (256,)
     channels: tuple[int, ...] = ()
     activation: str = "relu"
+    net_options: dict = dataclasses.field(default_factory=dict, hash=False)  # the network's own options (JSON)
 
     def validate(self) -> None:
         check(len(self.input_shape) > 0, "input_shape", "must not be empty, e.g. (784,) or (1, 28, 28)")
@@ -52,8 +54,10 @@ class ArchConfig(Config):
             "activation",
             f"{self.activation!r} is not one of {', '.join(ACTIVATIONS)}{close_matches(self.activation, ACTIVATIONS)}",
         )
-        if self.arch == "conv":
-            conv_layout(self.input_shape, self.channels)
+        net = get_network(self.arch)
+        check_options(self.net_options)
+        if net.check is not None:
+            net.check(self)
 
     @property
     def input_dim(self) -> int:
@@ -84,13 +88,30 @@ class Autoencoder(nn.Module):
     config_class: ClassVar[type[ArchConfig]] = ArchConfig
     registry_name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    # What the family can do, declared rather than guessed from its attributes; metrics, tasks,
+    # the report and the CLI read these, and tests/test_capabilities.py checks each against
+    # what the family does.
+    #   variational: ``encode`` returns a posterior q(z|x) (``.sample()``, ``.mode()``,
+    #     ``.kl()``, ``.log_prob(z)``); the model has ``elbo_terms``, ``decode_params``, ``nll``
+    #     and ``prior_log_prob`` (−ELBO metrics, ``aekit.likelihoods.log_marginal``);
+    #   generative: a prior to draw from, ``sample(n, generator=None)`` → (n, *input_shape);
+    #   denoising: corrupts its input while training (``corruption``, the ``noise`` options);
+    #   multi_optimizer: ``configure_optimizers`` returns several optimizers and
+    #     ``training_step`` runs its own phases (the adversarial AE).
     variational: ClassVar[bool] = False
+    generative: ClassVar[bool] = False
+    denoising: ClassVar[bool] = False
+    multi_optimizer: ClassVar[bool] = False
     # Option sets that exercise each code path of the family; the contract test suite runs
     # every one of them (with tiny sizes) for every registered family.
     variants: ClassVar[tuple[dict, ...]] = ({},)
 
-    def __init__(self, config: ArchConfig | None = None, **kwargs: Any):
+    def __init__(self, config: ArchConfig | None = None, *, encoder: nn.Module | None = None,
+                 decoder: nn.Module | None = None, **kwargs: Any):
         super().__init__()
+        given = None
+        if encoder is not None or decoder is not None:
+            given, kwargs = self._user_networks(encoder, decoder, config, kwargs)
         if config is None:
             config = self.config_class.from_dict(kwargs, where=type(self).__name__)
         elif kwargs:
@@ -101,6 +122,94 @@ class Autoencoder(nn.Module):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        self.network: Network = get_network(config.arch)
+        if self.network.name == "module" and given is None:
+            raise AekitError(
+                f"encoder: this {type(self).__name__} was built from the user's own modules "
+                f"({config.net_options.get('encoder', '?')}, {config.net_options.get('decoder', '?')}); "
+                "pass them again: aekit.load(run, encoder=..., decoder=...)"
+            )
+        self._given = given
+        self._widest: int | None = None
+
+    # -- networks ---------------------------------------------------------------------------
+    def _user_networks(self, encoder, decoder, config, kwargs: dict) -> tuple[tuple[nn.Module, nn.Module], dict]:
+        """The user's encoder and decoder modules → (modules, config options they imply).
+
+        ``input_shape`` is read from a leading ``nn.Linear`` when not given; ``latent_dim``
+        defaults to the encoder's output width; a decoder ending in ``nn.Sigmoid`` gives its
+        last layer to the family (``output='sigmoid'``: the loss then sees the logits, as BCE
+        and the Bernoulli likelihood need), any other decoder's output is used as it is
+        (``output='linear'``; with ``recon_loss='bce'`` it is read as logits). An ``nn.Sequential`` of stock layers is written to config.json
+        layer by layer (``arch='sequential'``); other modules are passed again at load time
+        (``arch='module'``)."""
+        where = type(self).__name__
+        for name, m in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(m, nn.Module):
+                raise AekitError(f"{name}: expected a torch.nn.Module (pass both encoder= and decoder=), "
+                                 f"got {type(m).__name__}")
+        kwargs = dict(kwargs)
+        fields = self.config_class.field_names()
+        opts = config.to_dict() if config is not None else kwargs
+        if config is None and "arch" in kwargs:
+            raise AekitError(f"{where}: pass either arch={kwargs['arch']!r} or encoder/decoder modules, not both")
+        if "output" in fields:
+            if type(decoder) is nn.Sequential and len(decoder) and type(decoder[-1]) is nn.Sigmoid:
+                if opts.get("output", "sigmoid") != "sigmoid":
+                    raise AekitError(f"output: the decoder ends in nn.Sigmoid but output={opts['output']!r}; "
+                                     "drop the option or the Sigmoid")
+                decoder = decoder[:-1]
+                if config is None:
+                    kwargs["output"] = "sigmoid"
+            elif config is None:  # BCE reads the decoder's output as logits
+                kwargs.setdefault("output", "sigmoid" if kwargs.get("recon_loss") == "bce" else "linear")
+        if config is None:
+            if "input_shape" not in kwargs:
+                first = next((m for m in encoder.modules() if not list(m.children())), None)
+                if not isinstance(first, nn.Linear):
+                    raise AekitError(f"input_shape: cannot be read from the encoder's first layer "
+                                     f"({type(first).__name__}); pass input_shape=(C, H, W) or (features,)")
+                kwargs["input_shape"] = (first.in_features,)
+            enc_spec, dec_spec = to_spec(encoder), to_spec(decoder)
+            if enc_spec is not None and dec_spec is not None:
+                kwargs["arch"], kwargs["net_options"] = "sequential", {"encoder": enc_spec, "decoder": dec_spec}
+            else:
+                kwargs["arch"] = "module"
+                kwargs["net_options"] = {"encoder": type(encoder).__qualname__, "decoder": type(decoder).__qualname__}
+            if "latent_dim" not in kwargs:
+                shape = tuple(int(s) for s in kwargs["input_shape"])
+                kwargs["latent_dim"] = encoder_width(encoder, shape, get_network(kwargs["arch"]))
+        return (encoder, decoder), kwargs
+
+    def build_networks(self, code_dim: int, config: ArchConfig | None = None) -> tuple[nn.Module, nn.Module]:
+        """(encoder, decoder) of the configured network: the encoder maps (B, *input_shape) to
+        (B, code_dim), the decoder (B, latent_dim) to the input's shape, pre-activation.
+
+        The user's modules (``arch`` ``sequential`` or ``module``) get a linear head when their
+        output width is not ``code_dim`` (a VAE's encoder outputs features; aekit adds the
+        μ, log σ² head). Networks other than aekit's ``mlp`` and ``conv`` are checked with a
+        dummy batch here, and that batch measures their widest activation."""
+        c = config or self.config
+        net = self.network
+        shape = tuple(c.input_shape)
+        if net.modules:
+            if self._given is not None:
+                enc, dec = self._given
+            else:
+                enc = from_spec(c.net_options.get("encoder"), "net_options.encoder")
+                dec = from_spec(c.net_options.get("decoder"), "net_options.decoder")
+            features, widest = probe(enc, dec, shape, c.latent_dim, net)
+            if features != code_dim:
+                enc = Headed(enc, features, code_dim)
+        else:
+            enc, dec = net.build(c, code_dim)
+            widest = probe(enc, dec, shape, c.latent_dim, net, code_dim)[1] if net.probe else None
+        self._widest = widest
+        return enc, dec
+
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch as the encoder takes it (flattened for ``mlp``)."""
+        return self.network.prepare(x)
 
     # -- the contract ---------------------------------------------------------------------
     def encode(self, x: torch.Tensor):
@@ -120,7 +229,7 @@ class Autoencoder(nn.Module):
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """A deterministic code tensor (B, latent_dim): the posterior mean for variational models."""
         enc = self.encode(x)
-        return enc.mode() if hasattr(enc, "mode") else enc
+        return enc.mode() if self.variational else enc
 
     @torch.inference_mode()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,6 +265,10 @@ class Autoencoder(nn.Module):
                     f"input_shape={tuple(x.shape[1:])}"
                 )
         p = next(self.parameters(), None)
+        if self.network.input_dtype == "long":
+            if x.is_floating_point() or x.is_complex():
+                raise AekitError(f"x: the {self.network.name} network takes integer token ids, got {x.dtype}")
+            return x.to(device=p.device if p is not None else x.device, dtype=torch.long)
         if p is not None:
             x = x.to(device=p.device, dtype=p.dtype)
         return x
@@ -165,12 +278,8 @@ class Autoencoder(nn.Module):
         2048) whose widest activation fits in ``budget`` bytes. Chunks whose activations spill
         far out of the CPU caches were slow: a 1×28×28 conv AE scored 10.6k images/s in
         2048-row chunks and 17.7k/s in 256-row ones (BENCHMARKS.md); MLPs keep 2048."""
-        c = self.config
-        widest = max(math.prod(c.input_shape), *getattr(c, "hidden", ()), 1)
-        if getattr(c, "arch", "mlp") == "conv":
-            chans, _, _ = conv_layout(c.input_shape, c.channels)
-            h, w = c.input_shape[1:]
-            widest = max(widest, *(ch * (h >> (i + 1)) * (w >> (i + 1)) for i, ch in enumerate(chans)))
+        c, net = self.config, self.network
+        widest = net.widest(c) if net.widest is not None else (self._widest or math.prod(c.input_shape))
         rows = 2048
         while rows > 64 and rows * widest * 4 > budget:
             rows //= 2
@@ -207,11 +316,22 @@ class Autoencoder(nn.Module):
 
     # -- persistence -------------------------------------------------------------------------
     def config_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "aekit_version": __version__,
             "model_class": type(self).__name__,
             "model": self.config.to_dict(),
         }
+        plugins = self.plugins()
+        if plugins:
+            out["plugins"] = plugins
+        return out
+
+    def plugins(self) -> list[str]:
+        """The user's modules that registered this model's family or network: a later
+        ``aekit.load`` needs them imported (``plugins=[…]``, ``--plugin``). Recorded in
+        config.json so the error can name them; aekit never imports them on its own."""
+        mods = [type(self).__module__, self.network.origin]
+        return sorted({m for m in mods if m != "aekit" and not m.startswith("aekit.")})
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
@@ -224,20 +344,41 @@ class Autoencoder(nn.Module):
         return d
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-        from ..registry import get_model_class
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu", *,
+                        encoder: nn.Module | None = None, decoder: nn.Module | None = None,
+                        plugins: Sequence[str] = ()) -> Autoencoder:
+        """Rebuild a saved model. ``encoder``/``decoder``: the user's own modules, for a run
+        trained on them (``arch='module'``); ``plugins``: modules to import first, which
+        register the family or network the run names. Nothing else is imported: a
+        ``config.json`` that names an unregistered family or network is refused."""
+        from ..nets.registry import load_plugins, network_names
+        from ..registry import MODELS, get_model_class
 
         d = Path(directory)
         if not d.is_dir():
             raise AekitError(f"{d}: no such run directory; pass a folder written by save_pretrained or aekit train")
-        meta = io.read_json(d / "config.json")
+        load_plugins(plugins)
+        cfg_path = d / "config.json"
+        meta = io.read_json(cfg_path)
         if not isinstance(meta, dict) or "model_class" not in meta or "model" not in meta:
-            raise AekitError(f"{d / 'config.json'}: missing 'model_class' or 'model'; not an aekit model config")
-        klass = get_model_class(meta["model_class"])
+            raise AekitError(f"{cfg_path}: missing 'model_class' or 'model'; not an aekit model config")
+        recorded = meta.get("plugins") or []
+        hint = (f"; the run was trained with the plug-in {', '.join(map(str, recorded))} — if you trust it, "
+                "pass plugins=[...] (CLI: --plugin MODULE)" if recorded else
+                "; import the module that registers it, or pass plugins=[...] (CLI: --plugin MODULE)")
+        name = meta["model_class"]
+        if not isinstance(name, str) or (name not in MODELS and name not in {k.__name__ for k in MODELS.values()}):
+            get_model_class("ae")  # registers aekit's own families
+            if not isinstance(name, str) or (name not in MODELS and name not in {k.__name__ for k in MODELS.values()}):
+                raise AekitError(f"{cfg_path}: names the model class {name!r}, which is not registered{hint}")
+        arch = meta["model"].get("arch", "mlp") if isinstance(meta["model"], dict) else "mlp"
+        if arch not in network_names() and arch != "module":
+            raise AekitError(f"{cfg_path}: names the network {arch!r}, which is not registered{hint}")
+        klass = get_model_class(name)
         if cls is not Autoencoder and not issubclass(klass, cls):
             raise AekitError(f"{d}: holds a {klass.__name__}, not a {cls.__name__}; load it with aekit.load")
-        config = klass.config_class.from_saved(meta["model"], where=str(d / "config.json"))
-        model = klass(config)
+        config = klass.config_class.from_saved(meta["model"], where=str(cfg_path))
+        model = klass(config, encoder=encoder, decoder=decoder)
         state = io.load_tensors(d / "model.safetensors")
         try:
             model.load_state_dict(state, strict=True)
@@ -250,6 +391,9 @@ class Autoencoder(nn.Module):
         return model.to(device)
 
 
-def load(directory: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-    """Load any saved aekit model (``config.json`` + ``model.safetensors``)."""
-    return Autoencoder.from_pretrained(directory, device=device)
+def load(directory: str | Path, device: str | torch.device = "cpu", *, encoder: nn.Module | None = None,
+         decoder: nn.Module | None = None, plugins: Sequence[str] = ()) -> Autoencoder:
+    """Load any saved aekit model (``config.json`` + ``model.safetensors``); a run trained on
+    the user's own modules takes them again (``encoder=``, ``decoder=``), a run whose family
+    or network a plug-in registers takes ``plugins=["mypkg.nets"]``."""
+    return Autoencoder.from_pretrained(directory, device=device, encoder=encoder, decoder=decoder, plugins=plugins)

@@ -28,7 +28,6 @@ from torch import nn
 from ..config import check
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
-from ..nets import build_pair
 from ..registry import register
 from ..schedules import Clock, Schedule
 from .base import ArchConfig, Autoencoder, Output
@@ -52,13 +51,14 @@ class VAE(Autoencoder):
     config_class = VAEConfig
     paper = "Kingma & Welling 2013, Auto-Encoding Variational Bayes; Higgins et al. 2017, beta-VAE"
     variational = True
+    generative = True
     variants = ({}, {"likelihood": "gaussian"}, {"beta": 4.0, "beta_warmup": 2})
 
     def __init__(self, config: VAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
         # the encoder emits (μ, log σ²): 2 × latent_dim numbers per sample
-        self.encoder, self.decoder = build_pair(c, 2 * c.latent_dim)
+        self.encoder, self.decoder = self.build_networks(2 * c.latent_dim)
         if c.likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(c.input_shape))
         self.clock = Clock()
@@ -83,14 +83,14 @@ class VAE(Autoencoder):
         return standard_normal_log_prob(z)
 
     def encode(self, x: torch.Tensor) -> GaussianPosterior:
-        h = self.encoder(x.flatten(1) if self.config.arch == "mlp" else x)
+        h = self.encoder(self.net_input(x))
         return GaussianPosterior.from_params(h)
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output for z (..., B, D): logits (Bernoulli) or pre-activation mean."""
         lead = z.shape[:-1]
         h = self.decoder(z.reshape(-1, z.shape[-1]))
-        return h.view(*lead, *self.config.input_shape)
+        return h.reshape(*lead, *self.config.input_shape)
 
     def _mean(self, h: torch.Tensor) -> torch.Tensor:
         c = self.config

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check
-from ..nets import activation, build_pair, conv_decoder, conv_encoder, conv_layout
+from ..nets import activation, conv_decoder, conv_encoder, conv_layout
 from ..registry import register
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
@@ -51,10 +51,10 @@ class VQVAEConfig(AEConfig):
         super().validate()
         check(self.codebook_size >= 2, "codebook_size", f"must be ≥ 2, got {self.codebook_size}")
         check(self.code_dim >= 1, "code_dim", f"must be ≥ 1, got {self.code_dim}")
-        if self.arch == "mlp":
+        if self.arch != "conv":
             check(self.latent_dim % self.code_dim == 0, "code_dim",
                   f"latent_dim={self.latent_dim} must be a multiple of code_dim={self.code_dim} "
-                  "(the MLP code is latent_dim / code_dim vectors)")
+                  f"(the {self.arch} code is latent_dim / code_dim vectors)")
         check(self.commitment >= 0, "commitment", f"β must be ≥ 0, got {self.commitment}")
         check(0 <= self.ema_decay < 1, "ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         check(self.dead_code_threshold >= 0, "dead_code_threshold", f"must be ≥ 0, got {self.dead_code_threshold}")
@@ -122,6 +122,7 @@ class VectorQuantizer(nn.Module):
 @register("vqvae")
 class VQVAE(AE):
     config_class = VQVAEConfig
+    generative = True
     paper = "van den Oord, Vinyals & Kavukcuoglu 2017, Neural Discrete Representation Learning"
     variants = (
         {"codebook_size": 8, "code_dim": 2},
@@ -131,8 +132,8 @@ class VQVAE(AE):
     def __init__(self, config: VQVAEConfig | None = None, **kwargs):
         Autoencoder.__init__(self, config, **kwargs)  # AE's networks are replaced below
         c = self.config
-        if c.arch == "mlp":
-            self.encoder, self.decoder = build_pair(c, c.latent_dim)
+        if c.arch != "conv":  # the code: latent_dim / code_dim vectors
+            self.encoder, self.decoder = self.build_networks(c.latent_dim)
             self.grid = None
             n_tokens = c.latent_dim // c.code_dim
         else:  # keep the conv stack's spatial grid: 1×1 conv to D channels, no linear layer
@@ -151,7 +152,7 @@ class VQVAE(AE):
     # x (B, *input_shape) → z_e (B, T, D)
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if self.grid is None:
-            return self.encoder(x.flatten(1)).view(x.shape[0], self.n_tokens, self.config.code_dim)
+            return self.encoder(self.net_input(x)).reshape(x.shape[0], self.n_tokens, self.config.code_dim)
         return self.encoder(x).flatten(2).transpose(1, 2)  # (B, D, h, w) → (B, h·w, D)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -162,7 +163,7 @@ class VQVAE(AE):
             h = self.decoder(z.flatten(1))
         else:
             h = self.decoder(z.transpose(1, 2).reshape(b, self.config.code_dim, *self.grid))
-        return h.view(b, *self.config.input_shape)
+        return h.reshape(b, *self.config.input_shape)
 
     def code_transform(self, z: torch.Tensor) -> torch.Tensor:
         """z_e (B, T, D) → the quantized code, flat (B, T·D) like every family's code."""
