@@ -4,5 +4,7 @@ from .bundle import Data, as_data, check_array, split_indices
 from .datasets import describe, load, names
 from .files import load_file
 from .preprocess import Preprocessor
+from .readers import register_reader
 
-__all__ = ["Data", "as_data", "check_array", "describe", "load", "load_file", "names", "Preprocessor", "split_indices"]
+__all__ = ["Data", "as_data", "check_array", "describe", "load", "load_file", "names", "Preprocessor", "register_reader",
+           "split_indices"]

@@ -1,7 +1,8 @@
 """A user's file or folder → :class:`Data` (``--data PATH``).
 
-The format comes from ``fmt`` or :func:`aekit.data.formats.detect_format`; features and
-labels from its reader; then the checks (numbers, shape, NaN/inf, label count), a seeded
+The format comes from ``fmt`` or :func:`aekit.data.readers.detect_format`; features and
+labels from its reader (the built-in ones are registered here, a user's own with
+:func:`aekit.data.readers.register_reader`); then the checks (numbers, shape, NaN/inf, label count), a seeded
 train/test split (stratified when labels allow) and preprocessing fitted on the training
 split only. A ``.npy`` larger than ``stream_bytes`` (or any ``.npy`` with ``stream=True``)
 stays memory-mapped: the split is by position (the last ``test_size`` of the rows) so both
@@ -16,54 +17,90 @@ from typing import Any
 import numpy as np
 
 from ..errors import AekitError
-from . import formats, images, tabular
+from . import formats, images, readers, tabular
 from .bundle import Data, check_array, check_labels, split_indices
 from .preprocess import Preprocessor
+from .readers import register_reader
 
 STREAM_BYTES = 1 << 30  # .npy files above 1 GiB are read from disk in batches
 
 
+# -- the built-in readers (see aekit.data.readers for the contract) ------------------------------
+def _sniff_text(tabs: bool):
+    return lambda head: b"\0" not in head and (head.count(b"\t") > head.count(b",")) == tabs
+
+
+@register_reader("idx", suffixes=(".idx", ".idx.gz", "-ubyte", "-ubyte.gz"), sniff=formats.looks_like_idx, builtin=True)
+def _idx(path: Path, *, key, label_column, image_size, mmap):
+    x = formats.read_idx(path)
+    return (x[:, None] if x.ndim == 3 else x), None, {}  # (N, H, W) images → (N, 1, H, W)
+
+
+@register_reader("npy", suffixes=(".npy",), sniff=lambda head: head.startswith(b"\x93NUMPY"), builtin=True)
+def _npy(path: Path, *, key, label_column, image_size, mmap):
+    side = path.with_suffix(".labels.npy")  # what `aekit convert` writes beside the features
+    return formats.read_npy(path, mmap=mmap), formats.read_npy(side) if side.is_file() else None, {}
+
+
+@register_reader("npz", suffixes=(".npz",), sniff=lambda head: head.startswith(b"PK"), builtin=True)
+def _npz(path: Path, *, key, label_column, image_size, mmap):
+    return (*formats.read_npz(path, key), {})
+
+
+@register_reader("mat", suffixes=(".mat",), sniff=lambda head: head.startswith(b"MATLAB"), builtin=True)
+def _mat(path: Path, *, key, label_column, image_size, mmap):
+    return (*formats.read_mat(path, key), {})
+
+
+@register_reader("hdf5", suffixes=(".h5", ".hdf5", ".hdf", ".he5"), sniff=lambda head: head.startswith(b"\x89HDF"), builtin=True)
+def _hdf5(path: Path, *, key, label_column, image_size, mmap):
+    return (*formats.read_hdf5(path, key), {})
+
+
+# tables have always let --image-size pass unremarked; they keep doing so
+@register_reader("parquet", suffixes=(".parquet", ".pq"), takes=("label_column", "image_size"),
+                 sniff=lambda head: head.startswith(b"PAR1"), builtin=True)
+def _parquet(path: Path, *, key, label_column, image_size, mmap):
+    return tabular.read_parquet(path, label_column)
+
+
+@register_reader("csv", suffixes=(".csv",), takes=("label_column", "image_size"), sniff=_sniff_text(False), builtin=True)
+def _csv(path: Path, *, key, label_column, image_size, mmap):
+    return tabular.read_csv(path, "csv", label_column)
+
+
+@register_reader("tsv", suffixes=(".tsv", ".tab"), takes=("label_column", "image_size"), sniff=_sniff_text(True), builtin=True)
+def _tsv(path: Path, *, key, label_column, image_size, mmap):
+    return tabular.read_csv(path, "tsv", label_column)
+
+
+@register_reader("images", takes=("image_size",), folder=True, builtin=True)
+def _images(path: Path, *, key, label_column, image_size, mmap):
+    return images.read_image_folder(path, image_size)
+
+
 def read(path: str | Path, fmt: str | None = None, key: str | None = None, label_column: str | None = None,
          image_size: Any = None, mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """(features, labels or None, info) from ``path`` in any supported format."""
+    """(features, labels or None, info) from ``path`` through the reader of its format
+    (``fmt``, else :func:`aekit.data.readers.detect_format`)."""
     path = Path(path)
     if not path.exists():
         raise AekitError(f"--data: {path} not found; give an existing file or folder, or a data set name (aekit datasets)")
-    fmt = fmt or formats.detect_format(path)
-    if fmt not in formats.FORMATS:
-        raise AekitError(f"--format: unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
+    reader = readers.get(fmt or readers.detect_format(path))
+    fmt = reader.name
     if path.is_file() and path.stat().st_size == 0:
         raise AekitError(f"--data: {path} is empty (0 bytes); point --data at a file with data in it")
-    if fmt != "images" and path.is_dir():
+    if not reader.folder and path.is_dir():
         raise AekitError(f"--data: {path} is a folder; --format {fmt} reads a file")
-    info: dict[str, Any] = {}
-    y = None
-    if fmt == "idx":
-        x = formats.read_idx(path)
-        if x.ndim == 3:
-            x = x[:, None]  # (N, H, W) images → (N, 1, H, W)
-    elif fmt == "npy":
-        x = formats.read_npy(path, mmap=mmap)
-    elif fmt == "npz":
-        x, y = formats.read_npz(path, key)
-    elif fmt in ("csv", "tsv"):
-        x, y, info = tabular.read_csv(path, fmt, label_column)
-    elif fmt == "parquet":
-        x, y, info = tabular.read_parquet(path, label_column)
-    elif fmt == "mat":
-        x, y = formats.read_mat(path, key)
-    elif fmt == "hdf5":
-        x, y = formats.read_hdf5(path, key)
-    else:
-        x, y, info = images.read_image_folder(path, image_size)
-    if label_column is not None and fmt not in ("csv", "tsv", "parquet"):
+    if label_column is not None and "label_column" not in reader.takes:
         raise AekitError(f"--label-column: applies to CSV/TSV/Parquet tables, not {fmt} files; {path} labels come from its 'y' array")
-    if fmt == "npy":
-        side = path.with_suffix(".labels.npy")
-        if side.is_file():
-            y = formats.read_npy(side)
-    if fmt not in ("images", "csv", "tsv", "parquet") and image_size is not None:
+    if image_size is not None and "image_size" not in reader.takes:
         raise AekitError(f"--image-size: applies to image folders, not {fmt} files")
+    out = reader.fn(path, key=key, label_column=label_column, image_size=image_size, mmap=mmap)
+    if not (isinstance(out, tuple) and len(out) == 3 and isinstance(out[2], (dict, type(None)))):
+        raise AekitError(f"{path}: the {fmt!r} reader returned {type(out).__name__}; a reader returns (x, y or None, info dict)")
+    x, y, info = out
+    info = dict(info or {})
     info["format"] = fmt
     return x, y, info
 
@@ -74,7 +111,7 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
               stream: bool | None = None) -> Data:
     """Read, check, split and fit preprocessing: the one path every file takes."""
     path = Path(path)
-    fmt = fmt or (formats.detect_format(path) if path.exists() else None)
+    fmt = fmt or (readers.detect_format(path) if path.exists() else None)
     if stream is None:
         stream = fmt == "npy" and path.is_file() and path.stat().st_size > STREAM_BYTES
     if stream and binarize == "static":

@@ -3,7 +3,8 @@ the file for anything it cannot read.
 
 Binary array formats live here (IDX, ``.npy``/``.npz``, MATLAB ``.mat`` v5 and v7.3, HDF5);
 text tables and Parquet in :mod:`aekit.data.tabular`, image folders in :mod:`aekit.data.images`.
-:func:`detect_format` picks a reader by extension, then by the file's first bytes.
+Which reader reads a file is decided by the registry in :mod:`aekit.data.readers`
+(:func:`detect_format`: by extension, then by the file's first bytes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AekitError, close_matches
+from .readers import detect_format  # noqa: F401  (kept importable from here)
 
 _IDX_DTYPES = {
     0x08: np.uint8,
@@ -26,51 +28,10 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 
-FORMATS = ("idx", "npy", "npz", "csv", "tsv", "parquet", "mat", "hdf5", "images")
-_SUFFIXES = {
-    ".idx": "idx", ".npy": "npy", ".npz": "npz", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
-    ".parquet": "parquet", ".pq": "parquet", ".mat": "mat", ".h5": "hdf5", ".hdf5": "hdf5",
-    ".hdf": "hdf5", ".he5": "hdf5",
-}
 
-
-def detect_format(path: str | Path) -> str:
-    """The format of ``path``: a folder is ``images``; a file by extension, else by content."""
-    path = Path(path)
-    if path.is_dir():
-        return "images"
-    name = path.name.lower()
-    stem = name[:-3] if name.endswith(".gz") else name
-    if "-ubyte" in stem or stem.endswith(".idx"):
-        return "idx"
-    suffix = Path(stem).suffix
-    if suffix in _SUFFIXES and not name.endswith(".gz"):
-        return _SUFFIXES[suffix]
-    try:
-        with open(path, "rb") as f:
-            head = f.read(520)
-    except OSError as e:
-        raise AekitError(f"--data: cannot read {path} ({e.strerror})") from None
-    if not head:
-        raise AekitError(f"--data: {path} is empty (0 bytes); point --data at a file with data in it")
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PK"):
-        return "npz"
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith(b"MATLAB"):
-        return "mat"
-    if head.startswith(b"\x89HDF"):
-        return "hdf5"
-    if head[:2] == b"\x1f\x8b" or (len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in _IDX_DTYPES):
-        return "idx"
-    if b"\0" not in head:
-        return "tsv" if head.count(b"\t") > head.count(b",") else "csv"
-    raise AekitError(
-        f"--data: cannot tell the format of {path}; name it with an extension or pass --format "
-        f"({', '.join(FORMATS)})"
-    )
+def looks_like_idx(head: bytes) -> bool:
+    """True for gzip data or an IDX header (two zero bytes, then a known type code)."""
+    return head[:2] == b"\x1f\x8b" or (len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in _IDX_DTYPES)
 
 
 # -- IDX -------------------------------------------------------------------------------------------
