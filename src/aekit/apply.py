@@ -103,7 +103,7 @@ def sample_to_path(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
 
     model = load(run_dir)
     # a deterministic AE has no prior: sample a Gaussian mixture fitted to its training codes
-    gmm = None if generate.has_prior(model) else generate.run_gmm(run_dir, model, seed=seed)
+    gmm = None if model.generative else generate.run_gmm(run_dir, model, seed=seed)
     x = generate.sample(model, n, gmm=gmm, generator=torch.Generator().manual_seed(seed)).numpy()
     if out.suffix == ".npy":
         with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
@@ -170,6 +170,6 @@ def traverse_to_path(run_dir: Path, out: Path, inputs: list[str], index: int = 0
 
     model = load(run_dir)
     x = _pick_inputs(run_dir, model, inputs[:1], [index])
-    scale = None if getattr(model, "variational", False) else generate.run_gmm(run_dir, model).std
+    scale = None if model.variational else generate.run_gmm(run_dir, model).std
     t = generate.traverse(model, x, steps=steps, span=span, scale=scale, dims=dims).numpy()
     return _save_grid(out, t.reshape(-1, *t.shape[2:]), nrow=steps)

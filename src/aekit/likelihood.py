@@ -25,12 +25,9 @@ import torch
 
 from .errors import AekitError
 
-NEEDS = ("encode", "decode_params", "nll", "prior_log_prob")
-
 
 def check_variational(model) -> None:
-    missing = [m for m in NEEDS if not hasattr(model, m)]
-    if not getattr(model, "variational", False) or missing:
+    if not model.variational:
         raise AekitError(
             f"nll_samples: a {type(model).__name__} has no likelihood p(x|z) and posterior q(z|x) to "
             "estimate log p(x) with; use a variational family (vae, beta_vae, iwae) or drop --nll-samples"

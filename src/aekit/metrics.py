@@ -37,7 +37,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
         model.to(device)
     model.eval()
     batch_size = batch_size or model.inference_batch_size()
-    variational = getattr(model, "variational", False)
+    variational = model.variational
     if nll_samples:
         from .likelihood import check_variational, log_marginal
 
@@ -70,12 +70,11 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     if unit:
         out["bce"] = per["bce"].mean().item()
     out.update({k: per[k].mean().item() for k in keys[2:]})
-    noise = getattr(getattr(model, "config", None), "noise", None)
-    if noise is not None and getattr(model.config, "noise_level", 0) > 0:
+    if model.denoising and model.config.noise_level > 0:
         # a denoising run: PSNR/SSIM of noisy and denoised inputs at its configured noise
         from .tasks.denoise import denoising_metrics
 
-        d = denoising_metrics(model, x, noise, model.config.noise_level, clip=unit, data_range=rng,
+        d = denoising_metrics(model, x, model.config.noise, model.config.noise_level, clip=unit, data_range=rng,
                               batch_size=batch_size)
         out.update({k: v for k, v in d.items() if k != "noise"})
     return {k: (v if isinstance(v, int) or math.isfinite(v) else float("nan")) for k, v in out.items()}

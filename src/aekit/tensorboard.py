@@ -74,7 +74,7 @@ class TensorBoardLogger:
             if lo < -0.01 or hi > 1.01:  # standardized images: show on the inputs' range
                 x, r = (x - lo) / (hi - lo + 1e-12), (r - lo) / (hi - lo + 1e-12)
             self.writer.add_image("reconstructions", _tile(torch.cat([x, r]), nrow=len(x)), step)
-        if hasattr(model, "sample"):
+        if model.generative:
             p = next(model.parameters())
             if p.device.type == "cpu":  # the same seed draws the same z at every epoch
                 s = model.sample(32, generator=torch.Generator().manual_seed(self.seed)).float()

@@ -40,6 +40,7 @@ class DenoisingAE(AE):
     """An :class:`AE` with a corruption process on its training inputs."""
 
     config_class = DenoisingAEConfig
+    denoising = True
     variants = (
         {"noise": "gaussian"},
         {"noise": "gaussian", "noise_clip": (0.0, 1.0)},

@@ -63,6 +63,7 @@ def imq_mmd(z: torch.Tensor, z_prior: torch.Tensor, c_base: float, scales=(1.0,)
 @register("wae")
 class WAE(AE):
     config_class = WAEConfig
+    generative = True
     paper = "Tolstikhin et al. 2018, Wasserstein Auto-Encoders (WAE-MMD)"
     variants = ({}, {"recon_loss": "bce", "kernel_scales": (1.0,), "prior_std": 2.0})
 

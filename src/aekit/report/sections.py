@@ -90,9 +90,9 @@ def reconstructions(run: _Run) -> Section | None:
     if not run.is_image:
         return None
     x = run.need_data()[run.pick(12)]
-    corr = getattr(run.model, "corruption", None)
     sec = Section("reconstructions", "Reconstructions")
-    if corr is not None and hasattr(corr, "kind"):
+    if run.model.denoising:
+        corr = run.model.corruption
         from ..corruption import corrupt
 
         noisy = corrupt(torch.from_numpy(x), corr.kind, float(corr.level), generator=torch.Generator().manual_seed(run.seed)).numpy()
@@ -111,7 +111,7 @@ def reconstructions(run: _Run) -> Section | None:
 
 def generative(run: _Run) -> Section | None:
     m = run.model
-    if not hasattr(m, "sample") or not run.is_image:
+    if not m.generative or not run.is_image:
         return None
     g = torch.Generator().manual_seed(run.seed)
     sec = Section("generative", "Samples, interpolation and traversal")
@@ -136,7 +136,7 @@ def generative(run: _Run) -> Section | None:
     mu, sd = codes.mean(0), codes.std(0)
     dims = np.argsort(-sd)[:8].tolist()  # the units that vary most over the test set
     steps = np.linspace(-3, 3, 9, dtype=np.float32)
-    gaussian = bool(getattr(m, "variational", False))  # a N(0, I) prior: walk ±3 prior standard deviations
+    gaussian = m.variational  # a N(0, I) prior: walk ±3 prior standard deviations
     grid = []
     for d in dims:
         zz = np.repeat(z[:1], len(steps), 0)

@@ -34,7 +34,7 @@ def check_score(kind: str, model) -> str:
     """The resolved score name for ``model``; a one-line error for an unknown or unusable one."""
     if kind not in SCORES:
         raise AekitError(f"score: unknown anomaly score {kind!r}; choose one of {', '.join(SCORES)}")
-    variational = getattr(model, "variational", False)
+    variational = model.variational
     if kind == "auto":
         return "elbo" if variational else "combined"
     if kind == "elbo" and not variational:
@@ -62,7 +62,7 @@ def neg_elbo(model, x, n_draws: int = 4, seed: int = 0, batch_size: int | None =
 
     Seeded, and the global RNG is restored afterwards, so scores are reproducible.
     """
-    if not getattr(model, "variational", False):
+    if not model.variational:
         raise AekitError(f"score: −ELBO needs a variational family, not {type(model).__name__}")
     model.eval()
     with torch.random.fork_rng(devices=[]):
@@ -91,7 +91,7 @@ class AnomalyScorer:
         self.spread: dict[str, float] = {}
 
     def _base(self, model) -> str:
-        return "elbo" if getattr(model, "variational", False) else "recon"
+        return "elbo" if model.variational else "recon"
 
     def _parts(self, model, x) -> dict[str, np.ndarray]:
         k = self.resolved

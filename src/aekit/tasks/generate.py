@@ -1,6 +1,7 @@
 """Generation with autoencoders: sampling, interpolation and latent traversals.
 
-Sampling. A family with a prior (VAE: z ~ N(0, I); later AAE/WAE/VQ) has ``model.sample``.
+Sampling. A family with a prior (VAE and IWAE: z ~ N(0, I); AAE, WAE, VQ-VAE) declares
+``generative`` and has ``model.sample``.
 A deterministic AE has no prior, so one is fitted after training (Ghosh et al. 2020, "From
 Variational to Deterministic Autoencoders", ex-post density estimation): a K-component
 Gaussian mixture on the training codes,
@@ -79,10 +80,6 @@ class CodeGMM:
         return cls(t["weights"], t["means"], t["chol"])
 
 
-def has_prior(model) -> bool:
-    return hasattr(model, "sample")
-
-
 @torch.inference_mode()
 def sample(model, n: int, gmm: CodeGMM | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """n decoded samples (n, *input_shape): from the prior, or from ``gmm`` for deterministic AEs."""
@@ -90,7 +87,7 @@ def sample(model, n: int, gmm: CodeGMM | None = None, generator: torch.Generator
         raise AekitError(f"n: number of samples must be positive, got {n}")
     model.eval()
     if gmm is None:
-        if not has_prior(model):
+        if not model.generative:
             raise AekitError(f"gmm: a {type(model).__name__} has no prior; fit one with CodeGMM.fit(codes(model, x_train))")
         return model.sample(n, generator=generator)
     p = next(model.parameters())
@@ -119,7 +116,7 @@ def interpolate(model, x0, x1, steps: int = 8, method: str = "auto") -> torch.Te
     if method not in ("auto", "linear", "slerp"):
         raise AekitError(f"method: choose auto, linear or slerp, got {method!r}")
     if method == "auto":
-        method = "slerp" if getattr(model, "variational", False) else "linear"
+        method = "slerp" if model.variational else "linear"
     model.eval()
     shape = tuple(model.config.input_shape)
     z = model.transform(torch.cat([as_tensor(x0).reshape(1, *shape), as_tensor(x1).reshape(1, *shape)]))
@@ -146,7 +143,7 @@ def traverse(model, x, steps: int = 7, span: float = 3.0, scale=None, dims=None)
     z = zs[0]
     d = z.shape[0]
     if scale is None:
-        scale = zs.std(0) if len(zs) > 1 and not getattr(model, "variational", False) else torch.ones(d)
+        scale = zs.std(0) if len(zs) > 1 and not model.variational else torch.ones(d)
     scale = as_tensor(scale).to(z)
     dims = list(range(d)) if dims is None else list(dims)
     if any(not 0 <= i < d for i in dims):
