@@ -35,6 +35,8 @@ _LAZY = {
     "VQVAE": "aekit.models",
     "WAE": "aekit.models",
     "load": "aekit.models",
+    "register_network": "aekit.nets",
+    "load_plugins": "aekit.nets",
     "Trainer": "aekit.train",
     "TrainConfig": "aekit.train",
     "Data": "aekit.data",

@@ -56,6 +56,17 @@ def _coerce(value: Any, hint: Any, field: str) -> Any:
         args = get_args(hint)
         item = args[0] if args else Any
         return tuple(_coerce(v, item, f"{field}[{i}]") for i, v in enumerate(value))
+    if hint is dict or origin is dict:
+        if isinstance(value, str):  # a flag's JSON text, e.g. --net-options '{"width": 8}'
+            import json
+
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError as e:
+                raise AekitError(f"{field}: expected a JSON mapping such as '{{\"width\": 8}}', got {value!r} ({e})") from None
+        if not isinstance(value, dict):
+            raise AekitError(f"{field}: expected a mapping of options, got {type(value).__name__} {value!r}")
+        return dict(value)
     if hint is bool:
         if isinstance(value, bool):
             return value

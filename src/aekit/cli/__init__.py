@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import AekitError
 
     try:
+        if getattr(args, "plugin", None):
+            from ..nets.registry import load_plugins
+
+            load_plugins(args.plugin)
         return int(args.func(args) or 0)
     except AekitError as e:
         print(f"aekit: error: {e}", file=sys.stderr)

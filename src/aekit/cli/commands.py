@@ -135,6 +135,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from ..registry import MODELS, model_names
 
+    if args.networks:
+        from ..nets import get_network, network_names
+
+        for name in [*network_names(), "module"]:
+            net = get_network(name)
+            origin = "" if net.origin == "aekit" else f"  (from {net.origin})"
+            print(f"{name:<12} {net.description}{origin}")
+        return 0
     for name in model_names():
         cls = MODELS[name]
         print(f"{name:<10} {cls.__name__:<14} {cls.paper}")

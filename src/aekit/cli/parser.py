@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="HTML file to write (default RUN/report.html)")
     rp.set_defaults(func=cmd_report)
 
-    m = sub.add_parser("models", help="list every model family with its paper")
+    m = sub.add_parser("models", help="list every model family with its paper (--networks: the networks)")
+    m.add_argument("--networks", action="store_true", help="list the registered encoder/decoder networks instead")
     m.set_defaults(func=cmd_models)
     d = sub.add_parser("datasets", help="list the named data sets and where each looks for files")
     d.set_defaults(func=cmd_datasets)
@@ -146,4 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--key", help="array name (.npz/.mat) or dataset path (HDF5)")
     cv.add_argument("--label-column", help="table column holding labels")
     cv.set_defaults(func=cmd_convert)
+    for name, sp in sub.choices.items():
+        if name not in ("datasets", "convert"):
+            sp.add_argument("--plugin", action="append", metavar="MODULE",
+                            help="import MODULE first (repeatable): it registers your own networks or families; "
+                                 "aekit never imports a module because a run's files name it")
     return p

@@ -56,6 +56,8 @@ class ArchConfig(Config):
         )
         net = get_network(self.arch)
         check_options(self.net_options)
+        check(not (net.builtin and not net.modules and self.net_options), "net_options",
+              f"the {net.name} network takes its options from hidden/channels/activation, not net_options; drop it")
         if net.check is not None:
             net.check(self)
 
