@@ -34,9 +34,18 @@ def summary(run: _Run) -> Section:
     m, cfg = run.model, run.cfg
     mc, data, tr = dict(cfg.get("model", {})), cfg.get("data", {}), cfg.get("training", {})
     arch = mc.get("arch", "mlp")
-    layers = mc.get("channels") if arch == "conv" else mc.get("hidden")
-    arch_txt = f"{arch}, {'channels' if arch == 'conv' else 'hidden'} {_fmt(layers or [])}, latent_dim {mc.get('latent_dim')}, {mc.get('activation', '')}"
-    skip = {"input_shape", "arch", "hidden", "channels", "latent_dim", "activation"}
+    if arch in ("mlp", "conv", "resnet"):
+        conv = arch != "mlp"
+        layers = mc.get("channels") if conv else mc.get("hidden")
+        arch_txt = (f"{arch}, {'channels' if conv else 'hidden'} {_fmt(layers or []) or 'default'}, "
+                    f"latent_dim {mc.get('latent_dim')}, {mc.get('activation', '')}")
+    else:  # the user's network: its modules as they print
+        arch_txt = f"{arch}, latent_dim {mc.get('latent_dim')}"
+        if getattr(m, "encoder", None) is not None:
+            arch_txt += f"; encoder {type(m.encoder).__name__}, decoder {type(m.decoder).__name__}"
+    skip = {"input_shape", "arch", "hidden", "channels", "latent_dim", "activation", "net_options"}
+    if arch not in ("sequential", "module") and mc.get("net_options"):
+        skip.discard("net_options")
     pre = io.read_json(run.dir / "preprocess.json") if (run.dir / "preprocess.json").is_file() else {}
     last = run.history[-1] if run.history else {}
     rows = [
