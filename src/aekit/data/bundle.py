@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AekitError
+from .lazy import DatasetRows, is_lazy
 from .preprocess import Preprocessor
 
 
@@ -16,8 +17,9 @@ from .preprocess import Preprocessor
 class Data:
     """Raw train/test arrays, labels where known, and the preprocessing fitted on train.
 
-    ``x_*`` keep their stored dtype (e.g. uint8 images) and may be read-only memory maps
-    (then :attr:`streaming` is true and the trainer reads batches from disk);
+    ``x_*`` keep their stored dtype (e.g. uint8 images) and may be read-only memory maps or
+    a torch Dataset's unread items (then :attr:`streaming` is true and the trainer reads
+    batches as it goes);
     :meth:`train` / :meth:`test` return float32 arrays with ``preprocess`` applied.
     ``batch_transform(batch, generator) -> batch``, when set, is applied by the trainer to
     every training batch as it is drawn (dynamic binarization sets it).
@@ -52,8 +54,9 @@ class Data:
 
     @property
     def streaming(self) -> bool:
-        """True when the training data is a memory map read in batches (out-of-core)."""
-        return isinstance(self.x_train, np.memmap)
+        """True when the training data is read in batches (out-of-core): a memory map, or a
+        torch Dataset (:class:`aekit.data.lazy.DatasetRows`)."""
+        return is_lazy(self.x_train)
 
     def train(self) -> np.ndarray:
         return self.preprocess.transform(self.x_train)
@@ -162,31 +165,11 @@ def split_indices(n: int, y: np.ndarray | None, test_size: float, seed: int) -> 
     return np.sort(tr), np.sort(te)
 
 
-def _from_dataset(ds: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """A torch ``Dataset`` (items ``x`` or ``(x, label, ...)``) → stacked arrays."""
-    xs, ys = [], []
-    for i in range(len(ds)):
-        item = ds[i]
-        if isinstance(item, (tuple, list)):
-            item, lab = item[0], (item[1] if len(item) > 1 else None)
-            ys.append(lab)
-        if type(item).__module__.startswith("PIL."):  # a PIL image → (C, H, W)
-            a = np.asarray(item)
-            item = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-        xs.append(np.asarray(item.detach().cpu() if hasattr(item, "detach") else item))
-    if not xs:
-        raise AekitError(f"{name}: the Dataset is empty (len 0)")
-    shapes = {a.shape for a in xs}
-    if len(shapes) > 1:
-        raise AekitError(f"{name}: Dataset items differ in shape ({', '.join(map(str, list(shapes)[:3]))}); resize them in its transform")
-    y = None
-    if ys and all(v is not None for v in ys):
-        y = np.asarray([int(v) if np.ndim(v) == 0 else v for v in ys])
-    return np.stack(xs), y
+def as_data(obj: Any, name: str = "array", num_workers: int = 0) -> Data:
+    """Accept a :class:`Data`, an array/tensor, an ``(x, y)`` tuple, or a torch ``Dataset``.
 
-
-def as_data(obj: Any, name: str = "array") -> Data:
-    """Accept a :class:`Data`, an array/tensor, an ``(x, y)`` tuple, or a torch ``Dataset``."""
+    A Dataset is not stacked: it becomes :class:`aekit.data.lazy.DatasetRows`, read a batch
+    at a time (``num_workers`` DataLoader workers), with only item 0 read here."""
     if isinstance(obj, Data):
         return obj
     y = None
@@ -194,12 +177,17 @@ def as_data(obj: Any, name: str = "array") -> Data:
         obj, y = obj
     elif not isinstance(obj, np.ndarray) and hasattr(obj, "__getitem__") and hasattr(obj, "__len__") \
             and type(obj).__module__.split(".")[0] != "numpy" and not _is_tensor(obj) and not isinstance(obj, (list, tuple)):
-        name = type(obj).__name__ if name == "array" else name
-        obj, y = _from_dataset(obj, name)
+        return _from_dataset(obj, type(obj).__name__ if name == "array" else name, num_workers)
     x = check_array(obj, where=name)
     y = check_labels(y, len(x), where=f"{name} labels")
     pre = Preprocessor.fit_auto(x)
     return Data(x_train=x, y_train=y, name=name, preprocess=pre)
+
+
+def _from_dataset(ds: Any, name: str, num_workers: int = 0) -> Data:
+    """A torch ``Dataset`` (items ``x`` or ``(x, label, …)``) → lazily read :class:`Data`."""
+    x = DatasetRows(ds, num_workers=num_workers, name=name)
+    return Data(x_train=x, y_train=x.labels(), name=name, preprocess=Preprocessor.fit_auto(x))
 
 
 def _is_tensor(obj: Any) -> bool:

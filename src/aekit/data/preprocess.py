@@ -32,11 +32,14 @@ BLOCK = 65536
 
 
 def _blocks(x: np.ndarray, block: int = BLOCK):
+    """Blocks of rows of ``x`` (an array, a memory map, a Dataset's items) as float64
+    (rows, features); at most ``block`` rows and about 64 MiB at a time."""
     from .pages import release
 
+    block = max(1, min(block, (64 << 20) // (8 * max(1, int(np.prod(x.shape[1:]))))))
     for i in range(0, len(x), block):
         rows = x[i:i + block]
-        out = rows.reshape(len(rows), -1).astype(np.float64)
+        out = np.asarray(rows).reshape(len(rows), -1).astype(np.float64)
         release(rows)
         yield out
 
@@ -140,6 +143,7 @@ class Preprocessor:
     # -- applying --------------------------------------------------------------------------------
     def _base(self, x: np.ndarray) -> np.ndarray:
         """Steps 1-2: impute and the per-feature method, as float32."""
+        x = np.asarray(x)  # a memory map stays a view; a Dataset's items are read here
         if self.fill is not None:
             x = x.astype(np.float32)
             bad = ~np.isfinite(x)

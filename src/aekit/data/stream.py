@@ -8,6 +8,9 @@ at the end of a chunk are carried into the next, so every batch but the last is 
 memory is one chunk (``block_rows · blocks_per_chunk`` rows), whatever N is: the file's pages
 are handed back to the kernel once a block is copied out (:func:`aekit.data.pages.release`).
 
+A torch Dataset (:class:`aekit.data.lazy.DatasetRows`) offers random access, so its items are
+read in one permutation per epoch instead, batch by batch.
+
 Every batch goes through the fitted :class:`~aekit.data.preprocess.Preprocessor`, exactly as
 in-memory data does; scoring and metrics read the rows in order, a batch at a time.
 """
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
+from .lazy import DatasetRows, is_lazy
 from .pages import release
 from .preprocess import Preprocessor
 
@@ -31,9 +35,16 @@ def n_batches(n: int, batch_size: int) -> int:
 
 def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, generator: torch.Generator,
                  block_rows: int = 1024, blocks_per_chunk: int = 16) -> Iterator[torch.Tensor]:
-    """Preprocessed float32 batches (B, *shape) of ``arr`` in a blocked-shuffled order."""
+    """Preprocessed float32 batches (B, *shape) of ``arr`` in a blocked-shuffled order; a
+    Dataset's items (:class:`~aekit.data.lazy.DatasetRows`) in one permutation, as in memory."""
     if preprocess.binarize == "static":  # one fixed sample per row needs every row at once
-        raise AekitError("--binarize static: needs the data in memory; with --stream use dynamic or threshold")
+        raise AekitError("--binarize static: needs the data in memory; for out-of-core data (--stream, a torch Dataset) "
+                         "use dynamic or threshold")
+    if isinstance(arr, DatasetRows):  # random access is cheap: the in-memory path's permutation
+        perm = torch.randperm(len(arr), generator=generator).numpy()
+        for xb in arr.batches(batch_size, perm):
+            yield torch.from_numpy(preprocess.transform(xb))
+        return
     n = len(arr)
     block_rows = max(1, min(block_rows, n))
     order = torch.randperm(math.ceil(n / block_rows), generator=generator).tolist()
@@ -57,6 +68,10 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
 
 def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sample: bool = False) -> Iterator[torch.Tensor]:
     """Preprocessed float32 batches of ``arr`` in row order (evaluation, scoring)."""
+    if isinstance(arr, DatasetRows):
+        for rows in arr.batches(batch_size):
+            yield torch.from_numpy(preprocess.transform(rows, sample=sample))
+        return
     for i in range(0, len(arr), batch_size):
         rows = arr[i:i + batch_size]
         xb = preprocess.transform(rows, sample=sample)
@@ -106,5 +121,5 @@ class Rows:
 
 def rows(x: np.ndarray, preprocess) -> np.ndarray | Rows:
     """``preprocess`` applied to every row of ``x``: at once for an in-memory array, lazily
-    (:class:`Rows`) for a memory map."""
-    return Rows(x, preprocess) if isinstance(x, np.memmap) else preprocess.transform(x)
+    (:class:`Rows`) for a memory map or a Dataset's items."""
+    return Rows(x, preprocess) if is_lazy(x) else preprocess.transform(x)

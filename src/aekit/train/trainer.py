@@ -25,6 +25,7 @@ from .. import io
 from .._version import __version__
 from ..config import Config, check
 from ..data.bundle import Data, as_data
+from ..data.lazy import is_lazy
 from ..errors import AekitError, close_matches
 from . import checkpoint
 from . import distributed as dist_
@@ -130,7 +131,7 @@ class Trainer:
         tensor. Under torchrun each rank takes every world-th row of each global batch.
         Yields (local batch, global batch size)."""
         c, n = self.config, len(xt)
-        if isinstance(xt, np.memmap):  # out-of-core: blocked shuffle, read from disk (aekit.data.stream)
+        if is_lazy(xt):  # out-of-core (a memory map, a Dataset): read in batches (aekit.data.stream)
             from ..data.stream import iter_batches
 
             pin = self.device.type == "cuda"
@@ -359,7 +360,7 @@ class Trainer:
     def evaluate_terms(self, model, x: torch.Tensor, batch_size: int | None = None) -> dict[str, float]:
         """Mean loss terms over ``x`` in eval mode (no corruption)."""
         batch_size = batch_size or model.inference_batch_size()
-        if isinstance(x, np.memmap):  # out-of-core validation rows, read a batch at a time
+        if is_lazy(x):  # out-of-core validation rows, read a batch at a time
             from ..data.stream import mean_terms
 
             return mean_terms(model, x, self._stream_pre, batch_size, self.device)
