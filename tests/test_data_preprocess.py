@@ -98,6 +98,41 @@ def test_dynamic_binarization_draws_a_new_sample_each_epoch(mode):
     assert abs(seen[0].sum().item() / (64 * 16) - 0.5) < 0.05  # E[x̃] = x, mean 0.5
 
 
+def test_integer_data_keeps_its_dtype_through_an_identity_preprocessing(tmp_path):
+    """Token ids stay integers from the file to the model's input; anything that changes
+    values (scaling, imputing, binarizing) gives float32, and uint8 images are scaled as ever."""
+    tokens = RNG.integers(0, 50, size=(100, 12)).astype(np.int64)
+    d = aekit.data.as_data(tokens)  # auto: integers other than uint8 are taken as they are
+    assert d.preprocess.method == "none" and d.dtype == np.int64
+    assert d.train().dtype == np.int64 and np.array_equal(d.train(), tokens)
+    assert Data(x_train=tokens[:80], x_test=tokens[80:]).test().dtype == np.int64
+    np.save(tmp_path / "t.npy", tokens)
+    for stream in (False, True):
+        f = load_file(tmp_path / "t.npy", preprocess="none", stream=stream)
+        assert f.streaming == stream and f.dtype == np.int64
+        assert f.train().dtype == np.int64 and f.test().dtype == np.int64
+        assert f.evaluation_rows()[:5].dtype == np.int64
+    g = torch.Generator().manual_seed(0)
+    assert {b.dtype for b in S.iter_batches(f.x_train, f.preprocess, 32, g)} == {torch.int64}
+    seen = []
+    model = aekit.AE(input_shape=(12,), latent_dim=2, hidden=(8,))
+    step = model.training_step
+    # what the trainer hands the model; casting is the model's (its network's input dtype)
+    model.training_step = lambda xb, *a, **k: (seen.append(xb.dtype), step(xb.float(), *a, **k))[1]
+    aekit.Trainer(epochs=1, batch_size=50, val_split=0.0, progress=False).fit(model, d)
+    assert seen == [torch.int64, torch.int64]
+    # values change → float32
+    assert Preprocessor.fit(tokens, "standardize").transform(tokens).dtype == np.float32
+    assert Preprocessor.fit(tokens, "none", impute="mean").transform(tokens).dtype == np.float32
+    assert Preprocessor.fit(tokens % 2, "none", binarize="threshold").transform(tokens % 2).dtype == np.float32
+    assert Preprocessor("none").transform(tokens.astype(np.float64)).dtype == np.float32  # floats as before
+    assert Preprocessor("none").transform(tokens > 3).dtype == np.float32  # booleans are Bernoulli data
+    img = RNG.integers(0, 256, size=(10, 1, 4, 4), dtype=np.uint8)
+    u = aekit.data.as_data(img)
+    assert u.dtype == np.float32 and u.train().dtype == np.float32 and u.train().max() <= 1.0
+    assert Preprocessor("none").transform(img).dtype == np.uint8  # bytes as tokens: asked for with none
+
+
 def test_stratified_seeded_split():
     y = np.repeat([0, 1, 2], [50, 30, 20])
     tr, te = split_indices(100, y, 0.2, seed=1)

@@ -20,7 +20,8 @@ class Data:
     ``x_*`` keep their stored dtype (e.g. uint8 images) and may be read-only memory maps or
     a torch Dataset's unread items (then :attr:`streaming` is true and the trainer reads
     batches as it goes);
-    :meth:`train` / :meth:`test` return float32 arrays with ``preprocess`` applied.
+    :meth:`train` / :meth:`test` return arrays of :attr:`dtype` with ``preprocess`` applied:
+    float32, or the stored integers when the preprocessing leaves them as they are.
     ``batch_transform(batch, generator) -> batch``, when set, is applied by the trainer to
     every training batch as it is drawn (dynamic binarization sets it).
     """
@@ -47,6 +48,12 @@ class Data:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        """What :meth:`train`, :meth:`test` and the trainer's batches hold: integers (token
+        ids) through an identity preprocessing, float32 otherwise."""
+        return self.preprocess.output_dtype(self.x_train.dtype)
 
     @property
     def is_image(self) -> bool:

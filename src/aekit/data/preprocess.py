@@ -13,8 +13,10 @@ The transform, in order (each step optional):
    Autoencoders", §5). With ``dynamic`` the transform returns the intensities x and
    :meth:`Preprocessor.sample_batch` draws the sample; evaluation uses one fixed sample.
 
-Statistics are accumulated over blocks of rows, so fitting on a memory-mapped file does not
-load it. :meth:`Preprocessor.inverse_transform` undoes steps 3 and 2 for outputs.
+The result is float32, except that integer data (token ids, categories) passes an identity
+transform (``none`` and nothing else) with its dtype kept: a network that embeds integers
+receives them, and a float network casts them at its input. Statistics are accumulated over
+blocks of rows, so fitting on a memory-mapped file does not load it. :meth:`Preprocessor.inverse_transform` undoes steps 3 and 2 for outputs.
 """
 
 from __future__ import annotations
@@ -141,8 +143,21 @@ class Preprocessor:
         return pre
 
     # -- applying --------------------------------------------------------------------------------
+    @property
+    def identity(self) -> bool:
+        """True when the transform changes no value (no method, fill, channel statistics or binarization)."""
+        return self.method == "none" and self.fill is None and self.channel_mean is None and self.binarize == "none"
+
+    def output_dtype(self, dtype: Any) -> np.dtype:
+        """The dtype :meth:`transform` gives for input of ``dtype``. Integers (token ids,
+        categories, counts) pass an identity transform unchanged, so a network that embeds
+        them receives them as they are; everything else becomes float32."""
+        dtype = np.dtype(dtype)
+        return dtype if self.identity and dtype.kind in "iu" else np.dtype(np.float32)
+
     def _base(self, x: np.ndarray) -> np.ndarray:
-        """Steps 1-2: impute and the per-feature method, as float32."""
+        """Steps 1-2: impute and the per-feature method, as float32 (integers through ``none``
+        keep their dtype: :meth:`output_dtype`)."""
         x = np.asarray(x)  # a memory map stays a view; a Dataset's items are read here
         if self.fill is not None:
             x = x.astype(np.float32)
@@ -151,7 +166,7 @@ class Preprocessor:
                 fill = np.broadcast_to(np.asarray(self.fill, np.float32).reshape(x.shape[1:]), x.shape)
                 x[bad] = fill[bad]
         if self.method == "none":
-            return np.ascontiguousarray(x, dtype=np.float32)
+            return np.ascontiguousarray(x, dtype=self.output_dtype(x.dtype))
         if self.method == "scale":
             return x.astype(np.float32) * np.float32(self.factor)
         shape = x.shape
@@ -167,7 +182,8 @@ class Preprocessor:
         return (1, len(self.channel_mean)) + (1,) * (x.ndim - 2)
 
     def transform(self, x: np.ndarray, sample: bool = False) -> np.ndarray:
-        """Preprocessed float32 copy of ``x``. With ``binarize='dynamic'`` the intensities are
+        """Preprocessed copy of ``x``: float32, or integers kept as they are by an identity
+        transform (:meth:`output_dtype`). With ``binarize='dynamic'`` the intensities are
         returned, or with ``sample=True`` one fixed (seeded) Bernoulli sample of them."""
         x = self._base(x)
         if self.channel_mean is not None:

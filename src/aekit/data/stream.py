@@ -35,7 +35,8 @@ def n_batches(n: int, batch_size: int) -> int:
 
 def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, generator: torch.Generator,
                  block_rows: int = 1024, blocks_per_chunk: int = 16) -> Iterator[torch.Tensor]:
-    """Preprocessed float32 batches (B, *shape) of ``arr`` in a blocked-shuffled order; a
+    """Preprocessed batches (B, *shape) of ``arr`` (float32, or integers kept by an identity
+    preprocessing) in a blocked-shuffled order; a
     Dataset's items (:class:`~aekit.data.lazy.DatasetRows`) in one permutation, as in memory."""
     if preprocess.binarize == "static":  # one fixed sample per row needs every row at once
         raise AekitError("--binarize static: needs the data in memory; for out-of-core data (--stream, a torch Dataset) "
@@ -51,7 +52,7 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
     carry: np.ndarray | None = None
     for c in range(0, len(order), blocks_per_chunk):
         parts = [arr[b * block_rows:(b + 1) * block_rows] for b in order[c:c + blocks_per_chunk]]
-        chunk = preprocess.transform(np.concatenate(parts))  # (rows, *shape) float32
+        chunk = preprocess.transform(np.concatenate(parts))  # (rows, *shape)
         for p in parts:
             release(p)
         perm = torch.randperm(len(chunk), generator=generator).numpy()
@@ -67,7 +68,7 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
 
 
 def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sample: bool = False) -> Iterator[torch.Tensor]:
-    """Preprocessed float32 batches of ``arr`` in row order (evaluation, scoring)."""
+    """Preprocessed batches of ``arr`` in row order (evaluation, scoring)."""
     if isinstance(arr, DatasetRows):
         for rows in arr.batches(batch_size):
             yield torch.from_numpy(preprocess.transform(rows, sample=sample))
@@ -114,7 +115,7 @@ class Rows:
 
     def __getitem__(self, sl: slice) -> np.ndarray:
         view = self.x[sl]
-        chunk = np.array(view, dtype=np.float32)
+        chunk = np.array(view)  # a copy in the stored dtype: the preprocessing decides the output's
         release(view)
         return chunk if self.preprocess is None else self.preprocess.transform(chunk, sample=self.sample)
 
