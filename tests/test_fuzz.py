@@ -7,9 +7,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aekit.cli import MODEL_FLAGS, TRAIN_FLAGS, main
+from aekit.cli import TRAIN_FLAGS, main, model_flags
 
-KEYS = [n for n, _, _ in MODEL_FLAGS + TRAIN_FLAGS if n not in ("epochs", "device")] + [
+FLAG_NAMES = [f.name for f in model_flags()] + [n for n, _, _ in TRAIN_FLAGS]
+KEYS = [n for n in FLAG_NAMES if n not in ("epochs", "device")] + [
     "model", "data", "latnt_dim", "beta", "foo", "preprocess",
 ]
 VALUES = st.one_of(
@@ -47,7 +48,7 @@ def test_yaml_configs(options, tmp_path_factory, capsys):
          "--no-report", "--no-download", "--device", "cpu"], capsys)
 
 
-FLAGS = [f"--{n.replace('_', '-')}" for n in KEYS if n in {f for f, _, _ in MODEL_FLAGS + TRAIN_FLAGS}]
+FLAGS = [f"--{n.replace('_', '-')}" for n in KEYS if n in FLAG_NAMES]
 TOKENS = st.one_of(st.sampled_from(FLAGS), st.sampled_from(["0", "-1", "3", "1e9", "nan", "a", "2,2", "conv", "topk"]))
 
 

@@ -14,6 +14,13 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from .errors import AekitError, close_matches
 
 
+def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) -> Any:
+    """A config field with its help text, ``latent_dim: int = option(32, "code size")``: a
+    ``dataclasses.field`` whose ``metadata["help"]`` documents the option, and from which
+    ``aekit train`` builds its flag (``--latent-dim``, typed from the annotation)."""
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
 def check(cond: bool, field: str, message: str) -> None:
     """Raise a one-line :class:`AekitError` naming ``field`` when ``cond`` is false."""
     if not cond:

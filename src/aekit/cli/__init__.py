@@ -4,7 +4,8 @@ Heavy modules (torch, the models) are imported inside the commands, so ``aekit -
 starts without importing torch.
 
 - ``parser``: the subcommands and their flags (``build_parser``);
-- ``options``: the flag tables, the YAML config and ``resolve_train_options``;
+- ``options``: the family flags (``model_flags``, from the config fields), the training flag
+  table, the YAML config and ``resolve_train_options``;
 - ``fit``: ``aekit train`` (new runs and ``--resume``) and the run directory checks;
 - ``commands``: every other subcommand.
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from .options import MODEL_FLAGS, TRAIN_FLAGS, resolve_train_options
+from .options import TRAIN_FLAGS, model_flags, resolve_train_options
 from .parser import build_parser
 
-__all__ = ["MODEL_FLAGS", "TRAIN_FLAGS", "build_parser", "main", "resolve_train_options"]
+__all__ = ["TRAIN_FLAGS", "build_parser", "main", "model_flags", "resolve_train_options"]
 
 
 def main(argv: list[str] | None = None) -> int:

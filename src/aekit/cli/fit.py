@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from .commands import format_metrics
-from .options import MODEL_FLAGS, TRAIN_FLAGS, _data_opts, _flag, resolve_train_options
+from .options import TRAIN_FLAGS, _data_opts, _flag, model_flags, resolve_train_options
 
 log = logging.getLogger("aekit")
 
@@ -120,7 +120,7 @@ def _resume_train(args: argparse.Namespace) -> int:
     if not (run_dir / "config.json").is_file():
         raise AekitError(f"--resume: {run_dir} is not a run directory (no config.json)")
     load_checkpoint(run_dir)  # fail early, before anything is touched
-    fixed = [n for n, _, _ in MODEL_FLAGS + TRAIN_FLAGS if n not in ("epochs", "device")]
+    fixed = [f.name for f in model_flags()] + [n for n, _, _ in TRAIN_FLAGS if n not in ("epochs", "device")]
     given = [k for k in [*fixed, "model", "data", "data_root", "out", "config"] if getattr(args, k, None) is not None]
     if given:
         raise AekitError(f"--resume: continues the run as configured; only --epochs, --device and --quiet may be "

@@ -1,58 +1,92 @@
-"""Options of ``aekit train``: the flag tables, the YAML file, and how the two resolve into run,
-model and training options (YAML first, flags override)."""
+"""Options of ``aekit train``: the family flags (made from the families' config fields), the
+training flag table, the YAML file, and how they resolve into run, model and training options
+(YAML first, flags override)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NamedTuple
 
 # Run-level options (not part of the model or training configs).
 RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
-            "no_report", "tensorboard", "tsne",
+            "no_report", "tensorboard", "tsne", "plugin",
             "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
-# Family options exposed as flags: (flag name, type, help). Any field of a family's config
-# can also be given in the YAML file; a flag that does not apply to the family is an error.
-MODEL_FLAGS = [
-    ("arch", str, "network: mlp (default) or conv (images)"),
-    ("latent_dim", int, "code size"),
-    ("hidden", str, "hidden layer sizes of the MLP, e.g. 512,256"),
-    ("channels", str, "conv channels per downsampling stage, e.g. 32,64"),
-    ("activation", str, "relu, leaky_relu, elu, gelu, silu, tanh, sigmoid"),
-    ("recon_loss", str, "mse or bce (deterministic families)"),
-    ("output", str, "output activation: sigmoid (data in [0, 1]) or linear"),
-    ("tied", str, "true: the decoder reuses the encoder weights, transposed (mlp; default for ksparse)"),
-    ("noise", str, "denoising corruption: gaussian, masking, salt_pepper"),
-    ("noise_level", float, "σ for gaussian, fraction ν for masking / salt_pepper"),
-    ("noise_clip", str, "denoising: clamp corrupted inputs to the data range, e.g. 0,1 (images)"),
-    ("sparsity", str, "sparse AE penalty: l1, kl, topk"),
-    ("sparsity_weight", float, "weight λ of the sparsity penalty"),
-    ("rho", float, "target mean activation ρ for the KL sparsity penalty"),
-    ("k", int, "units kept by top-k sparsity"),
-    ("beta", float, "weight β of the KL term (VAE)"),
-    ("likelihood", str, "VAE decoder: bernoulli or gaussian"),
-    ("beta_warmup", int, "VAE KL warm-up: epochs over which β rises from 0 to --beta"),
-    ("iw_samples", int, "IWAE: importance samples k per input"),
-    ("prior", str, "AAE prior: gaussian, mixture, categorical"),
-    ("n_components", int, "AAE mixture prior: Gaussians on a circle"),
-    ("n_clusters", int, "AAE categorical prior: clusters"),
-    ("balance_weight", float, "AAE categorical prior: weight of the cluster-balance term (0 = the paper)"),
-    ("noise_start", float, "scheduled DAE: noise level at the start, lowered to --noise-level"),
-    ("noise_schedule", str, "scheduled DAE: linear, exponential, steps"),
-    ("schedule_unit", str, "scheduled DAE: lower the noise by epoch or by step"),
-    ("schedule_length", int, "scheduled DAE: epochs (or steps) to reach --noise-level; 0 = whole run"),
-    ("contractive_weight", float, "CAE: weight λ of the Jacobian penalty"),
-    ("jacobian", str, "CAE: auto, closed_form, exact, hutchinson"),
-    ("k_start", int, "k-sparse: k at the start, lowered to --k"),
-    ("k_warmup", int, "k-sparse: epochs over which k is lowered"),
-    ("alpha", float, "k-sparse: features keep α·k units"),
-    ("codebook_size", int, "VQ-VAE: codebook vectors K"),
-    ("code_dim", int, "VQ-VAE: size of one codebook vector"),
-    ("commitment", float, "VQ-VAE: commitment weight β"),
-    ("ema_decay", float, "VQ-VAE: EMA codebook decay (0 = learn it by its loss)"),
-    ("mmd_weight", float, "WAE: weight λ of the MMD penalty"),
-]
+
+class ModelFlag(NamedTuple):
+    """An ``aekit train`` flag for a family option, made from the config field(s) of that name."""
+
+    name: str
+    type: type  # int or float; str for everything the config parses itself (names, 512,256, true/false, JSON)
+    help: str
+    metavar: str | None
+    families: tuple[str, ...]  # the registered families whose config has the field
+
+
+def model_flags() -> list[ModelFlag]:
+    """One flag per config field of any registered family (``input_shape`` aside: it comes from
+    the data), in the order the fields first appear in the registry. The help text is the
+    field's ``metadata["help"]``, followed by the families that take it when not all do;
+    choices come from ``Literal`` annotations. Imports every family (and so torch): only
+    ``aekit train`` calls it (:mod:`aekit.cli.parser`)."""
+    import dataclasses
+    import typing
+
+    from ..registry import MODELS, model_names
+
+    names = model_names()
+    fields: dict[str, list[tuple[str, dataclasses.Field, object]]] = {}
+    for fam in names:
+        cfg = MODELS[fam].config_class
+        hints = typing.get_type_hints(cfg)
+        for f in dataclasses.fields(cfg):
+            if f.name != "input_shape":
+                fields.setdefault(f.name, []).append((fam, f, hints[f.name]))
+    flags = []
+    for name, uses in fields.items():
+        fams = tuple(fam for fam, _, _ in uses)
+        hints = [h for _, _, h in uses]
+        text = next((f.metadata["help"] for _, f, _ in uses if f.metadata.get("help")), "")
+        defaults = {repr(f.default) for _, f, _ in uses}
+        if len(defaults) == 1 and uses[0][1].default is not dataclasses.MISSING:
+            text += f" (default {_shown(uses[0][1].default)})"
+        if len(fams) < len(names):
+            text += f" [{', '.join(fams)}]"
+        kinds = {h if h in (int, float) else str for h in hints}
+        flags.append(ModelFlag(name, kinds.pop() if len(kinds) == 1 else str, text, _metavar(hints), fams))
+    return flags
+
+
+def _shown(value) -> str:
+    """A default as a user types it on the command line."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value else "none"
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "unset"}[value]
+    return str(value)
+
+
+def _metavar(hints: list) -> str | None:
+    """``{a,b}`` for Literal and bool fields (the union over the families), ``N,N`` for tuples."""
+    import typing
+
+    choices: list[str] = []
+    for h in hints:
+        args = [a for a in typing.get_args(h) if a is not type(None)]
+        if typing.get_origin(h) is typing.Literal:
+            choices += [str(a) for a in args if str(a) not in choices]
+        elif h is bool or args == [bool]:
+            choices += [c for c in ("true", "false") if c not in choices]
+        elif typing.get_origin(h) is tuple:
+            return "X,X" if args and args[0] is float else "N,N"
+        elif h is dict:
+            return "JSON"
+        else:
+            return None
+    return "{" + ",".join(choices) + "}" if choices else None
+
 
 TRAIN_FLAGS = [
     ("epochs", int, "training epochs"),

@@ -1,8 +1,14 @@
-"""The argument parser: one subcommand per task, each bound to its ``cmd_*`` function."""
+"""The argument parser: one subcommand per task, each bound to its ``cmd_*`` function.
+
+``aekit train``'s family flags are made from the families' config classes, which import torch;
+they are added when the train subcommand parses (or prints its help), so ``aekit --help`` and
+the other subcommands start without torch."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
 from .._version import __version__
 from .commands import (
@@ -20,7 +26,56 @@ from .commands import (
     cmd_traverse,
 )
 from .fit import cmd_train
-from .options import MODEL_FLAGS, TRAIN_FLAGS, _data_flags, _flag
+from .options import TRAIN_FLAGS, _data_flags, _flag, model_flags
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that adds some of its arguments only once it is used: the functions
+    given to :meth:`fill_later` run before its first parse or help text."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pending: list[Callable[[Parser, list[str]], None]] = []
+
+    def fill_later(self, fn: Callable[[Parser, list[str]], None]) -> None:
+        self._pending.append(fn)
+
+    def _fill(self, args: list[str] | None) -> None:
+        while self._pending:
+            self._pending.pop(0)(self, list(sys.argv[1:] if args is None else args))
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._fill(args)
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._fill([])
+        return super().format_help()
+
+
+def _model_flags(group) -> Callable[[Parser, list[str]], None]:
+    """Adds one flag per option of the registered families (:func:`~aekit.cli.options.model_flags`)
+    to ``group``, after importing the ``--plugin`` modules named in the arguments, whose families
+    get flags too."""
+
+    def fill(parser: Parser, args: list[str]) -> None:
+        pre = argparse.ArgumentParser(prog=parser.prog, add_help=False)
+        pre.add_argument("--plugin", action="append", default=[])
+        plugins = pre.parse_known_args(args)[0].plugin
+        if plugins:
+            from ..errors import AekitError
+            from ..nets.registry import load_plugins
+
+            try:
+                load_plugins(plugins)
+            except AekitError as e:
+                parser.error(str(e))
+        taken = set(parser._option_string_actions)
+        for f in model_flags():
+            if _flag(f.name) not in taken:  # a plugin family's field named like a run flag stays YAML-only
+                group.add_argument(_flag(f.name), dest=f.name, type=f.type, metavar=f.metavar, help=f.help)
+
+    return fill
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Autoencoders of every family: train, evaluate, reconstruct, sample.",
     )
     p.add_argument("--version", action="version", version=f"aekit {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     t = sub.add_parser("train", help="train a model and write a run directory",
                        description="Train a model. With no arguments: a vanilla AE on the embedded digits data.")
@@ -49,9 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tsne", action="store_true", default=None, help="report: map the codes with t-SNE instead of PCA")
     t.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
-    g = t.add_argument_group("model options")
-    for name, typ, hlp in MODEL_FLAGS:
-        g.add_argument(_flag(name), dest=name, type=typ, help=hlp)
+    g = t.add_argument_group("model options", "each family's config fields; [families] where not all take it")
+    t.fill_later(_model_flags(g))
     g = t.add_argument_group("training options")
     for name, typ, hlp in TRAIN_FLAGS:
         g.add_argument(_flag(name), dest=name, type=typ, help=hlp)

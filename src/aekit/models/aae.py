@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check
+from ..config import check, option
 from ..errors import AekitError
 from ..nets import mlp
 from ..registry import register
@@ -49,13 +49,15 @@ from .base import Autoencoder, Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AAEConfig(AEConfig):
-    prior: Literal["gaussian", "mixture", "categorical"] = "gaussian"
-    n_components: int = 10  # mixture
-    mixture_radius: float = 4.0
-    mixture_std: float = 0.5
-    n_clusters: int = 10  # categorical
-    disc_hidden: tuple[int, ...] = (256, 256)
-    balance_weight: float = 0.0  # categorical: weight of log K − H(batch mean of y); 0 = the paper
+    prior: Literal["gaussian", "mixture", "categorical"] = option(
+        "gaussian", "p(z) the codes are matched to: N(0, I), Gaussians on a circle, or clusters + style")
+    n_components: int = option(10, "mixture prior: Gaussians on a circle")
+    mixture_radius: float = option(4.0, "mixture prior: radius of the circle of means")
+    mixture_std: float = option(0.5, "mixture prior: standard deviation of each Gaussian")
+    n_clusters: int = option(10, "categorical prior: clusters")
+    disc_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden layer sizes, e.g. 256,256")
+    balance_weight: float = option(
+        0.0, "categorical prior: weight of the cluster-balance term log K − H(ȳ) (0 = the paper)")
 
     def validate(self) -> None:
         super().validate()

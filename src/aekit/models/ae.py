@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check
+from ..config import check, option
 from ..likelihoods import bce_per_sample
 from ..nets import Stack
 from ..registry import register
@@ -28,9 +28,9 @@ from .base import ArchConfig, Autoencoder, Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AEConfig(ArchConfig):
-    recon_loss: Literal["mse", "bce"] = "mse"
-    output: Literal["sigmoid", "linear"] = "sigmoid"
-    tied: bool = False  # decoder weights = encoder weightsᵀ (arch='mlp'; aekit.nets.TiedLinear)
+    recon_loss: Literal["mse", "bce"] = option("mse", "reconstruction loss (bce: data in [0, 1])")
+    output: Literal["sigmoid", "linear"] = option("sigmoid", "output activation: sigmoid (data in [0, 1]) or linear")
+    tied: bool = option(False, "true: the decoder reuses the encoder weights, transposed (arch mlp)")
 
     def validate(self) -> None:
         super().validate()

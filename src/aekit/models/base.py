@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import io
 from .._version import __version__
-from ..config import Config, check
+from ..config import Config, check, option
 from ..errors import AekitError, close_matches
 from ..nets.registry import Headed, Network, check_options, encoder_width, get_network, probe
 from ..nets.sequential import from_spec, to_spec
@@ -35,13 +35,14 @@ from ..nets.mlp import ACTIVATIONS
 class ArchConfig(Config):
     """Options shared by every family: the data shape and the encoder/decoder networks."""
 
-    input_shape: tuple[int, ...]
-    latent_dim: int = 32
-    arch: str = "mlp"  # a registered network (aekit.nets.network_names())
-    hidden: tuple[int, ...] = (256,)
-    channels: tuple[int, ...] = ()
-    activation: str = "relu"
-    net_options: dict = dataclasses.field(default_factory=dict, hash=False)  # the network's own options (JSON)
+    input_shape: tuple[int, ...] = option(help="shape of one sample, e.g. (784,) or (1, 28, 28)")
+    latent_dim: int = option(32, "code size")
+    arch: str = option("mlp", "network: one of `aekit models --networks`")
+    hidden: tuple[int, ...] = option((256,), "hidden layer sizes of the MLP, e.g. 512,256")
+    channels: tuple[int, ...] = option((), "conv channels per downsampling stage, e.g. 32,64")
+    activation: str = option("relu", "hidden-layer activation: " + ", ".join(ACTIVATIONS))
+    net_options: dict = option(help="the network's own options, as JSON (networks other than mlp and conv)",
+                               default_factory=dict, hash=False)
 
     def validate(self) -> None:
         check(len(self.input_shape) > 0, "input_shape", "must not be empty, e.g. (784,) or (1, 28, 28)")

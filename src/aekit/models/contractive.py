@@ -25,7 +25,7 @@ from typing import Literal
 
 import torch
 
-from ..config import check
+from ..config import check, option
 from ..registry import register
 from .ae import AE, AEConfig
 from .base import Output
@@ -33,10 +33,12 @@ from .base import Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ContractiveAEConfig(AEConfig):
-    contractive_weight: float = 1e-4  # λ (the loss is per feature: ≈ a summed loss with λ ≈ 0.1 on MNIST)
-    code_activation: Literal["sigmoid", "linear"] = "sigmoid"
-    jacobian: Literal["auto", "closed_form", "exact", "hutchinson"] = "auto"
-    n_projections: int = 1  # Hutchinson only
+    contractive_weight: float = option(
+        1e-4, "weight λ of the Jacobian penalty (the loss is per feature: ≈ a summed loss with λ ≈ 0.1 on MNIST)")
+    code_activation: Literal["sigmoid", "linear"] = option("sigmoid", "activation of the code h = f(x)")
+    jacobian: Literal["auto", "closed_form", "exact", "hutchinson"] = option(
+        "auto", "how ‖J_f(x)‖²_F is computed; auto: the closed form where it applies, else exact")
+    n_projections: int = option(1, "random projections of the Hutchinson estimate")
 
     def validate(self) -> None:
         super().validate()

@@ -18,6 +18,7 @@ from typing import Literal
 
 import torch
 
+from ..config import option
 from ..corruption import Corruption, check_clip, check_level
 from ..registry import register
 from .ae import AE, AEConfig
@@ -25,9 +26,9 @@ from .ae import AE, AEConfig
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DenoisingAEConfig(AEConfig):
-    noise: Literal["gaussian", "masking", "salt_pepper"] = "gaussian"
-    noise_level: float = 0.3
-    noise_clip: tuple[float, ...] = ()  # (lo, hi): clamp corrupted inputs to the data range
+    noise: Literal["gaussian", "masking", "salt_pepper"] = option("gaussian", "corruption of the training inputs")
+    noise_level: float = option(0.3, "σ for gaussian, fraction ν for masking / salt_pepper")
+    noise_clip: tuple[float, ...] = option((), "clamp corrupted inputs to the data range lo,hi, e.g. 0,1 (images)")
 
     def validate(self) -> None:
         super().validate()

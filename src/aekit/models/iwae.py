@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ..config import check
+from ..config import check, option
 from ..likelihood import log_weights
 from ..registry import register
 from .base import Output
@@ -31,7 +31,7 @@ from .vae import VAE, VAEConfig
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class IWAEConfig(VAEConfig):
-    iw_samples: int = 5  # k, importance samples per input
+    iw_samples: int = option(5, "importance samples k per input")
 
     def validate(self) -> None:
         super().validate()

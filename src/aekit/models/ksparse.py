@@ -29,7 +29,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from ..config import check
+from ..config import check, option
 from ..latents import topk
 from ..registry import register
 from ..schedules import Clock, Schedule
@@ -40,13 +40,13 @@ from .sparse import SparseAE, SparseAEConfig
 class KSparseAEConfig(SparseAEConfig):
     LEGACY: ClassVar[dict] = {"tied": False}  # runs saved before `tied` existed were untied
 
-    sparsity: Literal["topk"] = "topk"
-    hidden: tuple[int, ...] = ()  # linear encoder, as in the paper
-    output: Literal["sigmoid", "linear"] = "linear"  # linear decoder, as in the paper
-    tied: bool | None = None  # None: decoder weight = encoder weightᵀ (the paper) where arch='mlp'
-    k_start: int = 0  # k at epoch 0 (0 = no schedule: k from the start)
-    k_warmup: int = 0  # epochs over which k falls linearly from k_start to k
-    alpha: float = 1.0  # features keep round(α·k) units
+    sparsity: Literal["topk"] = option("topk", "the k-sparse AE keeps a top-k code")
+    hidden: tuple[int, ...] = option((), "hidden layer sizes; none = a linear encoder, as in the paper")
+    output: Literal["sigmoid", "linear"] = option("linear", "output activation (linear, as in the paper)")
+    tied: bool | None = option(None, "decoder weight = encoder weightᵀ; unset: true where arch is mlp (the paper)")
+    k_start: int = option(0, "k at epoch 0, lowered linearly to k (0 = no schedule: k from the start)")
+    k_warmup: int = option(0, "epochs over which k falls linearly from k_start to k")
+    alpha: float = option(1.0, "features (transform) keep round(α·k) units")
 
     def validate(self) -> None:
         if self.tied is None:  # resolved once, so config.json records what was built

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ..config import check
+from ..config import check, option
 from ..corruption import check_level
 from ..registry import register
 from ..schedules import Clock, Schedule
@@ -27,13 +27,14 @@ from .denoising import DenoisingAE, DenoisingAEConfig
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ScheduledDAEConfig(DenoisingAEConfig):
-    noise: Literal["gaussian", "masking", "salt_pepper"] = "masking"
-    noise_start: float = 0.7
-    noise_level: float = 0.1  # the final level
-    noise_schedule: Literal["linear", "exponential", "steps"] = "steps"
-    schedule_unit: Literal["epoch", "step"] = "epoch"
-    schedule_length: int = 0  # epochs or steps; 0 = the whole run (epoch unit only)
-    schedule_levels: int = 4  # plateaus of the 'steps' schedule
+    noise: Literal["gaussian", "masking", "salt_pepper"] = option("masking", "corruption of the training inputs")
+    noise_start: float = option(0.7, "noise level at the start, lowered to noise_level")
+    noise_level: float = option(0.1, "final noise level: σ for gaussian, fraction ν for masking / salt_pepper")
+    noise_schedule: Literal["linear", "exponential", "steps"] = option(
+        "steps", "how the noise falls from noise_start to noise_level")
+    schedule_unit: Literal["epoch", "step"] = option("epoch", "lower the noise by epoch or by step")
+    schedule_length: int = option(0, "epochs (or steps) to reach noise_level; 0 = the whole run (epoch unit only)")
+    schedule_levels: int = option(4, "plateaus of the steps schedule")
 
     def validate(self) -> None:
         super().validate()

@@ -18,7 +18,7 @@ from typing import Literal
 
 import torch
 
-from ..config import check
+from ..config import check, option
 from ..latents import topk
 from ..registry import register
 from .ae import AE, AEConfig
@@ -26,10 +26,10 @@ from .ae import AE, AEConfig
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SparseAEConfig(AEConfig):
-    sparsity: Literal["l1", "kl", "topk"] = "l1"
-    sparsity_weight: float = 1e-3
-    rho: float = 0.05
-    k: int = 8
+    sparsity: Literal["l1", "kl", "topk"] = option("l1", "L1 activity penalty, KL toward ρ, or a top-k code")
+    sparsity_weight: float = option(1e-3, "weight λ of the sparsity penalty")
+    rho: float = option(0.05, "target mean activation ρ of the KL penalty")
+    k: int = option(8, "units kept by top-k sparsity")
 
     def validate(self) -> None:
         super().validate()

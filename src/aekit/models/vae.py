@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import check
+from ..config import check, option
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
 from ..registry import register
@@ -35,10 +35,10 @@ from .base import ArchConfig, Autoencoder, Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VAEConfig(ArchConfig):
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    beta: float = 1.0
-    beta_warmup: int = 0  # epochs over which β rises linearly from 0 (0 = no warm-up)
-    output: Literal["sigmoid", "linear"] = "sigmoid"  # Gaussian mean's activation
+    likelihood: Literal["bernoulli", "gaussian"] = option("bernoulli", "decoder distribution p(x|z)")
+    beta: float = option(1.0, "weight β of the KL term")
+    beta_warmup: int = option(0, "KL warm-up: epochs over which β rises linearly from 0 (0 = none)")
+    output: Literal["sigmoid", "linear"] = option("sigmoid", "activation of the Gaussian decoder's mean")
 
     def validate(self) -> None:
         super().validate()
@@ -152,7 +152,7 @@ class VAE(Autoencoder):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BetaVAEConfig(VAEConfig):
-    beta: float = 4.0
+    beta: float = option(4.0, "weight β of the KL term (4 for the β-VAE)")
 
 
 @register("beta_vae")

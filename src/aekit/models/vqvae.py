@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check
+from ..config import check, option
 from ..nets import activation, conv_decoder, conv_encoder, conv_layout
 from ..registry import register
 from .ae import AE, AEConfig
@@ -41,11 +41,11 @@ from .base import Autoencoder, Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VQVAEConfig(AEConfig):
-    codebook_size: int = 512  # K
-    code_dim: int = 8  # D, size of one codebook vector
-    commitment: float = 0.25  # β
-    ema_decay: float = 0.0  # γ; 0 = learn the codebook by its loss
-    dead_code_threshold: float = 0.05  # restart codes used < this × uniform share; 0 = never
+    codebook_size: int = option(512, "codebook vectors K")
+    code_dim: int = option(8, "size D of one codebook vector")
+    commitment: float = option(0.25, "commitment weight β")
+    ema_decay: float = option(0.0, "EMA codebook decay γ (0 = learn the codebook by its loss)")
+    dead_code_threshold: float = option(0.05, "restart codes used less than this × the uniform share (0 = never)")
 
     def validate(self) -> None:
         super().validate()

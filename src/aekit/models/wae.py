@@ -23,7 +23,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..config import check
+from ..config import check, option
 from ..registry import register
 from .ae import AE, AEConfig
 from .base import Output
@@ -31,9 +31,10 @@ from .base import Output
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class WAEConfig(AEConfig):
-    mmd_weight: float = 10.0  # λ
-    prior_std: float = 1.0  # σ_z
-    kernel_scales: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+    mmd_weight: float = option(10.0, "weight λ of the MMD penalty")
+    prior_std: float = option(1.0, "standard deviation σ_z of the prior N(0, σ_z² I)")
+    kernel_scales: tuple[float, ...] = option((0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+                                              "scales s of the IMQ kernel, C = 2 d σ_z² · s")
 
     def validate(self) -> None:
         super().validate()
