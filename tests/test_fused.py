@@ -10,7 +10,7 @@ import torch
 
 import aekit
 from aekit.nets.mlp import Stack
-from aekit.train import fused
+from aekit import accel
 from aekit.train.trainer import Trainer
 
 
@@ -20,7 +20,7 @@ def _both_ways(model, x, kind):
     [(name, hand-written gradient, autograd's gradient)]). The losses must agree."""
     ref = copy.deepcopy(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    step = fused.build(model, [opt])
+    step = accel.build(model, [opt])
     assert isinstance(step, kind), step
     torch.manual_seed(1)
     terms = step(x)
@@ -32,7 +32,7 @@ def _both_ways(model, x, kind):
 
 
 def _grads_both_ways(model, x):
-    return _both_ways(model, x, fused.MLPStep)[3]
+    return _both_ways(model, x, accel.MLPStep)[3]
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "silu"])
@@ -57,7 +57,7 @@ def test_denoising_step_uses_the_corrupted_input_and_the_clean_target(noise, cli
 
 def test_which_models_take_the_hand_written_step():
     def reason(model):
-        return fused.plan(model, [torch.optim.Adam(model.parameters())])
+        return accel.plan(model, [torch.optim.Adam(model.parameters())])
 
     assert not isinstance(reason(aekit.AE(input_shape=(8,))), str)
     assert not isinstance(reason(aekit.models.ScheduledDAE(input_shape=(8,))), str)
@@ -77,7 +77,7 @@ def test_which_models_take_the_hand_written_step():
     frozen.encoder[0].weight.requires_grad_(False)
     assert "frozen" in reason(frozen)
     two = aekit.AE(input_shape=(8,))
-    assert "one optimizer" in fused.plan(two, [torch.optim.Adam(two.encoder.parameters())])
+    assert "one optimizer" in accel.plan(two, [torch.optim.Adam(two.encoder.parameters())])
 
 
 @pytest.mark.parametrize("kw", [
@@ -93,7 +93,7 @@ def test_hand_written_sparse_gradients_equal_autograd(kw):
     logged terms and gradient for every parameter as autograd."""
     torch.manual_seed(0)
     model = aekit.SparseAE(input_shape=(20,), **{"hidden": (16,), "latent_dim": 8, **kw})
-    _, terms, out, grads = _both_ways(model, torch.rand(33, 20), fused.SparseStep)
+    _, terms, out, grads = _both_ways(model, torch.rand(33, 20), accel.SparseStep)
     for k, v in out.terms.items():
         assert terms[k].item() == pytest.approx(v.item(), rel=1e-5, abs=1e-7), k
     for name, g, ref in grads:
@@ -111,7 +111,7 @@ def test_tied_weights_get_both_gradients_in_the_hand_written_step(make):
     layers' gradients, as autograd gives it; it is updated once."""
     torch.manual_seed(0)
     model = make()
-    step, _, _, grads = _both_ways(model, torch.rand(33, 20), (fused.MLPStep, fused.SparseStep))
+    step, _, _, grads = _both_ways(model, torch.rand(33, 20), (accel.MLPStep, accel.SparseStep))
     assert len(step.params) == len(list(model.parameters()))  # the shared weight once
     for name, g, ref in grads:
         assert torch.allclose(g, ref, rtol=1e-4, atol=1e-6), (name, (g - ref).abs().max().item())
@@ -128,7 +128,7 @@ def test_k_sparse_trains_with_it_like_autograd(tied):
         m = aekit.KSparseAE(input_shape=d.input_shape, latent_dim=40, k=5, k_start=20, k_warmup=2, tied=tied)
         t = Trainer(epochs=3, batch_size=64, progress=False, fused=mode, seed=0, grad_clip=1.0)
         t.device = torch.device("cpu")
-        assert isinstance(t._fused_step(m, [torch.optim.Adam(m.parameters())]), fused.SparseStep) == (mode == "auto")
+        assert isinstance(t._fused_step(m, [torch.optim.Adam(m.parameters())]), accel.SparseStep) == (mode == "auto")
         runs[mode] = t.fit(m, d)
     for ra, rb in zip(runs["auto"], runs["off"]):
         for k in ("train_loss", "train_mean_activation", "val_loss", "k"):
@@ -146,7 +146,7 @@ def test_hand_written_vae_gradients_equal_autograd(kw):
     if kw.get("likelihood") == "gaussian":
         with torch.no_grad():
             model.log_scale.uniform_(-1, 1)  # a learned σ per feature, not all ones
-    _, terms, out, grads = _both_ways(model, torch.rand(17, 50), fused.VAEStep)
+    _, terms, out, grads = _both_ways(model, torch.rand(17, 50), accel.VAEStep)
     for k in ("recon", "kl", "neg_elbo"):
         assert terms[k].item() == pytest.approx(out.terms[k].item(), rel=1e-5, abs=1e-6), k
     for name, g, ref in grads:
@@ -155,7 +155,7 @@ def test_hand_written_vae_gradients_equal_autograd(kw):
 
 def test_which_vaes_take_the_hand_written_step():
     def reason(model):
-        step = fused.build(model, [torch.optim.Adam(model.parameters())])
+        step = accel.build(model, [torch.optim.Adam(model.parameters())])
         return step if isinstance(step, str) else type(step).__name__
 
     assert reason(aekit.VAE(input_shape=(8,))) == "VAEStep"
