@@ -1,10 +1,11 @@
 """Data: named data sets, file readers, preprocessing, and the :class:`Data` container."""
 
+from . import vision  # noqa: F401  (registers cifar10, svhn, celeba)
 from .bundle import Data, as_data, check_array, split_indices
 from .datasets import describe, load, names
-from .files import load_file
+from .files import from_arrays, load_file
 from .preprocess import Preprocessor
 from .readers import register_reader
 
-__all__ = ["Data", "as_data", "check_array", "describe", "load", "load_file", "names", "Preprocessor", "register_reader",
-           "split_indices"]
+__all__ = ["Data", "as_data", "check_array", "describe", "from_arrays", "load", "load_file", "names", "Preprocessor",
+           "register_reader", "split_indices"]

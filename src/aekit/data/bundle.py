@@ -23,7 +23,9 @@ class Data:
     :meth:`train` / :meth:`test` return arrays of :attr:`dtype` with ``preprocess`` applied:
     float32, or the stored integers when the preprocessing leaves them as they are.
     ``batch_transform(batch, generator) -> batch``, when set, is applied by the trainer to
-    every training batch as it is drawn (dynamic binarization sets it).
+    every training batch as it is drawn (dynamic binarization sets it). ``chronological``:
+    the rows are in time order, so the trainer holds out the last rows for validation
+    instead of a random subset (:func:`aekit.data.files.from_arrays` sets it).
     """
 
     x_train: np.ndarray
@@ -34,6 +36,7 @@ class Data:
     preprocess: Preprocessor = dataclasses.field(default_factory=Preprocessor)
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     batch_transform: Callable | None = None
+    chronological: bool = False  # rows in time order: every hold-out (test, validation) is the last part
 
     def __post_init__(self) -> None:
         if self.batch_transform is None:

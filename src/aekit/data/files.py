@@ -2,11 +2,12 @@
 
 The format comes from ``fmt`` or :func:`aekit.data.readers.detect_format`; features and
 labels from its reader (the built-in ones are registered here, a user's own with
-:func:`aekit.data.readers.register_reader`); then the checks (numbers, shape, NaN/inf, label count), a seeded
-train/test split (stratified when labels allow) and preprocessing fitted on the training
-split only. A ``.npy`` larger than ``stream_bytes`` (or any ``.npy`` with ``stream=True``)
-stays memory-mapped: the split is by position (the last ``test_size`` of the rows) so both
-parts remain views of the file, and training reads it in batches (:mod:`aekit.data.stream`).
+:func:`aekit.data.readers.register_reader`); then (:func:`from_arrays`, also for arrays a user holds) the checks (numbers,
+shape, NaN/inf, label count), a train/test split — seeded and stratified when labels allow,
+or ``chronological`` (the last ``test_size`` of the rows, in order) — and preprocessing fitted
+on the training split only. A ``.npy`` larger than ``STREAM_BYTES`` (or any ``.npy`` with
+``stream=True``) stays memory-mapped and is split by position, so both parts remain views of
+the file, and training reads it in batches (:mod:`aekit.data.stream`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .preprocess import Preprocessor
 from .readers import register_reader
 
 STREAM_BYTES = 1 << 30  # .npy files above 1 GiB are read from disk in batches
+SPLITS = ("random", "chronological")
 
 
 # -- the built-in readers (see aekit.data.readers for the contract) ------------------------------
@@ -107,9 +109,11 @@ def read(path: str | Path, fmt: str | None = None, key: str | None = None, label
 
 def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = None, label_column: str | None = None,
               image_size: Any = None, preprocess: str = "auto", impute: str | None = None,
-              binarize: str = "none", channel_norm: bool = False, seed: int = 0, test_size: float = 0.2,
-              stream: bool | None = None) -> Data:
-    """Read, check, split and fit preprocessing: the one path every file takes."""
+              binarize: str = "none", channel_norm: bool = False, channel_axis: int = 1, seed: int = 0,
+              test_size: float = 0.2, stream: bool | None = None, split: str | None = None) -> Data:
+    """Read, check, split and fit preprocessing: the one path every file takes (the part
+    after reading is :func:`from_arrays`). A streamed file is split by position, whatever
+    ``split`` says, so that both parts stay views of the file."""
     path = Path(path)
     fmt = fmt or (readers.detect_format(path) if path.exists() else None)
     if stream is None:
@@ -118,35 +122,61 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
         raise AekitError("--binarize static: needs the data in memory; with --stream use dynamic or threshold")
     if stream and fmt != "npy":
         raise AekitError(f"--stream: reads .npy files from disk in batches; convert {path} first (aekit convert {path} {path.with_suffix('.npy').name})")
+    if stream and split == "random":
+        raise AekitError("split: a streamed file is split by position (the last rows are held out); "
+                         "drop --stream, or shuffle the file's rows first")
     x, y, info = read(path, fmt, key, label_column, image_size, mmap=bool(stream))
-    where = str(path)
-    x = check_array(x, where=where, finite=impute in (None, "none"))
-    y = check_labels(y, len(x), where=f"{path} labels")
-    if stream:
-        n_test = int(round(test_size * len(x)))
-        tr, te = slice(0, len(x) - n_test), slice(len(x) - n_test, len(x))
-        split = f"by position: first {len(x) - n_test} rows train, last {n_test} test"
+    chrono = "chronological" if stream else split
+    info.update({
+        "path": str(path),
+        # how to read it again: a streamed file splits by position, so a reload must stream too
+        "source": {k: v for k, v in {"format": fmt, "key": key, "label_column": label_column,
+                                     "image_size": image_size, "impute": impute,
+                                     "stream": True if stream else None,
+                                     "split": split if split == "chronological" else None}.items() if v is not None},
+    })
+    return from_arrays(x, y, name=str(path), fmt=fmt, preprocess=preprocess, impute=impute, binarize=binarize,
+                       channel_norm=channel_norm, channel_axis=channel_axis, seed=seed, test_size=test_size,
+                       split=chrono or "random", info=info)
+
+
+def from_arrays(x: Any, y: Any = None, *, name: str = "array", fmt: str | None = None, preprocess: str = "auto",
+                impute: str | None = None, binarize: str = "none", channel_norm: bool = False, channel_axis: int = 1,
+                seed: int = 0, test_size: float = 0.2, split: str = "random", info: dict | None = None) -> Data:
+    """Check, split and fit preprocessing on the training part only.
+
+    ``split="random"``: a seeded split, stratified where the labels allow.
+    ``split="chronological"``: rows are in time order; the first rows train and the last
+    ``test_size`` of them test, never shuffled, and the trainer's validation hold-out is the
+    last part of the training rows (:attr:`Data.chronological`). Series and windows of a
+    series want this: a random split lets the model see the future it is tested on.
+    ``preprocess="auto"``: 2-D float tables → minmax, uint8 → /255, other data as is."""
+    if split not in SPLITS:
+        raise AekitError(f"split: unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    x = check_array(x, where=name, finite=impute in (None, "none"))
+    y = check_labels(y, len(x), where=f"{name} labels")
+    n = len(x)
+    if split == "chronological":  # slices: a memory map's parts stay views of the file
+        n_test = int(round(test_size * n)) if test_size > 0 else 0
+        if n_test >= n:
+            raise AekitError(f"test_size: {test_size} leaves no training rows out of {n}")
+        tr, te = slice(0, n - n_test), (slice(n - n_test, n) if n_test else None)
+        desc = f"chronological: first {n - n_test} rows train, last {n_test} test"
     else:
-        tr, te = split_indices(len(x), y, test_size, seed)
+        tr, te = split_indices(n, y, test_size, seed)
         te = te if len(te) else None
-        split = f"{1 - test_size:.0%}/{test_size:.0%}, seed {seed}" + (", stratified" if y is not None else "")
+        desc = f"{1 - test_size:.0%}/{test_size:.0%}, seed {seed}" + (", stratified" if y is not None else "")
     x_tr = x[tr]
     if preprocess == "auto":
         tabular_float = x.ndim == 2 and np.issubdtype(x.dtype, np.floating) and fmt not in ("idx", "images")
         preprocess = "minmax" if tabular_float and binarize == "none" else "auto"  # [0, 1]: the default sigmoid output
         if preprocess == "auto" and fmt == "images":
             preprocess = "scale"
-    pre = Preprocessor.fit(x_tr, preprocess, impute=impute, channel_norm=channel_norm, binarize=binarize, seed=seed)
-    has_test = te is not None and (isinstance(te, slice) and te.stop > te.start or not isinstance(te, slice))
-    info.update({
-        "path": str(path), "split": split,
-        # how to read it again: a streamed file splits by position, so a reload must stream too
-        "source": {k: v for k, v in {"format": fmt, "key": key, "label_column": label_column,
-                                     "image_size": image_size, "impute": impute,
-                                     "stream": True if stream else None}.items() if v is not None},
-    })
+    pre = Preprocessor.fit(x_tr, preprocess, impute=impute, channel_norm=channel_norm, channel_axis=channel_axis,
+                           binarize=binarize, seed=seed)
+    info = {**(info or {}), "split": desc}
     return Data(
-        x_train=x_tr, x_test=x[te] if has_test else None,
-        y_train=None if y is None else y[tr], y_test=None if y is None or not has_test else y[te],
-        name=str(path), preprocess=pre, info=info,
+        x_train=x_tr, x_test=None if te is None else x[te],
+        y_train=None if y is None else y[tr], y_test=None if y is None or te is None else y[te],
+        name=name, preprocess=pre, info=info, chronological=split == "chronological",
     )

@@ -6,7 +6,8 @@ The transform, in order (each step optional):
 2. method: ``none``; ``scale`` (x · factor, e.g. uint8 images /255 → [0, 1]); ``minmax``
    ((x − min) / (max − min) per feature); ``standardize`` ((x − μ) / σ per feature).
    Constant features (max = min, σ = 0) are shifted and left unscaled, never divided by 0;
-3. per-channel normalization of images: (x_c − μ_c) / σ_c over each channel c;
+3. per-channel normalization: (x_c − μ_c) / σ_c for each channel c, the channel being axis 1
+   of images (N, C, H, W) or the last axis of series (T, C) and windows (N, W, C);
 4. binarization for Bernoulli decoders: ``threshold`` (x > t), ``static`` (one Bernoulli
    sample x̃ ~ Bern(x) drawn once with a fixed seed), ``dynamic`` (a fresh x̃ ~ Bern(x) each
    time a batch is drawn: Burda, Grosse & Salakhutdinov 2015, "Importance Weighted
@@ -33,27 +34,38 @@ BINARIZE = ("none", "threshold", "static", "dynamic")
 BLOCK = 65536
 
 
-def _blocks(x: np.ndarray, block: int = BLOCK):
-    """Blocks of rows of ``x`` (an array, a memory map, a Dataset's items) as float64
-    (rows, features); at most ``block`` rows and about 64 MiB at a time."""
+def _row_blocks(x: np.ndarray, block: int = BLOCK):
+    """Blocks of rows of ``x`` (an array, a memory map, a Dataset's items) as arrays: at most
+    ``block`` rows and about 64 MiB (as float64) at a time; a memory map's pages are given
+    back once the caller is done with a block."""
     from .pages import release
 
     block = max(1, min(block, (64 << 20) // (8 * max(1, int(np.prod(x.shape[1:]))))))
     for i in range(0, len(x), block):
         rows = x[i:i + block]
-        out = np.asarray(rows).reshape(len(rows), -1).astype(np.float64)
+        yield np.asarray(rows)
         release(rows)
-        yield out
 
 
-@np.errstate(invalid="ignore", divide="ignore")  # non-finite entries (to impute) spoil only min/max/mean
+def _blocks(x: np.ndarray, block: int = BLOCK):
+    """Blocks of rows of ``x`` as float64 (rows, features)."""
+    for rows in _row_blocks(x, block):
+        yield rows.reshape(len(rows), -1).astype(np.float64)
+
+
 def feature_stats(x: np.ndarray, fill: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per flattened feature: min, max, mean, std, and the mean of its finite values
     (Chan et al.'s pairwise update, one block of rows at a time)."""
+    return block_stats(_blocks(x), fill)
+
+
+@np.errstate(invalid="ignore", divide="ignore")  # non-finite entries (to impute) spoil only min/max/mean
+def block_stats(blocks, fill: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`feature_stats` over an iterable of float64 blocks (rows, columns)."""
     n = 0
     lo = hi = mean = m2 = None
     fsum = fcnt = None
-    for b in _blocks(x):
+    for b in blocks:
         ok = np.isfinite(b)
         fs, fc = np.where(ok, b, 0.0).sum(0), ok.sum(0)
         fsum, fcnt = (fs, fc) if fsum is None else (fsum + fs, fcnt + fc)
@@ -79,8 +91,9 @@ class Preprocessor:
     offset: list[float] | None = None  # per-feature (flattened) shift
     scale: list[float] | None = None  # per-feature (flattened) divisor
     fill: list[float] | None = None  # per-feature (flattened) value for NaN/inf (--impute mean)
-    channel_mean: list[float] | None = None  # per-channel normalization (images)
+    channel_mean: list[float] | None = None  # per-channel normalization
     channel_std: list[float] | None = None
+    channel_axis: int = 1  # 1: channels first (images (N, C, H, W)); -1: channels last (series (N, …, C))
     binarize: str = "none"
     threshold: float = 0.5
     seed: int = 0
@@ -90,6 +103,9 @@ class Preprocessor:
             raise AekitError(f"preprocess: unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.binarize not in BINARIZE:
             raise AekitError(f"--binarize: unknown mode {self.binarize!r}; choose one of {', '.join(BINARIZE)}")
+        if self.channel_axis not in (1, -1):
+            raise AekitError(f"channel_axis: 1 (images, channels first) or -1 (series and windows, channels last), "
+                             f"got {self.channel_axis!r}")
 
     @classmethod
     def fit_auto(cls, x: np.ndarray) -> Preprocessor:
@@ -100,8 +116,11 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, x: np.ndarray, method: str, *, impute: str | None = None, channel_norm: bool = False,
-            binarize: str = "none", threshold: float = 0.5, seed: int = 0) -> Preprocessor:
-        """Fit on the training split ``x`` (array or memory map, read a block at a time)."""
+            channel_axis: int = 1, binarize: str = "none", threshold: float = 0.5, seed: int = 0) -> Preprocessor:
+        """Fit on the training split ``x`` (array, memory map or a Dataset's items, read a block
+        at a time). ``channel_norm``: mean 0 / sd 1 per channel after the method, the channel
+        being axis 1 of images (N, C, H, W) or, with ``channel_axis=-1``, the last axis of
+        series (T, C) and windows (N, W, C); its statistics pool every other axis."""
         if method == "auto":
             method = cls.fit_auto(x).method
         if method not in METHODS:
@@ -115,7 +134,7 @@ class Preprocessor:
             if len(empty):
                 raise AekitError(f"--impute mean: feature {int(empty[0])} has no finite value in the training data; drop that column")
             fill = st["finite_mean"].tolist()
-        pre = cls(method, fill=fill, binarize=binarize, threshold=threshold, seed=seed)
+        pre = cls(method, fill=fill, binarize=binarize, threshold=threshold, seed=seed, channel_axis=channel_axis)
         if method == "scale":
             pre.factor = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
         elif method in ("minmax", "standardize"):
@@ -126,11 +145,11 @@ class Preprocessor:
             else:
                 pre.offset, pre.scale = st["mean"].tolist(), np.where(st["std"] > 0, st["std"], 1.0).tolist()
         if channel_norm:
-            if x.ndim != 4:
+            if channel_axis == 1 and x.ndim != 4:
                 raise AekitError(f"--channel-norm: needs images (N, C, H, W), got shape {x.shape}")
-            cx = pre._base(x)
-            c = cx.shape[1]
-            st = feature_stats(cx.transpose(1, 0, 2, 3).reshape(c, -1).T)
+            c = x.shape[channel_axis]
+            st = block_stats(np.moveaxis(pre._base(b), channel_axis, -1).reshape(-1, c).astype(np.float64)
+                             for b in _row_blocks(x))  # (rows · other axes, C), a block at a time
             pre.channel_mean = st["mean"].tolist()
             pre.channel_std = np.where(st["std"] > 0, st["std"], 1.0).tolist()
         if binarize != "none":
@@ -179,7 +198,9 @@ class Preprocessor:
         return ((flat - off) / sc).reshape(shape)
 
     def _channel_shape(self, x: np.ndarray) -> tuple[int, ...]:
-        return (1, len(self.channel_mean)) + (1,) * (x.ndim - 2)
+        """The channel statistics' shape, broadcast against ``x``."""
+        c = len(self.channel_mean)
+        return (1, c) + (1,) * (x.ndim - 2) if self.channel_axis == 1 else (1,) * (x.ndim - 1) + (c,)
 
     def transform(self, x: np.ndarray, sample: bool = False) -> np.ndarray:
         """Preprocessed copy of ``x``: float32, or integers kept as they are by an identity

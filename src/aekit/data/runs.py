@@ -17,19 +17,20 @@ from .datasets import load, names
 from .files import load_file
 from .preprocess import Preprocessor
 
-FIT_OPTIONS = ("impute", "binarize", "channel_norm")
+FIT_OPTIONS = ("impute", "binarize", "channel_norm", "channel_axis")
 
 
 def load_any(name: str, root: str | None = None, download: bool = True, seed: int = 0,
              preprocess: str | None = None, **opts) -> Data:
     """A named data set, or a file/folder read with ``opts`` (format, key, label_column,
-    image_size, stream, and the preprocessing options impute, binarize, channel_norm)."""
+    image_size, stream, split, and the preprocessing options impute, binarize, channel_norm,
+    channel_axis)."""
     opts = {k: v for k, v in opts.items() if v is not None}
     fit = {k: opts.pop(k) for k in FIT_OPTIONS if k in opts}
     if name not in names() and (Path(name).exists() or Path(name).suffix or "/" in name or opts):
         return load_file(name, fmt=opts.get("format"), key=opts.get("key"), label_column=opts.get("label_column"),
                          image_size=opts.get("image_size"), preprocess=preprocess or "auto", seed=seed,
-                         stream=opts.get("stream"), **fit)
+                         stream=opts.get("stream"), split=opts.get("split"), **fit)
     d = load(name, root=root, download=download, seed=seed)
     if (preprocess and preprocess != "auto") or fit:
         d.set_preprocess(Preprocessor.fit(d.x_train, preprocess or "auto", seed=seed, **fit))

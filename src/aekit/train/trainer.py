@@ -115,13 +115,13 @@ class Trainer:
         return self.rank == 0
 
     # -- data -----------------------------------------------------------------------------------
-    def _split(self, x: np.ndarray, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    def _split(self, x: np.ndarray, gen: torch.Generator, ordered: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         n_val = int(round(self.config.val_split * len(x)))
         if n_val == 0:
             return x, None
         if n_val >= len(x):
             raise AekitError(f"val_split: {self.config.val_split} leaves no training data out of {len(x)} samples")
-        if isinstance(x, np.memmap):  # out-of-core: split by position so both parts stay views of the file
+        if isinstance(x, np.memmap) or ordered:  # a memory map stays views of the file; a series holds out its end
             return x[:len(x) - n_val], x[len(x) - n_val:]
         perm = torch.randperm(len(x), generator=gen).numpy()
         return x[perm[n_val:]], x[perm[:n_val]]
@@ -167,7 +167,7 @@ class Trainer:
                 f"build the model with input_shape={tuple(x_all.shape[1:])}"
             )
         gen = torch.Generator().manual_seed(c.seed)
-        x_train, x_val = self._split(x_all, gen)
+        x_train, x_val = self._split(x_all, gen, ordered=data.chronological)
         n = len(x_train)
         if c.batch_size > n:
             raise AekitError(
