@@ -16,15 +16,20 @@ unchanged. What it gains is measured in BENCHMARKS.md.
 :func:`plan_sparse`, :func:`plan_vae`): anything else that changes the math (a contractive
 penalty, an overridden ``forward``/``training_step``/``penalty``, a convolutional network,
 frozen or non-fp32 parameters, several optimizers) trains through autograd.
+
+A step that qualifies is still checked against the model's own forward and autograd on the
+first batch of every fit (:mod:`.check`): a family edited without its step here trains
+through autograd, with one :class:`FastPathMismatch` warning naming the file to update.
 """
 
 from __future__ import annotations
 
 from .ae import MLPStep, plan
+from .check import FastPathMismatch
 from .sparse import SparseStep, plan_sparse
 from .vae import VAEStep, plan_vae
 
-__all__ = ["build", "plan", "plan_sparse", "plan_vae", "MLPStep", "SparseStep", "VAEStep"]
+__all__ = ["build", "FastPathMismatch", "plan", "plan_sparse", "plan_vae", "MLPStep", "SparseStep", "VAEStep"]
 
 
 def build(model, optimizers: list, grad_clip: float = 0.0):

@@ -1,7 +1,9 @@
 """The hand-written training step of a fully connected AE, DAE or scheduled DAE
 (:class:`aekit.models.ae.AE`): corrupt, forward, reconstruction loss, backward, clip, step.
 
-It mirrors ``AE.forward``/``AE.recon_loss``; an edit to those belongs here too."""
+It mirrors ``AE.forward``/``AE.recon_loss``; an edit to those belongs here too: the trainer
+checks the two against each other on the first batch of every fit (:mod:`.check`) and trains
+through autograd where they differ."""
 
 from __future__ import annotations
 
@@ -30,11 +32,10 @@ class MLPStep(Step):
         super().__init__(model, [self.chain], optimizer, grad_clip)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def gradients(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         target = x.flatten(1).to(torch.float32)
         h = self.chain.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
         self.zero_grads()
         loss, g, s = self.recon(h, target)
         self.chain.backward(g, s, set())
-        self.update()
         return {"loss": loss, "recon": loss}

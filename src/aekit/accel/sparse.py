@@ -4,7 +4,8 @@ code transform (identity, the KL-ρ sigmoid or top-k), decode, reconstruction lo
 backward through the penalty and the transform, clip, step.
 
 It mirrors ``SparseAE.code_transform``/``SparseAE.penalty``; an edit to those belongs here
-too."""
+too: the trainer checks the two against each other on the first batch of every fit
+(:mod:`.check`) and trains through autograd where they differ."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class SparseStep(Step):
         super().__init__(model, [self.enc, self.dec], optimizer, grad_clip)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def gradients(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.model.config
         target = x.flatten(1).to(torch.float32)
         pre = self.enc.forward(self.model.corrupt(x).flatten(1).to(torch.float32))
@@ -69,6 +70,5 @@ class SparseStep(Step):
             pen, act = torch.zeros(()), (z != 0).float().mean()
             gpre = torch.zeros_like(pre).scatter_(-1, idx, gz.gather(-1, idx))
         self.enc.backward(gpre, s, written)
-        self.update()
         loss = recon + lam * pen  # top-k: pen is 0
         return {"loss": loss, "recon": recon, "sparsity": pen, "mean_activation": act}

@@ -36,7 +36,12 @@ def networks(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
 
 
 class Step:
-    """Gradients into ``.grad``, clipping, then the model's own optimizer."""
+    """Gradients into ``.grad``, clipping, then the model's own optimizer.
+
+    A family's step defines :meth:`gradients` (loss, logged terms, every parameter's
+    ``.grad``); calling the step also clips and steps the optimizer. The trainer calls
+    :meth:`gradients` alone on a fit's first batch, to check it against autograd
+    (:func:`aekit.accel.check.verify`) before any optimizer step."""
 
     def __init__(self, model, chains: list[Chain], optimizer: torch.optim.Optimizer, grad_clip: float):
         self.model, self.optimizer, self.grad_clip = model, optimizer, grad_clip
@@ -69,6 +74,16 @@ class Step:
         if self.sigmoid:  # (y − x) · y (1 − y)
             through_sigmoid_(g, y)
         return loss, g, 2.0 / n
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = self.gradients(x)
+        self.update()
+        return terms
+
+    def gradients(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Forward and backward on batch ``x``: the logged terms (with ``loss``); every
+        parameter's gradient written into its ``.grad``."""
+        raise NotImplementedError
 
     def update(self) -> None:
         if self.grad_clip > 0:

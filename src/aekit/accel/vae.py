@@ -2,7 +2,9 @@
 (:class:`aekit.models.vae.VAE`), Bernoulli or Gaussian: encode, reparameterize, decode,
 −ELBO = −log p(x|z) + β·KL(q(z|x) ‖ N(0, I)) (mean over the batch), backward, clip, step.
 
-It mirrors ``VAE.forward``/``VAE.elbo_terms``/``VAE.nll``; an edit to those belongs here too."""
+It mirrors ``VAE.forward``/``VAE.elbo_terms``/``VAE.nll``; an edit to those belongs here too:
+the trainer checks the two against each other on the first batch of every fit (:mod:`.check`)
+and trains through autograd where they differ."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class VAEStep(Step):
             self.params.append(model.log_scale)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def gradients(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         target = x.flatten(1).to(torch.float32)
         b, d = target.shape[0], self.d
         h = self.enc.forward(target)
@@ -67,7 +69,6 @@ class VAEStep(Step):
         torch.mul(gz, eps, out=gl)
         gl.mul_(std).add_(var.sub_(1), alpha=w).mul_(0.5)  # ½ (g_z ε σ + β (σ² − 1))
         self.enc.backward(gh, 1.0 / b, set())
-        self.update()
         loss = rec + w * kl
         return {"loss": loss, "recon": rec, "kl": kl, "neg_elbo": rec + kl}
 

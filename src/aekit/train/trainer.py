@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -203,9 +204,11 @@ class Trainer:
         amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[c.precision]
         scaler = torch.amp.GradScaler("cuda") if c.precision == "fp16" else None
 
-        def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        def backward(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
             opt.zero_grad(set_to_none=True)
             loss = loss.float() * loss_scale[0] if self.world > 1 else loss.float()
+
+        def apply(opt: torch.optim.Optimizer) -> None:
             (scaler.scale(loss) if scaler is not None else loss).backward()
             if scaler is not None:
                 scaler.unscale_(opt)
@@ -218,6 +221,10 @@ class Trainer:
                 scaler.update()
             else:
                 opt.step()
+        def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+            backward(loss, opt)
+            apply(opt)
+
 
         def autocast():
             if amp_dtype is None:
@@ -240,6 +247,7 @@ class Trainer:
         n_batches = math.ceil(n / c.batch_size)
         global_step = start_epoch * n_batches
         sync_buffers = self.world > 1 and any(True for _ in model.buffers())
+        checked = False
         fused = self._fused_step(model, optimizers)
         if fused is not None:
             uncompile = lambda: None  # noqa: E731
@@ -264,7 +272,10 @@ class Trainer:
                 w = len(xb)
                 loss_scale[0] = w * self.world / glob
                 model.on_train_step(global_step)
-                if fused is not None:
+                if fused is not None and not checked:  # the first batch: against autograd first
+                    checked = True
+                    terms, fused = self._checked_fast_step(fused, model, xb, optimizers, backward, apply, step)
+                elif fused is not None:
                     terms = fused(xb)
                 else:
                     with autocast():
@@ -342,6 +353,35 @@ class Trainer:
             log.debug("training through autograd: %s", step)
             return None
         return step
+    def _checked_fast_step(self, fast, model, xb, optimizers, backward, apply, step):
+        """The fit's first batch with a hand-written step: checked against the model's own
+        ``training_step`` (:func:`aekit.accel.check.verify`), then the one optimizer step —
+        the fast step's where they agree, autograd's where they do not. Returns (terms, the
+        step for the rest of the fit: ``fast``, or None to train through autograd)."""
+        from ..accel import check
+
+        stepped = []
+
+        def deferred(loss, opt):  # backward now; clip and step once the two are compared
+            stepped.append(opt)
+            backward(loss, opt)
+
+        start = torch.get_rng_state()
+        terms, diff = check.verify(fast, model, xb, lambda x: model.training_step(x, optimizers, deferred))
+        if diff is None and len(stepped) == 1:
+            fast.update()
+            return terms, fast
+        if len(stepped) != 1:  # not one backward to finish: replay the batch through autograd
+            diff = diff or f"its training_step, which stepped {len(stepped)} optimizers"
+            torch.set_rng_state(start)
+            terms = model.training_step(xb, optimizers, step)
+        else:
+            apply(stepped[0])
+        msg = check.mismatch_message(fast, model, diff)
+        warnings.warn(msg, check.FastPathMismatch, stacklevel=4)
+        log.warning(msg)
+        return terms, None
+
 
     def _diverged(self, epoch: int, first: int, window: list[dict[str, torch.Tensor]]) -> None:
         """Name the first step of ``window`` (steps ``first``, ``first + 1`` … of the epoch)
