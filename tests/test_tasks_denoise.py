@@ -60,7 +60,7 @@ def test_denoising_raises_psnr_on_real_mnist(mnist, mnist_dae):
 
 
 def test_denoise_cli_folder_and_array(mnist, mnist_dae, tmp_path):
-    from aekit.apply import write_image
+    from aekit.data.images import write_image
 
     run = tmp_path / "run"
     mnist_dae.save_pretrained(run)

@@ -10,44 +10,10 @@ import numpy as np
 import torch
 
 from . import io
+from .data.images import IMAGE_SUFFIXES, read_image, to_unit, write_image
 from .data.runs import run_preprocessor
 from .errors import AekitError
 from .models import load
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-
-
-def read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """An image file as uint8 (C, H, W) matching the model's channels and size."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        img = Image.open(path)
-        img.load()
-    except (UnidentifiedImageError, OSError) as e:
-        raise AekitError(f"{path}: not a readable image ({e})") from None
-    if len(shape) != 3:
-        raise AekitError(f"{path}: this model takes flat vectors of shape {shape}, not images; pass a .npy file")
-    c, h, w = shape
-    img = img.convert("L" if c == 1 else "RGB")
-    if img.size != (w, h):
-        raise AekitError(f"{path}: image is {img.size[0]}×{img.size[1]}, the model takes {w}×{h}; resize it first")
-    a = np.asarray(img, dtype=np.uint8)
-    return a[None] if c == 1 else a.transpose(2, 0, 1)
-
-
-def write_image(path: Path, x: np.ndarray) -> None:
-    """Save (C, H, W) values in [0, 1] as PNG/JPEG, atomically."""
-    from PIL import Image
-
-    a = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
-    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
-    with io.atomic_path(path) as tmp:
-        Image.fromarray(a).save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
-
-
-def _to_unit(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
@@ -72,7 +38,7 @@ def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
     if not files:
         raise AekitError(f"{inp}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     imgs = np.stack([read_image(p, shape) for p in files])
-    x = pre.transform(imgs) if pre.method != "none" else _to_unit(imgs)
+    x = pre.transform(imgs) if pre.method != "none" else to_unit(imgs)
     r = model.reconstruct(torch.from_numpy(x)).numpy()
     r = pre.inverse_transform(r) if pre.method not in ("none", "scale") else r
     if inp.is_dir():
@@ -139,7 +105,7 @@ def _pick_inputs(run_dir: Path, model, inputs: list[str], index: list[int]) -> n
             if not Path(p).is_file():
                 raise AekitError(f"{p}: no such image file")
         imgs = np.stack([read_image(Path(p), shape) for p in inputs])
-        return pre.transform(imgs) if pre.method != "none" else _to_unit(imgs)
+        return pre.transform(imgs) if pre.method != "none" else to_unit(imgs)
     d = run_data(run_dir)
     x = d.test() if d.x_test is not None else d.train()
     bad = [i for i in index if not 0 <= i < len(x)]

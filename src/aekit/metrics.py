@@ -31,7 +31,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     metrics included (those read ``x`` once more)."""
     from tqdm.auto import tqdm
 
-    from .tasks.common import chunks
+    from .data.batches import chunks
 
     if device is not None:
         model.to(device)

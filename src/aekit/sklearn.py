@@ -104,7 +104,7 @@ class _AutoencoderEstimator(BaseEstimator):
         return Xp
 
     def _torch(self, Xp):
-        from .tasks.common import as_tensor
+        from .data.batches import as_tensor
 
         return as_tensor(Xp)
 
@@ -135,7 +135,7 @@ class AutoencoderTransformer(TransformerMixin, _AutoencoderEstimator):
         """Decode codes (n, latent_dim) back to data units, shaped like the training rows."""
         import torch
 
-        from .tasks.common import batched
+        from .data.batches import batched
 
         check_is_fitted(self, "model_")
         Z = check_array(X, dtype=[np.float64, np.float32]).astype(np.float32)

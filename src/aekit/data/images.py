@@ -1,4 +1,4 @@
-"""Image folders (PNG / JPEG / BMP / TIFF) → uint8 arrays ``(N, C, H, W)``.
+"""Image files and folders (PNG / JPEG / BMP / TIFF) ↔ uint8 arrays ``(N, C, H, W)``.
 
 Grayscale when every image is grayscale, RGB otherwise (alpha dropped). All images must have
 one size unless ``image_size`` is given, in which case each is resized (bilinear). A folder
@@ -85,6 +85,35 @@ def to_array(img, channels: int, size: tuple[int, int] | None) -> np.ndarray:
         img = img.resize((size[1], size[0]), Image.BILINEAR)
     a = np.asarray(img, dtype=np.uint8)
     return a[None] if channels == 1 else a.transpose(2, 0, 1)
+
+
+def read_image(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """One image file as uint8 (C, H, W) for a model that takes ``shape`` = (C, H, W): converted
+    to its channels; an image of another size is refused, not resized."""
+    img = open_image(path)
+    if len(shape) != 3:
+        raise AekitError(f"{path}: this model takes flat vectors of shape {shape}, not images; pass a .npy file")
+    c, h, w = shape
+    if img.size != (w, h):
+        raise AekitError(f"{path}: image is {img.size[0]}×{img.size[1]}, the model takes {w}×{h}; resize it first")
+    return to_array(img, c, None)
+
+
+def write_image(path: Path, x: np.ndarray) -> None:
+    """Save (C, H, W) values in [0, 1] as PNG (JPEG for a .jpg/.jpeg name), atomically."""
+    from PIL import Image
+
+    from .. import io
+
+    a = (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    with io.atomic_path(path) as tmp:
+        Image.fromarray(a).save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG")
+
+
+def to_unit(x: np.ndarray) -> np.ndarray:
+    """uint8 pixels → float32 in [0, 1]; other arrays → float32 as they are."""
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def read_image_folder(root: str | Path, image_size=None):

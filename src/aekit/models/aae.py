@@ -42,7 +42,7 @@ from torch import nn
 from ..config import check, option
 from ..errors import AekitError
 from ..nets import mlp
-from ..registry import register
+from .registry import register
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
 

@@ -22,7 +22,7 @@ from torch import nn
 from ..config import check, option
 from ..likelihoods import bce_per_sample
 from ..nets import Stack
-from ..registry import register
+from .registry import register
 from .base import ArchConfig, Autoencoder, Output
 
 

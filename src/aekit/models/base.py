@@ -355,7 +355,7 @@ class Autoencoder(nn.Module):
         register the family or network the run names. Nothing else is imported: a
         ``config.json`` that names an unregistered family or network is refused."""
         from ..nets.registry import load_plugins, network_names
-        from ..registry import MODELS, get_model_class
+        from .registry import MODELS, get_model_class
 
         d = Path(directory)
         if not d.is_dir():
@@ -371,9 +371,7 @@ class Autoencoder(nn.Module):
                 "; import the module that registers it, or pass plugins=[...] (CLI: --plugin MODULE)")
         name = meta["model_class"]
         if not isinstance(name, str) or (name not in MODELS and name not in {k.__name__ for k in MODELS.values()}):
-            get_model_class("ae")  # registers aekit's own families
-            if not isinstance(name, str) or (name not in MODELS and name not in {k.__name__ for k in MODELS.values()}):
-                raise AekitError(f"{cfg_path}: names the model class {name!r}, which is not registered{hint}")
+            raise AekitError(f"{cfg_path}: names the model class {name!r}, which is not registered{hint}")
         arch = meta["model"].get("arch", "mlp") if isinstance(meta["model"], dict) else "mlp"
         if arch not in network_names() and arch != "module":
             raise AekitError(f"{cfg_path}: names the network {arch!r}, which is not registered{hint}")

@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 
 from ..config import check, option
-from ..registry import register
+from .registry import register
 from .ae import AE, AEConfig
 from .base import Output
 

@@ -20,7 +20,7 @@ import torch
 
 from ..config import option
 from ..corruption import Corruption, check_clip, check_level
-from ..registry import register
+from .registry import register
 from .ae import AE, AEConfig
 
 

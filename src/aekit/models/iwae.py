@@ -24,7 +24,7 @@ import torch
 
 from ..config import check, option
 from ..likelihood import log_weights
-from ..registry import register
+from .registry import register
 from .base import Output
 from .vae import VAE, VAEConfig
 

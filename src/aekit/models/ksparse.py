@@ -31,7 +31,7 @@ import torch
 
 from ..config import check, option
 from ..latents import topk
-from ..registry import register
+from .registry import register
 from ..schedules import Clock, Schedule
 from .sparse import SparseAE, SparseAEConfig
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..config import check, option
 from ..corruption import check_level
-from ..registry import register
+from .registry import register
 from ..schedules import Clock, Schedule
 from .denoising import DenoisingAE, DenoisingAEConfig
 

@@ -20,7 +20,7 @@ import torch
 
 from ..config import check, option
 from ..latents import topk
-from ..registry import register
+from .registry import register
 from .ae import AE, AEConfig
 
 

@@ -28,7 +28,7 @@ from torch import nn
 from ..config import check, option
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
-from ..registry import register
+from .registry import register
 from ..schedules import Clock, Schedule
 from .base import ArchConfig, Autoencoder, Output
 

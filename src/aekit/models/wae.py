@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check, option
-from ..registry import register
+from .registry import register
 from .ae import AE, AEConfig
 from .base import Output
 

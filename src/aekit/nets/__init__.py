@@ -1,6 +1,7 @@
 """Encoder/decoder networks shared by every family, registered by name (:mod:`.registry`):
 ``mlp``, ``conv``, ``resnet``, the user's ``nn.Sequential`` and the user's own modules."""
 
+from . import builtin  # noqa: F401  (registers mlp, conv, resnet, sequential, module)
 from .conv import ConvTranspose2d, conv_decoder, conv_encoder, conv_layout
 from .mlp import Stack, TiedLinear, activation, mlp, tied_mlp
 from .registry import Network, get_network, load_plugins, network_names, register_network

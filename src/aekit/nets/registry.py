@@ -132,7 +132,6 @@ def register_network(name: str, *, flat_input: bool = False, input_dtype: str = 
 
 def get_network(name: Any) -> Network:
     """The network registered as ``name``; a one-line error naming the fix otherwise."""
-    _ensure_builtins()
     if isinstance(name, str) and name in NETWORKS:
         return NETWORKS[name]
     choices = sorted(NETWORKS)
@@ -144,7 +143,6 @@ def get_network(name: Any) -> Network:
 
 
 def network_names() -> list[str]:
-    _ensure_builtins()
     return [n for n in NETWORKS if n != "module"]
 
 
@@ -276,13 +274,3 @@ class Headed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-
-
-# -- the built-in networks ------------------------------------------------------------------------
-
-def _ensure_builtins() -> None:
-    if "mlp" in NETWORKS:
-        return
-    from . import builtin  # noqa: F401  (registers mlp, conv, resnet, sequential, module)

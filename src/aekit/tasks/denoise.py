@@ -138,7 +138,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
     summary holds PSNR/SSIM of the noisy and the denoised data against the clean inputs.
     """
     from .. import io
-    from ..apply import IMAGE_SUFFIXES, _to_unit, read_image, write_image
+    from ..data.images import IMAGE_SUFFIXES, read_image, to_unit, write_image
     from ..data.runs import run_preprocessor
     from ..models import load
     from .common import read_table
@@ -159,7 +159,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
         if not files:
             raise AekitError(f"{inp}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
         imgs = np.stack([read_image(p, shape) for p in files])
-        x = as_tensor(pre.transform(imgs) if pre.method != "none" else _to_unit(imgs))
+        x = as_tensor(pre.transform(imgs) if pre.method != "none" else to_unit(imgs))
     summary: dict = {"n": int(len(x))}
     clean = x
     if noise:
