@@ -1,6 +1,5 @@
 """Data: named data sets, file readers, preprocessing, and the :class:`Data` container."""
 
-from . import vision  # noqa: F401  (registers cifar10, svhn, celeba)
 from .bundle import Data, as_data, check_array, split_indices
 from .datasets import describe, load, names
 from .files import from_arrays, load_file

@@ -8,8 +8,6 @@ offline, one error names the exact file to put where. Image sets (color ones in
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +15,8 @@ import numpy as np
 from ..errors import AekitError, unknown_name
 from .bundle import Data, split_indices
 from .formats import read_hdf5, read_idx, read_mat
+from .named import DATASETS, SCALE, dataset, find, missing, try_download  # noqa: F401  (public here too)
 from .preprocess import Preprocessor
-
-log = logging.getLogger("aekit.data")
-
-DATASETS: dict[str, tuple[Callable[..., Data], str]] = {}
-SCALE = Preprocessor("scale", factor=1.0 / 255.0)
-
-
-def dataset(name: str, where: str):
-    def deco(fn):
-        DATASETS[name] = (fn, where)
-        return fn
-
-    return deco
 
 
 def names() -> list[str]:
@@ -48,35 +34,6 @@ def load(name: str, root: str | Path | None = None, download: bool = True, seed:
         raise unknown_name("dataset", name, DATASETS)
     fn, _ = DATASETS[name]
     return fn(root=Path(root) if root is not None else Path("data") / name, download=download, seed=seed)
-
-
-def find(root: Path, *names: str) -> Path | None:
-    """The first of ``names`` (each also with .gz) in root, root/raw or a torchvision subfolder."""
-    folders = [root, root / "raw", *[p for p in (root.glob("*/raw") if root.is_dir() else [])]]
-    for folder in folders:
-        for n in names:
-            for suffix in ("", ".gz"):
-                p = folder / (n + suffix)
-                if p.is_file():
-                    return p
-    return None
-
-
-def missing(name: str, files: str, root: Path, source: str) -> AekitError:
-    return AekitError(
-        f"{name}: {files} not found in {root}; put {source} there (or pass --data-root DIR holding it), "
-        "or run once online without --no-download to fetch it"
-    )
-
-
-def try_download(name: str, fetch: Callable[[], object], download: bool) -> None:
-    if not download:
-        return
-    try:
-        log.info("%s: files not found; downloading", name)
-        fetch()
-    except Exception as e:  # offline, or a mirror is down: the caller's error names the files
-        log.info("%s: download failed: %s", name, e)
 
 
 @dataset("digits", "bundled with scikit-learn (offline): 1797 8×8 images, 16 grey levels")
@@ -212,4 +169,6 @@ def training_defaults(name: str) -> dict:
     return dict(TRAINING_DEFAULTS.get(name, {}))
 
 
-from . import vision  # noqa: E402,F401  (registers cifar10, svhn, celeba)
+# the colour sets register after the ones above (the order `aekit datasets` lists them in);
+# vision takes the shared helpers from aekit.data.named, not from here: no import cycle
+from . import vision  # noqa: E402,F401

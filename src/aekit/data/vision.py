@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import AekitError
 from .bundle import Data
-from .datasets import SCALE, dataset, find, missing, try_download
 from .formats import read_mat
+from .named import SCALE, dataset, find, missing, try_download
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
