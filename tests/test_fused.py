@@ -4,6 +4,7 @@ autograd and ``nn.Sequential`` compute; models they do not cover fall back to au
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -63,7 +64,7 @@ def test_which_models_take_the_hand_written_step():
     assert not isinstance(reason(aekit.models.ScheduledDAE(input_shape=(8,))), str)
     assert "overrides" in reason(aekit.SparseAE(input_shape=(8,), sparsity="l1"))
     assert "not a plain AE" in reason(aekit.VAE(input_shape=(8,)))
-    assert "convolutional" in reason(aekit.AE(input_shape=(1, 8, 8), arch="conv"))
+    assert "'conv' network is not one" in reason(aekit.AE(input_shape=(1, 8, 8), arch="conv"))
 
     class Mine(aekit.AE):
         def forward(self, x):
@@ -78,6 +79,21 @@ def test_which_models_take_the_hand_written_step():
     assert "frozen" in reason(frozen)
     two = aekit.AE(input_shape=(8,))
     assert "one optimizer" in accel.plan(two, [torch.optim.Adam(two.encoder.parameters())])
+
+
+def test_only_a_network_the_registry_vouches_for_takes_the_hand_written_step():
+    """The user's nn.Sequential of Linear layers is the same structure as the mlp network, but
+    only a network registered with ``fast_path`` qualifies; the reason names the network."""
+    seq = aekit.AE(input_shape=(8,), encoder=torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)),
+                   decoder=torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 8)))
+    assert seq.network.name == "sequential"
+    assert "'sequential' network is not one" in accel.plan(seq, [torch.optim.Adam(seq.parameters())])
+    for make in (lambda: aekit.AE(input_shape=(8,)), lambda: aekit.VAE(input_shape=(8,)),
+                 lambda: aekit.SparseAE(input_shape=(8,))):
+        m = make()
+        assert not isinstance(accel.build(m, [torch.optim.Adam(m.parameters())]), str)
+        m.network = dataclasses.replace(m.network, fast_path=False)  # the same layers, not vouched for
+        assert "'mlp' network is not one" in accel.build(m, [torch.optim.Adam(m.parameters())])
 
 
 @pytest.mark.parametrize("kw", [
@@ -162,7 +178,7 @@ def test_which_vaes_take_the_hand_written_step():
     assert reason(aekit.models.BetaVAE(input_shape=(8,))) == "VAEStep"
     assert reason(aekit.VAE(input_shape=(8,), likelihood="gaussian")) == "VAEStep"
     assert "overrides forward" in reason(aekit.models.IWAE(input_shape=(8,)))
-    assert "convolutional" in reason(aekit.VAE(input_shape=(1, 8, 8), arch="conv"))
+    assert "'conv' network is not one" in reason(aekit.VAE(input_shape=(1, 8, 8), arch="conv"))
     assert reason(aekit.AE(input_shape=(8,))) == "MLPStep"
 
 

@@ -20,10 +20,17 @@ def qualifies(model, base, names, what: str) -> str | None:
 
 
 def networks(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
-    """(encoder layers, decoder layers) when both networks are Linear/activation stacks of
-    trainable fp32 CPU parameters under one optimizer, else the reason they are not."""
+    """(encoder layers, decoder layers) when the model's network is one these steps know
+    (``Network.fast_path``: the built-in ``mlp``) and both networks are Linear/activation
+    stacks of trainable fp32 CPU parameters under one optimizer, else the reason they are
+    not. A network of the user's may be a stack of the same layers and still differ (an
+    input reshaping, a hook), so it is the registry, not the layers, that vouches for it."""
+    net = getattr(model, "network", None)
+    arch = getattr(net, "name", None) or model.config.arch
+    if not getattr(net, "fast_path", True):
+        return f"the {arch!r} network is not one the hand-written steps know (Network.fast_path)"
     if model.config.arch != "mlp":
-        return "convolutional network"
+        return f"the {arch!r} network is not the fully connected mlp"
     enc, dec = stack(model.encoder), stack(model.decoder)
     if enc is None or dec is None:
         return "the networks are not Linear/activation stacks"
