@@ -8,7 +8,7 @@ test images:
   probe      accuracy of a logistic regression on the codes (``transform``), fitted on the
              training codes of at most 10,000 images: how linearly readable the code is
   nll        variational models: −log p(x) in nats, ``--nll-samples`` importance samples
-             (aekit.likelihood.log_marginal), next to the one-sample −ELBO
+             (aekit.likelihoods.log_marginal), next to the one-sample −ELBO
   cluster    AAE: normalized mutual information and Hungarian accuracy between digit labels
              and k-means(10) on the 2-D codes (mixture prior) or argmax y (categorical prior)
   usage      VQ-VAE: share of the codebook used on the test images, and code perplexity
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     from sklearn.linear_model import LogisticRegression
 
     import aekit
-    from aekit.likelihood import log_marginal
+    from aekit.likelihoods import log_marginal
     from aekit.registry import get_model_class
 
     d = aekit.datasets.load("mnist", root=args.root, download=False)

@@ -10,7 +10,7 @@ import torch
 
 import aekit
 from aekit.errors import AekitError
-from aekit.likelihood import log_marginal, log_weights
+from aekit.likelihoods import log_marginal, log_weights
 from aekit.models import AAE, IWAE, VAE, VQVAE, WAE, BetaVAE, ContractiveAE, KSparseAE, ScheduledDAE
 from aekit.models.wae import imq_mmd
 from aekit.schedules import Schedule

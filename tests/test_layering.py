@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("utilities", ("aekit._version", "aekit.errors", "aekit.config", "aekit.io", "aekit.rundir", "aekit.plots")),
     ("nets, data and shared pieces", ("aekit.nets", "aekit.data", "aekit.latents", "aekit.corruption",
-                                      "aekit.likelihoods", "aekit.likelihood", "aekit.schedules")),
+                                      "aekit.likelihoods", "aekit.schedules")),
     ("models", ("aekit.models", "aekit.registry")),
     ("train", ("aekit.train", "aekit.accel", "aekit.tensorboard")),
     ("tasks, report, sklearn", ("aekit.tasks", "aekit.metrics", "aekit.apply", "aekit.report", "aekit.sklearn",

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import aekit
-from aekit.likelihood import log_marginal
+from aekit.likelihoods import log_marginal
 from aekit.models import AAE, VQVAE
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread

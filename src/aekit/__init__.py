@@ -54,7 +54,7 @@ _LAZY = {
     "nets": None,
     "registry": None,
     "schedules": None,
-    "likelihood": None,
+    "likelihoods": None,
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -5,7 +5,7 @@
 - ``psnr``: mean over samples of 10·log10(range² / MSE), range = 1 for data in [0, 1];
 - variational models: ``neg_elbo`` (nats per sample, one posterior sample), ``recon``, ``kl``;
   with ``nll_samples=K``, ``nll``: −log p(x) in nats from K importance samples
-  (:func:`aekit.likelihood.log_marginal`);
+  (:func:`aekit.likelihoods.log_marginal`);
 - denoising models: ``noisy_psnr``/``denoised_psnr`` (and ``_ssim`` for images) of the inputs
   corrupted at the model's configured noise (seed 0, clipped to [0, 1] for such data) and of
   their denoised versions, against the clean inputs (:mod:`aekit.tasks.denoise`).
@@ -39,7 +39,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     batch_size = batch_size or model.inference_batch_size()
     variational = model.variational
     if nll_samples:
-        from .likelihood import check_variational, log_marginal
+        from .likelihoods import check_variational, log_marginal
 
         check_variational(model)
     n = len(x)

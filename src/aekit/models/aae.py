@@ -42,9 +42,9 @@ from torch import nn
 from ..config import check, option
 from ..errors import AekitError
 from ..nets import mlp
-from .registry import register
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -22,8 +22,8 @@ from torch import nn
 from ..config import check, option
 from ..likelihoods import bce_per_sample
 from ..nets import Stack
-from .registry import register
 from .base import ArchConfig, Autoencoder, Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -26,9 +26,9 @@ from typing import Literal
 import torch
 
 from ..config import check, option
-from .registry import register
 from .ae import AE, AEConfig
 from .base import Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

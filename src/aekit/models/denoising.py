@@ -20,8 +20,8 @@ import torch
 
 from ..config import option
 from ..corruption import Corruption, check_clip, check_level
-from .registry import register
 from .ae import AE, AEConfig
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ log p(x) ≥ L_{k+1} ≥ L_k: more samples give a tighter bound and let the post
 Gaussian-shaped. The loss is −L_k (``neg_iwae`` in ``terms``). The gradient weights each
 sample by its normalized importance weight w̃_i = w_i / Σ_j w_j, which autograd gets
 through the logsumexp. Scoring and evaluation use the usual one-sample −ELBO; log p(x) is
-estimated with :func:`aekit.likelihood.log_marginal`.
+estimated with :func:`aekit.likelihoods.log_marginal`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import math
 import torch
 
 from ..config import check, option
-from ..likelihood import log_weights
-from .registry import register
+from ..likelihoods import log_weights
 from .base import Output
+from .registry import register
 from .vae import VAE, VAEConfig
 
 

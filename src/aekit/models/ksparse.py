@@ -31,8 +31,8 @@ import torch
 
 from ..config import check, option
 from ..latents import topk
-from .registry import register
 from ..schedules import Clock, Schedule
+from .registry import register
 from .sparse import SparseAE, SparseAEConfig
 
 

@@ -20,9 +20,9 @@ from typing import Literal
 
 from ..config import check, option
 from ..corruption import check_level
-from .registry import register
 from ..schedules import Clock, Schedule
 from .denoising import DenoisingAE, DenoisingAEConfig
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

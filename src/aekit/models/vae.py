@@ -14,7 +14,7 @@ decoder learns to use z before the KL term pulls q(z|x) onto the prior; β_t is 
 ``history.csv`` as ``beta``, and evaluation always uses the final β.
 
 ``score`` is −ELBO per sample (nats), ``sample(n)`` decodes draws from the prior; the
-marginal likelihood log p(x) is estimated by :func:`aekit.likelihood.log_marginal`.
+marginal likelihood log p(x) is estimated by :func:`aekit.likelihoods.log_marginal`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from torch import nn
 from ..config import check, option
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
-from .registry import register
 from ..schedules import Clock, Schedule
 from .base import ArchConfig, Autoencoder, Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -34,9 +34,9 @@ from torch import nn
 
 from ..config import check, option
 from ..nets import activation, conv_decoder, conv_encoder, conv_layout
-from .registry import register
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check, option
-from .registry import register
 from .ae import AE, AEConfig
 from .base import Output
+from .registry import register
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
