@@ -62,10 +62,6 @@ class ArchConfig(Config):
         if net.check is not None:
             net.check(self)
 
-    @property
-    def input_dim(self) -> int:
-        return math.prod(self.input_shape)
-
 
 @dataclasses.dataclass
 class Output:
