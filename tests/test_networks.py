@@ -267,3 +267,23 @@ def test_models_lists_the_networks(capsys):
     out = capsys.readouterr().out
     for name in ("mlp", "conv", "sequential", "module"):
         assert f"\n{name} " in "\n" + out
+
+
+def test_sklearn_estimators_take_the_users_modules():
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+
+    from aekit.sklearn import AnomalyDetector, AutoencoderTransformer
+
+    x = load_digits().data / 16.0
+    enc = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 6))
+    dec = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 64), nn.Sigmoid())
+    det = AnomalyDetector(encoder=enc, decoder=dec, preprocess="none", epochs=5, random_state=0).fit(x[:1500])
+    assert det.model_.config.arch == "sequential" and det.model_.config.latent_dim == 6
+    assert det.model_.encoder is not enc  # copied: the estimator's parameter is left as given
+    assert not torch.equal(det.model_.encoder[0].weight, enc[0].weight)  # and trained
+    again = clone(det).fit(x[:1500])
+    np.testing.assert_allclose(again.score_samples(x[1500:]), det.score_samples(x[1500:]), rtol=1e-5)
+    tr = AutoencoderTransformer(model="vae", encoder=nn.Sequential(nn.Linear(64, 16), nn.Tanh()), latent_dim=3,
+                                decoder=nn.Sequential(nn.Linear(3, 64)), epochs=3, random_state=0).fit(x[:500])
+    assert tr.transform(x[:7]).shape == (7, 3)

@@ -14,9 +14,16 @@ are taken as ``(n, C, H, W)`` arrays or as flat rows with ``input_shape=(C, H, W
 
 Tabular data is standardized with statistics of the training data (``preprocess``); the
 decoder is then linear. ``preprocess="none"`` keeps data in [0, 1] for a sigmoid decoder.
+
+The network is ``arch`` (any registered network, with ``model_options={"net_options": …}``
+for its options) or the user's own ``encoder`` and ``decoder`` modules, copied at every
+``fit``; ``latent_dim=None`` means 8 for aekit's networks and the encoder's output width for
+the user's modules.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
@@ -27,13 +34,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 class _AutoencoderEstimator(BaseEstimator):
     """Shared fitting: validate, preprocess, build the family, train with :class:`aekit.Trainer`."""
 
-    def __init__(self, model="ae", *, latent_dim=8, hidden=(64,), arch="mlp", input_shape=None,
-                 preprocess="standardize", epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0,
+    def __init__(self, model="ae", *, latent_dim=None, hidden=(64,), arch="mlp", encoder=None, decoder=None,
+                 input_shape=None, preprocess="standardize", epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0,
                  model_options=None, device="cpu", random_state=None, verbose=False):
         self.model = model
         self.latent_dim = latent_dim
         self.hidden = hidden
         self.arch = arch
+        self.encoder = encoder
+        self.decoder = decoder
         self.input_shape = input_shape
         self.preprocess = preprocess
         self.epochs = epochs
@@ -71,11 +80,18 @@ class _AutoencoderEstimator(BaseEstimator):
 
         cls = get_model_class(self.model)
         fields = cls.config_class.field_names()
-        opts = {"input_shape": shape, "latent_dim": int(self.latent_dim), "arch": self.arch}
-        if self.hidden is not None:
-            opts["hidden"] = tuple(self.hidden)
+        own = self.encoder is not None or self.decoder is not None
+        opts = {"input_shape": shape}
+        if self.latent_dim is not None or not own:
+            opts["latent_dim"] = int(8 if self.latent_dim is None else self.latent_dim)
+        if own:  # the user's modules, copied so that every fit starts from the weights given
+            opts["encoder"], opts["decoder"] = copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
+        else:
+            opts["arch"] = self.arch
+            if self.hidden is not None:
+                opts["hidden"] = tuple(self.hidden)
         if self.preprocess == "standardize":  # unbounded data: linear decoder, Gaussian likelihood
-            if "output" in fields:
+            if "output" in fields and not own:  # the user's decoder says itself (a final Sigmoid)
                 opts["output"] = "linear"
             if "likelihood" in fields:
                 opts["likelihood"] = "gaussian"
@@ -171,11 +187,12 @@ class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
     expected fraction of anomalies in (0, 0.5].
     """
 
-    def __init__(self, model="ae", *, anomaly_score="auto", contamination="auto", latent_dim=8, hidden=(64,),
-                 arch="mlp", input_shape=None, preprocess="standardize", epochs=50, batch_size=128,
-                 lr=1e-3, weight_decay=0.0, model_options=None, device="cpu", random_state=None,
+    def __init__(self, model="ae", *, anomaly_score="auto", contamination="auto", latent_dim=None, hidden=(64,),
+                 arch="mlp", encoder=None, decoder=None, input_shape=None, preprocess="standardize", epochs=50,
+                 batch_size=128, lr=1e-3, weight_decay=0.0, model_options=None, device="cpu", random_state=None,
                  verbose=False):
-        super().__init__(model, latent_dim=latent_dim, hidden=hidden, arch=arch, input_shape=input_shape,
+        super().__init__(model, latent_dim=latent_dim, hidden=hidden, arch=arch, encoder=encoder, decoder=decoder,
+                         input_shape=input_shape,
                          preprocess=preprocess, epochs=epochs, batch_size=batch_size, lr=lr,
                          weight_decay=weight_decay, model_options=model_options, device=device,
                          random_state=random_state, verbose=verbose)
