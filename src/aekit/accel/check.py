@@ -103,5 +103,5 @@ def mismatch_message(step, model, diff: str) -> str:
     name = type(model).__name__
     return (f"aekit.accel: the hand-written {name} training step ({type(step).__name__}) differs from "
             f"{name}'s own forward and autograd on the first batch in {diff}; this fit trains through "
-            f"autograd. If the {name} loss changed on purpose, update {source(step)} to match it "
-            f"(fused='off' / --fused off silences this check)")
+            f"autograd. If the {name} loss changed on purpose, update {source(step)} to match it; "
+            f"fused='off' (--fused off) skips the hand-written step and this check")
