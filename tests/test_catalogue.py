@@ -62,7 +62,7 @@ CLI = [
     (["train", "--config", "{d}/listmodel.yaml"], "--model: expected a name or path, got list"),
     (["train", "--seed", "-5"], "seed: must be in [0, 2**32)"),
     (["train", "--latent-dim", "9007199254740992"], "the network is too large to allocate"),
-    (["train", "--arch", "transformer"], "arch: 'transformer' is not one of 'mlp', 'conv'"),
+    (["train", "--arch", "transformer"], "arch: 'transformer' is not a registered network; choose one of conv, mlp"),
     (["train", "--model", "dae", "--noise-level", "-0.5"], "noise_level: must be ≥ 0"),
     (["train", "--model", "dae", "--noise", "pink"], "noise: 'pink' is not one of"),
     (["train", "--model", "dae", "--noise-clip", "1,0"], "noise_clip: give the data range as two numbers lo < hi"),

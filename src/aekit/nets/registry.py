@@ -134,7 +134,7 @@ def get_network(name: Any) -> Network:
     """The network registered as ``name``; a one-line error naming the fix otherwise."""
     if isinstance(name, str) and name in NETWORKS:
         return NETWORKS[name]
-    choices = sorted(NETWORKS)
+    choices = sorted(n for n in NETWORKS if not NETWORKS[n].modules)
     raise AekitError(
         f"arch: {name!r} is not a registered network{close_matches(str(name), choices)}; choose one of "
         f"{', '.join(choices)}, or register it (aekit.register_network) and import that module "
