@@ -207,9 +207,9 @@ class Trainer:
         def backward(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
             opt.zero_grad(set_to_none=True)
             loss = loss.float() * loss_scale[0] if self.world > 1 else loss.float()
+            (scaler.scale(loss) if scaler is not None else loss).backward()
 
         def apply(opt: torch.optim.Optimizer) -> None:
-            (scaler.scale(loss) if scaler is not None else loss).backward()
             if scaler is not None:
                 scaler.unscale_(opt)
             if self.world > 1:
@@ -221,10 +221,10 @@ class Trainer:
                 scaler.update()
             else:
                 opt.step()
+
         def step(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
             backward(loss, opt)
             apply(opt)
-
 
         def autocast():
             if amp_dtype is None:
@@ -247,8 +247,8 @@ class Trainer:
         n_batches = math.ceil(n / c.batch_size)
         global_step = start_epoch * n_batches
         sync_buffers = self.world > 1 and any(True for _ in model.buffers())
-        checked = False
         fused = self._fused_step(model, optimizers)
+        checked = False
         if fused is not None:
             uncompile = lambda: None  # noqa: E731
         else:
@@ -353,6 +353,7 @@ class Trainer:
             log.debug("training through autograd: %s", step)
             return None
         return step
+
     def _checked_fast_step(self, fast, model, xb, optimizers, backward, apply, step):
         """The fit's first batch with a hand-written step: checked against the model's own
         ``training_step`` (:func:`aekit.accel.check.verify`), then the one optimizer step —
@@ -381,7 +382,6 @@ class Trainer:
         warnings.warn(msg, check.FastPathMismatch, stacklevel=4)
         log.warning(msg)
         return terms, None
-
 
     def _diverged(self, epoch: int, first: int, window: list[dict[str, torch.Tensor]]) -> None:
         """Name the first step of ``window`` (steps ``first``, ``first + 1`` … of the epoch)
