@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import AekitError
+from .nets.modes import eval_mode
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -103,9 +104,7 @@ def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
         raise AekitError(f"nll_samples: must be a positive number of importance samples, got {n_samples}")
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x = model.check_input(x)
         out = []
         starts = range(0, len(x), batch_size)
@@ -124,5 +123,3 @@ def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
                 done += k
             out.append(acc - math.log(n_samples))
         return torch.cat(out)
-    finally:
-        model.train(was)

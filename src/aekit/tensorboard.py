@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .errors import AekitError
+from .nets.modes import eval_mode
 
 log = logging.getLogger("aekit.tensorboard")
 
@@ -81,12 +82,8 @@ class TensorBoardLogger:
             else:  # a CPU generator cannot draw on the GPU: decode a fixed z ~ N(0, I)
                 if self._z is None:
                     self._z = torch.randn(32, model.config.latent_dim, generator=torch.Generator().manual_seed(self.seed))
-                was = model.training
-                model.eval()
-                try:
+                with eval_mode(model):
                     s = model.decode(self._z.to(device=p.device, dtype=p.dtype)).float().cpu()
-                finally:
-                    model.train(was)
             self.writer.add_image("samples", _tile(s, nrow=8), step)
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ from torch import nn
 from ..config import check, option
 from ..errors import AekitError
 from ..nets import mlp
+from ..nets.modes import eval_mode
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
 from .registry import register
@@ -182,9 +183,5 @@ class AAE(AE):
     @torch.inference_mode()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws: z ~ p(z), x = g(z). (n, *input_shape)"""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(self.prior_sample(n, generator))
-        finally:
-            self.train(was)

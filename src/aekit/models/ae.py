@@ -22,6 +22,7 @@ from torch import nn
 from ..config import check, option
 from ..likelihoods import bce_per_sample
 from ..nets import Stack
+from ..nets.modes import eval_mode
 from .base import ArchConfig, Autoencoder, Output
 from .registry import register
 
@@ -103,14 +104,10 @@ class AE(Autoencoder):
     @torch.inference_mode()
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample reconstruction error (MSE or BCE, mean over features), no corruption."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             x = self.check_input(x)
             recon = self.decode(self.code(x))
             if self.config.recon_loss == "bce":
                 return bce_per_sample(recon, x)
             d = recon.sub_(x).flatten(1)  # recon is this call's own tensor
             return torch.linalg.vector_norm(d, dim=1).square_().div_(d.shape[1])
-        finally:
-            self.train(was)

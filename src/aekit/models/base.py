@@ -26,6 +26,7 @@ from .. import io
 from .._version import __version__
 from ..config import Config, check, option
 from ..errors import AekitError, close_matches
+from ..nets.modes import eval_mode
 from ..nets.registry import Headed, Network, check_options, encoder_width, get_network, probe
 from ..nets.sequential import from_spec, to_spec
 from ..nets.mlp import ACTIVATIONS
@@ -233,21 +234,13 @@ class Autoencoder(nn.Module):
     @torch.inference_mode()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic reconstruction in data space (eval mode: no noise, posterior mean)."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(self.code(self.check_input(x)))
-        finally:
-            self.train(was)
 
     @torch.inference_mode()
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.code(self.check_input(x))
-        finally:
-            self.train(was)
 
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Validate a batch at the API boundary: shape (B, *input_shape), finite floats."""

@@ -31,6 +31,7 @@ import torch
 
 from ..config import check, option
 from ..latents import topk
+from ..nets.modes import eval_mode
 from ..schedules import Clock, Schedule
 from .registry import register
 from .sparse import SparseAE, SparseAEConfig
@@ -88,12 +89,8 @@ class KSparseAE(SparseAE):
     @torch.inference_mode()
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """Features for downstream use: the α·k largest units of the linear code. (B, D)"""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return topk(self.encode(self.check_input(x)), self.feature_k())
-        finally:
-            self.train(was)
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
         self.clock.epoch, self.clock.epochs = epoch, epochs

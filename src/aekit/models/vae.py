@@ -28,6 +28,7 @@ from torch import nn
 from ..config import check, option
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
+from ..nets.modes import eval_mode
 from ..schedules import Clock, Schedule
 from .base import ArchConfig, Autoencoder, Output
 from .registry import register
@@ -129,25 +130,17 @@ class VAE(Autoencoder):
     @torch.inference_mode()
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """−ELBO per sample (nats), one posterior sample."""
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             rec, kl, _, _ = self.elbo_terms(self.check_input(x))
             return rec + kl
-        finally:
-            self.train(was)
 
     @torch.inference_mode()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws from the model: z ~ N(0, I), x = decoder mean. (n, *input_shape)"""
         p = next(self.parameters())
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(z)
-        finally:
-            self.train(was)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

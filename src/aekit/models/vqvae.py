@@ -34,6 +34,7 @@ from torch import nn
 
 from ..config import check, option
 from ..nets import activation, conv_decoder, conv_encoder, conv_layout
+from ..nets.modes import eval_mode
 from .ae import AE, AEConfig
 from .base import Autoencoder, Output
 from .registry import register
@@ -198,9 +199,5 @@ class VQVAE(AE):
         counts = self.quantizer.counts.float().cpu() + 1e-8  # (T, K); uniform if never trained
         idx = torch.multinomial(counts / counts.sum(1, keepdim=True), n, replacement=True, generator=generator)
         zq = F.embedding(idx.t().to(self.quantizer.codebook.device), self.quantizer.codebook)  # (n, T, D)
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.output_activation(self.decode_logits(zq))
-        finally:
-            self.train(was)

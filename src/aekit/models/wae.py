@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check, option
+from ..nets.modes import eval_mode
 from .ae import AE, AEConfig
 from .base import Output
 from .registry import register
@@ -92,9 +93,5 @@ class WAE(AE):
         """n draws: z ~ N(0, σ_z² I), x = G(z). (n, *input_shape)"""
         p = next(self.parameters())
         z = torch.randn(n, self.config.latent_dim, generator=generator, dtype=p.dtype) * self.config.prior_std
-        was = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.decode(z.to(p.device))
-        finally:
-            self.train(was)

@@ -4,10 +4,11 @@
 from . import builtin  # noqa: F401  (registers mlp, conv, resnet, sequential, module)
 from .conv import ConvTranspose2d, conv_decoder, conv_encoder, conv_layout
 from .mlp import Stack, TiedLinear, activation, mlp, tied_mlp
+from .modes import eval_mode
 from .registry import Network, get_network, load_plugins, network_names, register_network
 
 __all__ = ["Stack", "TiedLinear", "tied_mlp", "ConvTranspose2d", "activation", "mlp", "conv_layout", "conv_encoder",
-           "conv_decoder", "build_pair", "Network", "get_network", "network_names", "register_network", "load_plugins"]
+           "conv_decoder", "build_pair", "eval_mode", "Network", "get_network", "network_names", "register_network", "load_plugins"]
 
 
 def build_pair(cfg, code_dim: int):

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import AekitError, close_matches
+from .modes import eval_mode
 
 Builder = Callable[[Any, int], "tuple[nn.Module, nn.Module]"]
 
@@ -213,12 +214,8 @@ def _encode_dummy(encoder: nn.Module, input_shape: tuple[int, ...], net: Network
 @torch.no_grad()
 def encoder_width(encoder: nn.Module, input_shape: tuple[int, ...], net: Network) -> int:
     """Numbers per sample the encoder outputs for a dummy batch (eval mode, no gradients)."""
-    was = encoder.training
-    encoder.eval()
-    try:
+    with eval_mode(encoder):
         return int(_encode_dummy(encoder, input_shape, net).shape[1])
-    finally:
-        encoder.train(was)
 
 
 @torch.no_grad()
