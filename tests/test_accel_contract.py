@@ -18,7 +18,6 @@ import pytest
 import torch
 from torch import nn
 
-import aekit
 from aekit import accel
 from aekit.accel import check
 from aekit.errors import AekitError

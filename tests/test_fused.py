@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import aekit
-from aekit.nets.mlp import Stack
 from aekit import accel
+from aekit.nets.mlp import Stack
 from aekit.train.trainer import Trainer
 
 
