@@ -60,9 +60,9 @@ def flush_denormals():
 
     Adam's running averages for weights whose gradient is exactly zero (e.g. the weights of
     an always-black MNIST pixel) decay into the denormal range after a few hundred steps, where
-    every CPU operation on them runs tens of times slower: measured, an MNIST run's epochs
-    slowed by 15% from the third epoch on; with flushing they stayed flat and the losses were
-    identical to 8 digits (BENCHMARKS.md).
+    every CPU operation on them is many times slower, and an MNIST run's epochs slow down
+    from the third epoch on; with flushing they stay flat and the losses are unchanged (the
+    measurement is in BENCHMARKS.md).
     """
     was = _flushing()
     ok = torch.set_flush_denormal(True)

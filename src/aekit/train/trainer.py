@@ -341,8 +341,7 @@ class Trainer:
     def _fused_step(self, model, optimizers):
         """The hand-written MLP AE, sparse AE or VAE step (:mod:`aekit.accel`) where it computes
         exactly the model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``.
-        The trainer ran the classic network ~1.2× and the VAE ~1.13× faster with it than with
-        autograd (BENCHMARKS.md)."""
+        What it gains over autograd is measured in BENCHMARKS.md."""
         c = self.config
         if c.fused == "off" or c.precision != "fp32" or self.world > 1 or c.compile == "on" or self.device.type != "cpu":
             return None
