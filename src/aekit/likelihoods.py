@@ -42,8 +42,8 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, event_dims: int = 1) ->
     """−log p(x|z) for a Bernoulli decoder (x in [0, 1]), summed over the event dims.
 
     ``logits`` may carry leading sample dimensions (K, B, ...); ``x`` broadcasts against it.
-    Without gradients it is computed as softplus(logits) − x·logits (the same value), about
-    3× faster on a CPU than the fused loss kernel, which autograd uses.
+    Without gradients it is computed as softplus(logits) − x·logits (the same value), faster
+    on a CPU than the fused loss kernel, which autograd uses (BENCHMARKS.md, "Scoring").
     """
     if torch.is_grad_enabled() and (logits.requires_grad or x.requires_grad):
         return _event_sum(F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none"), event_dims)

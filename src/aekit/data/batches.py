@@ -46,7 +46,7 @@ def batched(fn, x, batch_size: int | None = None) -> torch.Tensor:
         r = fn(xb).detach().cpu()
         if out is None:
             # one output allocated up front: keeping each batch's small result alive between the
-            # batches' large temporaries fragmented the heap (+256 bytes per row scored, measured)
+            # batches' large temporaries fragmented the heap (BENCHMARKS.md, "Scoring memory")
             out = torch.empty((len(x), *r.shape[1:]), dtype=r.dtype)
         out[i:i + len(r)] = r
     return out

@@ -268,8 +268,8 @@ class Autoencoder(nn.Module):
     def inference_batch_size(self, budget: int = 8 << 20) -> int:
         """Rows per chunk for scoring, encoding and validation: the largest power of two (64 to
         2048) whose widest activation fits in ``budget`` bytes. Chunks whose activations spill
-        far out of the CPU caches were slow: a 1×28×28 conv AE scored 10.6k images/s in
-        2048-row chunks and 17.7k/s in 256-row ones (BENCHMARKS.md); MLPs keep 2048."""
+        far out of the CPU caches were slow: a 1×28×28 conv AE scores much faster in 256-row
+        chunks than in 2048-row ones (BENCHMARKS.md, "Scoring"); MLPs keep 2048."""
         c, net = self.config, self.network
         widest = net.widest(c) if net.widest is not None else (self._widest or math.prod(c.input_shape))
         rows = 2048

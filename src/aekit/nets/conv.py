@@ -73,10 +73,10 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     of at most 3 channels forward with ATen's native kernel.
 
     oneDNN's transposed-convolution kernel is slow for few output channels (the last layer of
-    every grayscale or RGB decoder): 4.2 ms forward for 256 images of a 32 → 1 channel layer
-    from 14×14 to 28×28, where the native kernel (one matrix product and col2im) takes 1.2 ms.
-    Its backward stays oneDNN's (the native one is slower), so training and inference both
-    gain: a 1×28×28 conv AE trains about 8% and scores 18–32% faster (BENCHMARKS.md).
+    every grayscale or RGB decoder), where the native kernel (one matrix product and col2im)
+    runs the forward pass in a fraction of its time. Its backward stays oneDNN's (the native
+    one is slower), so a conv AE both trains and scores faster (BENCHMARKS.md, the conv AE
+    target and "Scoring").
     For more output channels, other devices or dtypes, under autocast and while traced or
     compiled it is exactly ``nn.ConvTranspose2d``. Second derivatives through this layer are not supported.
     """

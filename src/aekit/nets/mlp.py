@@ -80,8 +80,8 @@ def fused_linear(x: torch.Tensor, linear: nn.Module, act: nn.Module | None) -> t
     """``act(linear(x))`` as one oneDNN matrix product with the bias and activation applied in
     its epilogue (no extra passes over the output), or None where that does not apply.
 
-    For inference on the CPU in float32: the classic network scores about 7% faster
-    (BENCHMARKS.md). Applies to ``nn.Linear`` followed by nothing, ReLU, sigmoid, tanh, SiLU,
+    For inference on the CPU in float32, where it makes scoring faster (BENCHMARKS.md,
+    "Scoring"). Applies to ``nn.Linear`` followed by nothing, ReLU, sigmoid, tanh, SiLU,
     leaky ReLU or GELU; not under autocast, with gradients on, with oneDNN switched off or
     while the model is traced or compiled.
     """
@@ -129,8 +129,8 @@ class Stack(nn.Sequential):
     In inference (``torch.no_grad``/``inference_mode``) a linear layer and the activation after
     it run as one oneDNN matrix product on the CPU (:func:`fused_linear`), and an activation
     that follows any other layer (or a reshape of its output) overwrites that fresh output
-    instead of allocating another tensor of the same size: scoring a large file allocates half
-    as much and runs more than twice as fast on a CPU (BENCHMARKS.md). The caller's input is
+    instead of allocating another tensor of the same size, so scoring a large file allocates
+    less and runs faster on a CPU (BENCHMARKS.md, "Scoring"). The caller's input is
     never modified, but a forward hook that keeps a layer's output sees it overwritten by the
     activation that follows (as with ``nn.ReLU(inplace=True)``); clone it in the hook. A layer
     or activation with hooks of its own is not fused, so its hooks run. With gradients on it is

@@ -168,7 +168,8 @@ def latent_map(run: _Run) -> Section | None:
         from sklearn.manifold import TSNE
         from threadpoolctl import threadpool_limits
 
-        # one thread: OpenMP's busy-waiting threads on a shared, loaded CPU made it 20× slower
+        # one thread: OpenMP's busy-waiting threads on a shared, loaded CPU made it far slower
+        # (BENCHMARKS.md, "Threads")
         with threadpool_limits(1):
             tsne = TSNE(2, init="pca", random_state=run.seed, perplexity=min(30.0, (n - 1) / 3))
             z2, method = tsne.fit_transform(z), "t-SNE"
