@@ -17,9 +17,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first. A module may import modules of its own layer (without a cycle) and of the
 # layers below; a name matches itself and its submodules ("aekit.data" covers aekit.data.files).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("utilities", ("aekit._version", "aekit.errors", "aekit.config", "aekit.io", "aekit.rundir", "aekit.plots")),
+    ("utilities", ("aekit._version", "aekit.errors", "aekit.config", "aekit.io", "aekit.plots")),
     ("nets, data and shared pieces", ("aekit.nets", "aekit.data", "aekit.latents", "aekit.corruption",
-                                      "aekit.likelihoods", "aekit.schedules")),
+                                      "aekit.likelihoods", "aekit.schedules", "aekit.rundir")),
     ("models", ("aekit.models", "aekit.registry")),
     ("train", ("aekit.train", "aekit.accel", "aekit.tensorboard")),
     ("tasks, report, sklearn", ("aekit.tasks", "aekit.metrics", "aekit.apply", "aekit.report", "aekit.sklearn",
