@@ -114,13 +114,16 @@ def test_integer_data_keeps_its_dtype_through_an_identity_preprocessing(tmp_path
         assert f.evaluation_rows()[:5].dtype == np.int64
     g = torch.Generator().manual_seed(0)
     assert {b.dtype for b in S.iter_batches(f.x_train, f.preprocess, 32, g)} == {torch.int64}
+    # the data layer hands integers on; the trainer gives the model what its network takes
+    # (Autoencoder.input_dtype): a float network gets float32 batches of the same values
     seen = []
-    model = aekit.AE(input_shape=(12,), latent_dim=2, hidden=(8,))
+    model = aekit.AE(input_shape=(12,), latent_dim=2, hidden=(8,), output="linear")
     step = model.training_step
-    # what the trainer hands the model; casting is the model's (its network's input dtype)
-    model.training_step = lambda xb, *a, **k: (seen.append(xb.dtype), step(xb.float(), *a, **k))[1]
-    aekit.Trainer(epochs=1, batch_size=50, val_split=0.0, progress=False).fit(model, d)
-    assert seen == [torch.int64, torch.int64]
+    model.training_step = lambda xb, *a, **k: (seen.append(xb.clone()), step(xb, *a, **k))[1]
+    aekit.Trainer(epochs=1, batch_size=50, val_split=0.0, progress=False, fused="off").fit(model, d)
+    assert [b.dtype for b in seen] == [torch.float32, torch.float32]
+    got = torch.cat(seen)
+    assert torch.equal(got.sort(0).values, torch.from_numpy(tokens).float().sort(0).values)
     # values change → float32
     assert Preprocessor.fit(tokens, "standardize").transform(tokens).dtype == np.float32
     assert Preprocessor.fit(tokens, "none", impute="mean").transform(tokens).dtype == np.float32
