@@ -41,19 +41,25 @@ def _conv_widest(cfg) -> int:
     return max(math.prod(cfg.input_shape), *(ch * (h >> (i + 1)) * (w >> (i + 1)) for i, ch in enumerate(chans)))
 
 
+RESNET_OPTIONS = ("norm", "blocks")
+
+
 def _resnet(cfg, code_dim: int):
     from .resnet import resnet_decoder, resnet_encoder
 
+    opts = dict(cfg.net_options)
     return (
-        resnet_encoder(cfg.input_shape, cfg.channels, code_dim, cfg.activation),
-        resnet_decoder(cfg.input_shape, cfg.channels, cfg.latent_dim, cfg.activation),
+        resnet_encoder(cfg.input_shape, cfg.channels, code_dim, cfg.activation, **opts),
+        resnet_decoder(cfg.input_shape, cfg.channels, cfg.latent_dim, cfg.activation, **opts),
     )
 
 
 def _resnet_check(cfg) -> None:
-    from .resnet import resnet_layout
+    from .resnet import _check, resnet_layout
 
     resnet_layout(cfg.input_shape, cfg.channels)
+    opts = dict(getattr(cfg, "net_options", {}) or {})
+    _check(opts.get("norm", "group"), opts.get("blocks", 1))
 
 
 def _modules_only(cfg, code_dim: int):  # the model builds these from its modules (models.base)
@@ -64,11 +70,9 @@ _add(Network("mlp", _mlp, "fully connected layers (any input shape, flattened)",
              fast_path=True, widest=_mlp_widest, builtin=True, probe=False))
 _add(Network("conv", _conv, "strided convolutions down, transposed convolutions up (images C×H×W)",
              check=lambda c: conv_layout(c.input_shape, c.channels), widest=_conv_widest, builtin=True, probe=False))
-import importlib.util  # noqa: E402  TEMPORARY until nets/resnet.py lands
-
-if importlib.util.find_spec("aekit.nets.resnet") is not None:
-  _add(Network("resnet", _resnet, "residual convolutional blocks down and up (larger colour images C×H×W)",
-             check=_resnet_check, builtin=True))
+_add(Network("resnet", _resnet, "residual convolutional blocks down and up (larger colour images C×H×W); "
+             "net_options: norm (group, none), blocks per stage", check=_resnet_check, builtin=True,
+             options=RESNET_OPTIONS))
 _add(Network("sequential", _modules_only, "the user's nn.Sequential of stock torch.nn layers, "
              "recorded layer by layer in config.json", builtin=True, modules=True))
 _add(Network("module", _modules_only, "the user's own encoder and decoder modules, passed again at load time",

@@ -57,6 +57,7 @@ class Network:
     probe: bool = True  # check encoder/decoder shapes with a dummy batch at construction
     modules: bool = False  # built from user modules (``sequential``, ``module``)
     origin: str = "aekit"  # the module that registered it (a plug-in for the user's networks)
+    options: tuple[str, ...] | None = None  # the net_options a built-in network takes (None: any)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """The batch as the encoder takes it: (B, *input_shape) → flat where the network wants."""
