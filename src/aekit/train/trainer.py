@@ -86,6 +86,36 @@ def _fold(sums: dict[str, torch.Tensor], window: list[tuple[dict[str, torch.Tens
         sums[k] = sums[k] + total if k in sums else total
 
 
+@dataclasses.dataclass
+class _Fit:
+    """What the phases of one ``Trainer.fit`` share."""
+
+    data: Data
+    device: torch.device
+    gen: torch.Generator  # the validation split, each epoch's permutation, batch transforms
+    xt: Any  # training rows: a tensor on the device, or a memory map / Dataset read in batches
+    xv: Any  # validation rows (the same kinds), or None
+    n: int  # training rows
+    n_batches: int
+    sync_buffers: bool  # torchrun and the model has buffers: rank 0's are broadcast every step
+    optimizers: list = dataclasses.field(default_factory=list)
+    schedulers: list = dataclasses.field(default_factory=list)
+    backward: Any = None  # step(loss, opt) = backward(loss, opt) + apply(opt): _set_up_optimization
+    apply: Any = None
+    step: Any = None
+    autocast: Any = None
+    loss_scale: list = dataclasses.field(default_factory=lambda: [1.0])
+    fast: Any = None  # the hand-written step (aekit.accel), or None: autograd
+    checked: bool = False  # the hand-written step's first batch was checked against autograd
+    uncompile: Any = lambda: None  # noqa: E731
+    start_epoch: int = 0
+    global_step: int = 0
+    best_val: float = math.inf
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    t_start: float = 0.0
+
+
 class DivergenceError(AekitError):
     """The loss or the gradients became NaN or infinite."""
 
@@ -157,6 +187,30 @@ class Trainer:
             return self._fit(model, data, resume)
 
     def _fit(self, model, data: Any, resume: str | Path | None) -> list[dict[str, float]]:
+        st = self._prepare(model, data)
+        self._set_up_optimization(model, st)
+        self._restore(model, st, resume)
+        self._write_run(model, st, "start")
+        self._choose_step(model, st)
+        st.t_start = time.perf_counter()
+        for epoch in range(st.start_epoch, self.config.epochs):
+            t0 = time.perf_counter()
+            sums = self._train_epoch(model, st, epoch)
+            row = self._history_row(model, st, epoch, sums, t0)
+            stop = self._early_stop(model, st, epoch, row)
+            if self.is_main:
+                for cb in self.callbacks:
+                    cb(self, model, epoch, row)
+            self._write_run(model, st, "epoch", epoch)
+            if stop:
+                break
+        self._finish(model, st)
+        return self.history
+
+    # -- the phases of a fit --------------------------------------------------------------------
+    def _prepare(self, model, data: Any) -> _Fit:
+        """The data as training and validation rows on the device (checked against the
+        model's input shape), the processes (torchrun), the seeds, the model on the device."""
         c = self.config
         device = dist_.local_device(resolve_device(c.device))
         data = as_data(data)
@@ -188,17 +242,25 @@ class Trainer:
         else:
             xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device)
             xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device) if x_val is not None else None
+        return _Fit(data=data, device=device, gen=gen, xt=xt, xv=xv, n=n, n_batches=math.ceil(n / c.batch_size),
+                    sync_buffers=self.world > 1 and any(True for _ in model.buffers()))
+
+    def _set_up_optimization(self, model, st: _Fit) -> None:
+        """The model's optimizers (``configure_optimizers``), LR schedules, mixed precision and
+        the ``step(loss, optimizer)`` its ``training_step`` calls: zero, backward (scaled for
+        fp16 and for this process's share of the global batch), unscale, average across
+        processes, clip, step. ``backward`` and ``apply`` are its two halves."""
+        c, device = self.config, st.device
 
         def make(params):
             return make_optimizer(c.optimizer, params, c.lr, c.weight_decay, c.momentum, device)
 
-        optimizers = model.configure_optimizers(make)
-        schedulers = []
+        st.optimizers = model.configure_optimizers(make)
         if c.lr_schedule == "cosine":
-            schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=c.epochs) for o in optimizers]
+            st.schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=c.epochs) for o in st.optimizers]
 
         params = [p for p in model.parameters() if p.requires_grad]
-        loss_scale = [1.0]  # local share of the global batch × world size (1 on one process)
+        loss_scale = st.loss_scale  # local share of the global batch × world size (1 on one process)
         if c.precision == "fp16" and device.type != "cuda":
             raise AekitError("precision: fp16 needs a CUDA device; use bf16 or fp32 here")
         amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[c.precision]
@@ -231,112 +293,141 @@ class Trainer:
                 return contextlib.nullcontext()
             return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
-        start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
-        if resume is not None:
-            ck = checkpoint.restore(resume, model, optimizers, schedulers, gen)
-            start_epoch, self.history = int(ck["epoch"]), list(ck["history"])
-            best_val, bad_epochs = float(ck.get("best_val", math.inf)), int(ck.get("bad_epochs", 0))
-            best_state = ck.get("best_state")
-            if start_epoch >= c.epochs:
-                log.info("checkpoint is already at epoch %d of %d; nothing to train", start_epoch, c.epochs)
+        st.backward, st.apply, st.step, st.autocast = backward, apply, step, autocast
 
-        if self.out_dir is not None and self.is_main:
+    def _restore(self, model, st: _Fit, resume: str | Path | None) -> None:
+        """Continue from a checkpoint: weights, optimizer and scheduler state, the data
+        generator, the epoch, the history and the early-stopping state."""
+        if resume is None:
+            return
+        ck = checkpoint.restore(resume, model, st.optimizers, st.schedulers, st.gen)
+        st.start_epoch, self.history = int(ck["epoch"]), list(ck["history"])
+        st.best_val, st.bad_epochs = float(ck.get("best_val", math.inf)), int(ck.get("bad_epochs", 0))
+        st.best_state = ck.get("best_state")
+        st.global_step = st.start_epoch * st.n_batches
+        if st.start_epoch >= self.config.epochs:
+            log.info("checkpoint is already at epoch %d of %d; nothing to train", st.start_epoch, self.config.epochs)
+
+    def _choose_step(self, model, st: _Fit) -> None:
+        """The hand-written step where it applies (:meth:`_fused_step`); else autograd's, with
+        the forward compiled where ``compile`` asks for it."""
+        c = self.config
+        st.fast = self._fused_step(model, st.optimizers)
+        if st.fast is None:
+            batch = len(next(self._epoch_batches(st.xt, torch.Generator()))[0])
+            st.uncompile = compile_forward(model, c.compile, st.device, batch, (c.epochs - st.start_epoch) * st.n_batches)
+
+    def _train_epoch(self, model, st: _Fit, epoch: int) -> dict[str, torch.Tensor]:
+        """One pass over the training rows. Returns Σ over batches of batch size × each loss
+        term, summed over processes (still on the device)."""
+        c = self.config
+        model.on_train_epoch_start(epoch, c.epochs)
+        model.train()
+        sums: dict[str, torch.Tensor] = {}
+        window: list[dict[str, torch.Tensor]] = []
+        bar = tqdm(total=st.n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
+                   disable=None if (c.progress and self.is_main) else True, unit="batch")
+        for b, (xb, glob) in enumerate(self._epoch_batches(st.xt, st.gen)):
+            if st.data.batch_transform is not None:  # e.g. dynamic binarization: a fresh sample per batch
+                xb = st.data.batch_transform(xb, st.gen)
+            w = len(xb)
+            st.loss_scale[0] = w * self.world / glob
+            model.on_train_step(st.global_step)
+            terms = self._train_step(model, st, xb)
+            if st.sync_buffers:
+                dist_.broadcast_buffers(model)
+            window.append((terms, w))  # folded into the sums at the next logging step
+            st.global_step += 1
+            if (b + 1) % c.log_every == 0 or b + 1 == st.n_batches:
+                _fold(sums, window)
+                running = sums["loss"].item() / min(st.n, (b + 1) * c.batch_size) * self.world
+                if not math.isfinite(running):
+                    self._diverged(epoch, b + 1 - len(window), [t for t, _ in window])
+                window = []
+                if not bar.disable:  # every loss term, live (one host read per term)
+                    seen = min(st.n, (b + 1) * c.batch_size) / self.world
+                    bar.set_postfix({k: f"{v.item() / seen:.4g}" for k, v in sums.items()}, refresh=False)
+            bar.update(1)
+        bar.close()
+        if self.world > 1:
+            sums = dist_.sum_across(sums)
+        return sums
+
+    def _train_step(self, model, st: _Fit, xb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch: the hand-written step (its first batch checked against autograd), or the
+        model's own ``training_step``."""
+        if st.fast is not None and not st.checked:
+            st.checked = True
+            terms, st.fast = self._checked_fast_step(st.fast, model, xb, st.optimizers, st.backward, st.apply, st.step)
+            return terms
+        if st.fast is not None:
+            return st.fast(xb)
+        with st.autocast():
+            return model.training_step(xb, st.optimizers, st.step)
+
+    def _history_row(self, model, st: _Fit, epoch: int, sums: dict[str, torch.Tensor], t0: float) -> dict[str, float]:
+        """The epoch's row of the history: mean training terms, validation terms (eval mode),
+        the learning rate and the model's scheduled values; then the LR schedules step."""
+        c = self.config
+        row: dict[str, float] = {"epoch": epoch + 1}
+        row.update({f"train_{k}": v.item() / st.n for k, v in sums.items()})
+        if st.xv is not None:
+            row.update({f"val_{k}": v for k, v in self.evaluate_terms(model, st.xv).items()})
+        row["lr"] = st.optimizers[0].param_groups[0]["lr"]
+        row.update(model.schedule_values())
+        row["seconds"] = time.perf_counter() - t0
+        self.history.append(row)
+        for s in st.schedulers:
+            s.step()
+        if (epoch + 1) % max(1, c.epochs // 10) == 0 or epoch + 1 == c.epochs:
+            log.info("epoch %d/%d %s", epoch + 1, c.epochs,
+                     " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.endswith("loss")))
+        return row
+
+    def _early_stop(self, model, st: _Fit, epoch: int, row: dict[str, float]) -> bool:
+        """Keep the weights of the best validation loss; True once ``early_stopping`` epochs
+        in a row brought no better one."""
+        c = self.config
+        if not c.early_stopping or st.xv is None:
+            return False
+        if row["val_loss"] < st.best_val - 1e-12:
+            st.best_val, st.bad_epochs = row["val_loss"], 0
+            st.best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+            return False
+        st.bad_epochs += 1
+        if st.bad_epochs >= c.early_stopping:
+            log.info("early stopping after epoch %d (best val_loss %.4g)", epoch + 1, st.best_val)
+            return True
+        return False
+
+    def _write_run(self, model, st: _Fit, stage: str, epoch: int = 0) -> None:
+        """Every write to the run directory, on the main process: config.json and
+        preprocess.json at the ``"start"``; history.csv and the checkpoint after each
+        ``"epoch"``; the weights, and config.json with the training time, at the ``"end"``."""
+        if self.out_dir is None or not self.is_main:
+            return
+        if stage == "start":
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._write_static(model, data)
-
-        n_batches = math.ceil(n / c.batch_size)
-        global_step = start_epoch * n_batches
-        sync_buffers = self.world > 1 and any(True for _ in model.buffers())
-        fused = self._fused_step(model, optimizers)
-        checked = False
-        if fused is not None:
-            uncompile = lambda: None  # noqa: E731
+            self._write_static(model, st.data)
+        elif stage == "epoch":
+            io.write_csv(self.out_dir / "history.csv", self.history)
+            checkpoint.save(self.out_dir / "checkpoint" / "last.pt", model, st.optimizers, st.schedulers,
+                            epoch + 1, self.history, st.gen,
+                            {"best_val": st.best_val, "bad_epochs": st.bad_epochs, "best_state": st.best_state})
         else:
-            batch = len(next(self._epoch_batches(xt, torch.Generator()))[0])
-            uncompile = compile_forward(model, c.compile, device, batch, (c.epochs - start_epoch) * n_batches)
-        t_start = time.perf_counter()
-        stopped = False
-        for epoch in range(start_epoch, c.epochs):
-            if stopped:
-                break
-            t0 = time.perf_counter()
-            model.on_train_epoch_start(epoch, c.epochs)
-            model.train()
-            sums: dict[str, torch.Tensor] = {}
-            window: list[dict[str, torch.Tensor]] = []
-            bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
-                       disable=None if (c.progress and self.is_main) else True, unit="batch")
-            for b, (xb, glob) in enumerate(self._epoch_batches(xt, gen)):
-                if data.batch_transform is not None:  # e.g. dynamic binarization: a fresh sample per batch
-                    xb = data.batch_transform(xb, gen)
-                w = len(xb)
-                loss_scale[0] = w * self.world / glob
-                model.on_train_step(global_step)
-                if fused is not None and not checked:  # the first batch: against autograd first
-                    checked = True
-                    terms, fused = self._checked_fast_step(fused, model, xb, optimizers, backward, apply, step)
-                elif fused is not None:
-                    terms = fused(xb)
-                else:
-                    with autocast():
-                        terms = model.training_step(xb, optimizers, step)
-                if sync_buffers:
-                    dist_.broadcast_buffers(model)
-                window.append((terms, w))  # folded into the sums at the next logging step
-                global_step += 1
-                if (b + 1) % c.log_every == 0 or b + 1 == n_batches:
-                    _fold(sums, window)
-                    running = sums["loss"].item() / min(n, (b + 1) * c.batch_size) * self.world
-                    if not math.isfinite(running):
-                        self._diverged(epoch, b + 1 - len(window), [t for t, _ in window])
-                    window = []
-                    if not bar.disable:  # every loss term, live (one host read per term)
-                        seen = min(n, (b + 1) * c.batch_size) / self.world
-                        bar.set_postfix({k: f"{v.item() / seen:.4g}" for k, v in sums.items()}, refresh=False)
-                bar.update(1)
-            bar.close()
-            if self.world > 1:
-                sums = dist_.sum_across(sums)
-            row: dict[str, float] = {"epoch": epoch + 1}
-            row.update({f"train_{k}": v.item() / n for k, v in sums.items()})
-            if xv is not None:
-                row.update({f"val_{k}": v for k, v in self.evaluate_terms(model, xv).items()})
-            row["lr"] = optimizers[0].param_groups[0]["lr"]
-            row.update(model.schedule_values())
-            row["seconds"] = time.perf_counter() - t0
-            self.history.append(row)
-            for s in schedulers:
-                s.step()
-            if (epoch + 1) % max(1, c.epochs // 10) == 0 or epoch + 1 == c.epochs:
-                log.info("epoch %d/%d %s", epoch + 1, c.epochs,
-                         " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.endswith("loss")))
-            if c.early_stopping and xv is not None:
-                if row["val_loss"] < best_val - 1e-12:
-                    best_val, bad_epochs = row["val_loss"], 0
-                    best_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= c.early_stopping:
-                        log.info("early stopping after epoch %d (best val_loss %.4g)", epoch + 1, best_val)
-                        stopped = True
-            if self.is_main:
-                for cb in self.callbacks:
-                    cb(self, model, epoch, row)
-                if self.out_dir is not None:
-                    io.write_csv(self.out_dir / "history.csv", self.history)
-                    checkpoint.save(self.out_dir / "checkpoint" / "last.pt", model, optimizers, schedulers,
-                                    epoch + 1, self.history, gen,
-                                    {"best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state})
-        uncompile()
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        self.train_seconds = time.perf_counter() - t_start
-        model.eval()
-        if self.out_dir is not None and self.is_main:
             model.save_pretrained(self.out_dir)
-            self._write_static(model, data)
+            self._write_static(model, st.data)
+
+    def _finish(self, model, st: _Fit) -> None:
+        """The eager forward back, the best weights (early stopping), eval mode, the run
+        directory's final files."""
+        st.uncompile()
+        if st.best_state is not None:
+            model.load_state_dict(st.best_state)
+        self.train_seconds = time.perf_counter() - st.t_start
+        model.eval()
+        self._write_run(model, st, "end")
         dist_.barrier()
-        return self.history
 
     def _fused_step(self, model, optimizers):
         """The hand-written MLP AE, sparse AE or VAE step (:mod:`aekit.accel`) where it computes
