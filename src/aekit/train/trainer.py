@@ -28,6 +28,7 @@ from ..config import Config, check
 from ..data.bundle import Data, as_data
 from ..data.lazy import is_lazy
 from ..errors import AekitError, close_matches
+from ..nets.modes import eval_mode
 from . import checkpoint
 from . import distributed as dist_
 from .setup import compile_forward, flush_denormals, make_optimizer, resolve_device
@@ -488,21 +489,21 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate_terms(self, model, x: torch.Tensor, batch_size: int | None = None) -> dict[str, float]:
-        """Mean loss terms over ``x`` in eval mode (no corruption)."""
+        """Mean loss terms over ``x`` in eval mode (no corruption); the model's mode is given
+        back afterwards."""
         batch_size = batch_size or model.inference_batch_size()
         if is_lazy(x):  # out-of-core validation rows, read a batch at a time
             from ..data.stream import mean_terms
 
             return mean_terms(model, x, self._stream_pre, batch_size, self.device)
-        model.eval()
         sums: dict[str, torch.Tensor] = {}
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            out = model(xb)
-            terms = {"loss": out.loss, **out.terms}
-            for k, v in terms.items():
-                sums[k] = sums[k] + v * len(xb) if k in sums else v * len(xb)
-        model.train()
+        with eval_mode(model):
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size]
+                out = model(xb)
+                terms = {"loss": out.loss, **out.terms}
+                for k, v in terms.items():
+                    sums[k] = sums[k] + v * len(xb) if k in sums else v * len(xb)
         return {k: v.item() / len(x) for k, v in sums.items()}
 
     # -- the run directory -----------------------------------------------------------------------
