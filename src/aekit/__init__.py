@@ -40,6 +40,7 @@ _LAZY = {
     "Trainer": "aekit.train",
     "TrainConfig": "aekit.train",
     "Data": "aekit.data",
+    "RunDir": "aekit.rundir",
     "evaluate": "aekit.metrics",
     "AnomalyDetector": "aekit.sklearn",
     "AutoencoderTransformer": "aekit.sklearn",

@@ -15,12 +15,10 @@ def format_metrics(metrics: dict) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..errors import AekitError
     from ..report import build_report
+    from ..rundir import RunDir
 
-    run_dir = Path(args.run)
-    if not (run_dir / "config.json").is_file():
-        raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
+    run_dir = RunDir(args.run).require_run().path
     try:
         from ..data.runs import run_data
 
@@ -36,22 +34,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .. import io
+    from ..data.runs import run_data
     from ..metrics import evaluate
     from ..models import load
+    from ..rundir import RunDir
 
-    run_dir = Path(args.run)
-    from ..data.runs import run_data
-
-    model = load(run_dir)
-    data = run_data(run_dir, args.data, args.data_root)
+    run = RunDir(args.run)
+    run_dir = run.path
+    model = load(run)
+    data = run_data(run, args.data, args.data_root)
     # the test split (the training rows when the data has none), as evaluated at training time
     metrics = {"split": "test" if data.x_test is not None else "train",
                **evaluate(model, data.evaluation_rows(), nll_samples=args.nll_samples)}
     from ..tasks.represent import run_representation_metrics
 
     metrics.update(run_representation_metrics(model, data))
-    io.write_json(run_dir / "metrics.json", metrics)
+    run.write_metrics(metrics)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

@@ -7,6 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..rundir import RunDir
 from .commands import format_metrics
 from .options import TRAIN_FLAGS, _data_opts, _flag, model_flags, resolve_train_options
 
@@ -46,21 +47,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise AekitError("model: the network is too large to allocate; lower --latent-dim, --hidden or --channels") from None
     out = Path(run["out"]) if run.get("out") else _default_out(cls.registry_name, data_name)
     if _is_main_process():  # under torchrun only rank 0 touches the run directory
-        _prepare_out(out, bool(run.get("overwrite")))
+        RunDir(out, arg="--out").prepare(bool(run.get("overwrite")))
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), data.name, out)
     callbacks = []
     if run.get("tensorboard") and _is_main_process():
         from ..tensorboard import TensorBoardLogger
 
         x_show = data.preprocess.transform(data.x_train[:16]) if data.is_image else None
-        callbacks.append(TensorBoardLogger(out / "tensorboard", x_show, seed=tcfg.seed))
+        callbacks.append(TensorBoardLogger(RunDir(out).tensorboard_dir, x_show, seed=tcfg.seed))
     _fit_and_finish(out, model, data, tcfg, run, callbacks)
     return 0
 
 
 def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, resume: Path | None = None) -> None:
     """Train (or continue), then write metrics.json and the report; print where they are."""
-    from .. import io
     from ..metrics import evaluate
     from ..train import Trainer
 
@@ -73,7 +73,7 @@ def _fit_and_finish(out: Path, model, data, tcfg, run: dict, callbacks: list, re
     if not _is_main_process():
         return
     metrics = {"split": "test" if data.x_test is not None else "train", **evaluate(model, data.evaluation_rows())}
-    io.write_json(out / "metrics.json", metrics)
+    RunDir(out).write_metrics(metrics)
     print(f"run written to {out}")
     print(f"{metrics['split']} metrics: {format_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
     if not run.get("no_report"):
@@ -110,38 +110,35 @@ def _fit_output_to_data(cls, model_opts: dict, data) -> None:
 
 def _resume_train(args: argparse.Namespace) -> int:
     """``aekit train --resume RUN [--epochs N]``: continue from RUN/checkpoint/last.pt."""
-    from .. import io
     from ..errors import AekitError
     from ..registry import get_model_class
     from ..train import TrainConfig
-    from ..train.checkpoint import load_checkpoint
 
-    run_dir = Path(args.resume)
-    if not (run_dir / "config.json").is_file():
-        raise AekitError(f"--resume: {run_dir} is not a run directory (no config.json)")
-    load_checkpoint(run_dir)  # fail early, before anything is touched
+    rd = RunDir(args.resume, arg="--resume").require_run()
+    run_dir = rd.path
+    rd.read_checkpoint()  # fail early, before anything is touched
     fixed = [f.name for f in model_flags()] + [n for n, _, _ in TRAIN_FLAGS if n not in ("epochs", "device")]
     given = [k for k in [*fixed, "model", "data", "data_root", "out", "config"] if getattr(args, k, None) is not None]
     if given:
         raise AekitError(f"--resume: continues the run as configured; only --epochs, --device and --quiet may be "
                          f"given with it, not {', '.join(_flag(k) for k in given)}")
-    cfg = io.read_json(run_dir / "config.json")
+    cfg = rd.read_config()
     cls = get_model_class(cfg.get("model_class", ""))
-    model = cls(cls.config_class.from_saved(cfg["model"], where=str(run_dir / "config.json")))
+    model = cls(cls.config_class.from_saved(cfg["model"], where=str(rd.config_path)))
     known = TrainConfig.field_names()
-    train = {k: v for k, v in cfg.get("training", {}).items() if k in known}
+    train = {k: v for k, v in rd.section("training").items() if k in known}
     for k in ("epochs", "device"):
         if getattr(args, k) is not None:
             train[k] = getattr(args, k)
     if args.quiet:
         train["progress"] = False
-    tcfg = TrainConfig.from_dict(train, where=str(run_dir / "config.json"))
+    tcfg = TrainConfig.from_dict(train, where=str(rd.config_path))
     from ..data.runs import run_data
 
-    data = run_data(run_dir)
+    data = run_data(rd)
     log.info("resuming %s in %s", cls.__name__, run_dir)
     run = {"no_report": args.no_report, "tsne": args.tsne}
-    _fit_and_finish(run_dir, model, data, tcfg, run, [], resume=run_dir / "checkpoint" / "last.pt")
+    _fit_and_finish(run_dir, model, data, tcfg, run, [], resume=rd.checkpoint_path)
     return 0
 
 
@@ -150,34 +147,6 @@ def _default_out(model: str, data: str) -> Path:
 
     stem = Path(data).stem if Path(data).suffix else data
     return Path("runs") / f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Check that ``out`` can be written before anything is trained; clear it on --overwrite."""
-    import os
-    import shutil
-
-    from ..errors import AekitError
-
-    if out.exists() and not out.is_dir():
-        raise AekitError(f"--out: {out} exists and is not a directory; choose another --out")
-    anc = out.parent if str(out.parent) else Path(".")
-    while not anc.exists() and anc != anc.parent:
-        anc = anc.parent
-    if not anc.is_dir():
-        raise AekitError(f"--out: {anc} is a file, so {out} cannot be created; choose another --out")
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise AekitError(f"--out: cannot write into {anc} (permission denied); choose a writable --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise AekitError(f"--out: {out} already exists and is not empty; pass --overwrite or choose another --out")
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise AekitError(f"--out: cannot replace {out} (permission denied); choose a writable --out")
-        shutil.rmtree(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise AekitError(f"--out: cannot create {out.parent} ({e.strerror}); choose another --out") from None
 
 
 def _is_main_process() -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import io
 from ..errors import AekitError
+from ..rundir import RunDir
 from .bundle import Data
 from .datasets import load, names
 from .files import load_file
@@ -37,21 +37,19 @@ def load_any(name: str, root: str | None = None, download: bool = True, seed: in
     return d
 
 
-def run_preprocessor(run_dir: str | Path) -> Preprocessor:
+def run_preprocessor(run_dir: str | Path | RunDir) -> Preprocessor:
     """The run's ``preprocess.json`` (no preprocessing when the run has none)."""
-    p = Path(run_dir) / "preprocess.json"
-    return Preprocessor.from_dict(io.read_json(p)) if p.is_file() else Preprocessor("none")
+    return RunDir.of(run_dir).read_preprocess()
 
 
-def run_data(run_dir: str | Path, data: str | None = None, root: str | None = None) -> Data:
+def run_data(run_dir: str | Path | RunDir, data: str | None = None, root: str | None = None) -> Data:
     """The data a run was trained on (or ``data`` / ``root`` instead), split with the run's
     seed and preprocessed with its ``preprocess.json``."""
-    run_dir = Path(run_dir)
-    cfg = io.read_json(run_dir / "config.json")
-    info = cfg.get("data", {})
+    run = RunDir.of(run_dir)
+    info, training = run.section("data"), run.section("training")
     name = data or info.get("path") or info.get("name")
     if not name:
-        raise AekitError(f"{run_dir}: config.json names no data set; pass --data")
-    d = load_any(name, root or info.get("root"), download=False, seed=int(cfg.get("training", {}).get("seed", 0)),
+        raise AekitError(f"{run.path}: config.json names no data set; pass --data")
+    d = load_any(name, root or info.get("root"), download=False, seed=int(training.get("seed", 0)),
                  **({} if data else info.get("source", {})))
-    return d.set_preprocess(run_preprocessor(run_dir))
+    return d.set_preprocess(run.read_preprocess())

@@ -22,7 +22,6 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from .. import io
 from .._version import __version__
 from ..config import Config, check, option
 from ..errors import AekitError, close_matches
@@ -30,6 +29,7 @@ from ..nets.modes import eval_mode
 from ..nets.registry import Headed, Network, check_options, encoder_width, get_network, probe
 from ..nets.sequential import from_spec, to_spec
 from ..nets.mlp import ACTIVATIONS
+from ..rundir import RunDir
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -327,13 +327,11 @@ class Autoencoder(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        io.save_tensors(d / "model.safetensors", self.state_dict(), {"model_class": type(self).__name__})
-        cfg_path = d / "config.json"
-        existing = io.read_json(cfg_path) if cfg_path.is_file() else {}
-        io.write_json(cfg_path, {**existing, **self.config_dict()})
-        return d
+        run = RunDir(directory)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.write_weights(self.state_dict(), {"model_class": type(self).__name__})
+        run.write_config(model=self.config_dict())  # the data and training sections stay
+        return run.path
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu", *,
@@ -350,8 +348,9 @@ class Autoencoder(nn.Module):
         if not d.is_dir():
             raise AekitError(f"{d}: no such run directory; pass a folder written by save_pretrained or aekit train")
         load_plugins(plugins)
-        cfg_path = d / "config.json"
-        meta = io.read_json(cfg_path)
+        run = RunDir(d)
+        cfg_path = run.config_path
+        meta = run.read_config()
         if not isinstance(meta, dict) or "model_class" not in meta or "model" not in meta:
             raise AekitError(f"{cfg_path}: missing 'model_class' or 'model'; not an aekit model config")
         recorded = meta.get("plugins") or []
@@ -369,12 +368,12 @@ class Autoencoder(nn.Module):
             raise AekitError(f"{d}: holds a {klass.__name__}, not a {cls.__name__}; load it with aekit.load")
         config = klass.config_class.from_saved(meta["model"], where=str(cfg_path))
         model = klass(config, encoder=encoder, decoder=decoder)
-        state = io.load_tensors(d / "model.safetensors")
+        state = run.read_weights()
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
             raise AekitError(
-                f"{d / 'model.safetensors'}: weights do not match config.json "
+                f"{run.weights_path}: weights do not match config.json "
                 f"({str(e).splitlines()[0]}); the files come from different models"
             ) from None
         model.eval()

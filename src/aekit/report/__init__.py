@@ -27,10 +27,9 @@ import logging
 import time
 from pathlib import Path
 
-from .. import io
-from ..errors import AekitError
+from ..rundir import RunDir, read_history
 from .page import Section, _page
-from .run import _Run, read_history
+from .run import _Run
 from .sections import SECTIONS
 
 __all__ = ["Report", "Section", "SECTIONS", "build_report", "read_history"]
@@ -56,9 +55,7 @@ def build_report(run_dir: str | Path, *, model=None, data=None, tsne: bool = Fal
     ``data`` is a :class:`aekit.data.Data` whose test split is shown.
     """
     t0 = time.perf_counter()
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise AekitError(f"{run_dir}: not a run directory (no config.json); pass a folder written by aekit train")
+    run_dir = RunDir.of(run_dir).require_run().path
     run = _Run(run_dir, model, data, tsne=tsne, max_points=max_points, seed=seed)
     sections, notes = [], []
     for fn in SECTIONS:
@@ -71,9 +68,8 @@ def build_report(run_dir: str | Path, *, model=None, data=None, tsne: bool = Fal
         if s is not None:
             sections.append(s)
             notes += s.notes
-    path = Path(out) if out is not None else run_dir / "report.html"
     title = f"aekit report: {type(run.model).__name__} on {run.cfg.get('data', {}).get('name', '?')} ({run_dir.name})"
-    io.write_text(path, _page(title, sections, notes))
+    path = run.run.write_report(_page(title, sections, notes), out)
     figs = [f[0] for s in sections for f in s.figures]
     seconds = time.perf_counter() - t0
     log.info("report: %d figures written to %s in %.1f s", len(figs), path, seconds)

@@ -2,63 +2,43 @@
 
 from __future__ import annotations
 
-import csv
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import io
 from ..errors import AekitError
+from ..rundir import RunDir
 
 log = logging.getLogger("aekit.report")
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for r in rows:
-        row = {}
-        for k, v in r.items():
-            try:
-                row[k] = float(v) if v not in ("", None) else math.nan
-            except ValueError:
-                continue
-        out.append(row)
-    return out
 
 
 class _Run:
     """Everything the sections read, loaded once."""
 
     def __init__(self, run_dir: Path, model, data, tsne: bool, max_points: int, seed: int, max_rows: int = 20000):
-        from ..data import Preprocessor
         from ..data.runs import run_data
         from ..models import load
 
         self.dir, self.tsne, self.max_points, self.seed = run_dir, tsne, max_points, seed
-        self.cfg = io.read_json(run_dir / "config.json")
+        self.run = run = RunDir(run_dir)
+        self.cfg = run.read_config()
         if model is not None and next(model.parameters()).device.type != "cpu":
             import copy
 
             model = copy.deepcopy(model).cpu()  # the figures are drawn on the CPU; the caller's model stays put
         self.model = model if model is not None else load(run_dir)
         self.model.eval()
-        self.metrics = io.read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
-        self.history = read_history(run_dir / "history.csv")
+        self.metrics = run.read_metrics()
+        self.history = run.read_history()
         self.shape = tuple(self.model.config.input_shape)
         self.x = self.y = None
         self.data_note = ""
         try:
             data = data if data is not None else run_data(run_dir)
-            pre_path = run_dir / "preprocess.json"
-            pre = Preprocessor.from_dict(io.read_json(pre_path)) if pre_path.is_file() else data.preprocess
+            pre = run.read_preprocess() if run.preprocess_path.exists() else data.preprocess
             test = data.x_test is not None
             x, y = (data.x_test, data.y_test) if test else (data.x_train, data.y_train)
             rows = np.arange(len(x))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import io, plots
+from .. import plots
 from ..errors import AekitError
 from .page import Section
 from .run import _Run
@@ -46,7 +46,7 @@ def summary(run: _Run) -> Section:
     skip = {"input_shape", "arch", "hidden", "channels", "latent_dim", "activation", "net_options"}
     if arch not in ("sequential", "module") and mc.get("net_options"):
         skip.discard("net_options")
-    pre = io.read_json(run.dir / "preprocess.json") if (run.dir / "preprocess.json").is_file() else {}
+    pre = run.run.read_preprocess().to_dict() if run.run.preprocess_path.exists() else {}
     last = run.history[-1] if run.history else {}
     rows = [
         ("family", f"{m.registry_name or type(m).__name__} ({type(m).__name__}): {m.paper}"),

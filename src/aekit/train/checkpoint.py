@@ -1,6 +1,7 @@
 """Resume checkpoints: one file, ``RUN/checkpoint/last.pt``, written atomically after each
 epoch and loaded with ``torch.load(weights_only=True)`` (tensors and plain containers only, so
-a crafted pickle cannot run code)."""
+a crafted pickle cannot run code). The file itself is read and written by
+:class:`aekit.RunDir`; this module makes the state from the trainer's objects and puts it back."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ from pathlib import Path
 
 import torch
 
-from .. import io
 from ..errors import AekitError
+from ..rundir import RunDir, read_checkpoint, write_checkpoint
 
 
-def save(path: Path, model, optimizers, schedulers, epochs_done: int, history: list, gen: torch.Generator,
-         extra: dict) -> None:
+def state(model, optimizers, schedulers, epochs_done: int, history: list, gen: torch.Generator, extra: dict) -> dict:
     """Everything a resumed run needs to continue exactly: weights, optimizer and scheduler
     state, epochs done, history, and the RNG states (``extra``: early-stopping state)."""
-    state = {
+    return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizers": [o.state_dict() for o in optimizers],
         "schedulers": [s.state_dict() for s in schedulers],
@@ -26,31 +26,22 @@ def save(path: Path, model, optimizers, schedulers, epochs_done: int, history: l
         "perm_rng": gen.get_state(),
         **extra,
     }
-    with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A resume checkpoint, loaded with ``weights_only=True``: tensors and plain containers
-    only, so a crafted pickle cannot run code."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint" / "last.pt"
-    if not path.is_file():
-        raise AekitError(f"{path}: no checkpoint to resume from; a run writes checkpoint/last.pt after each epoch")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for forbidden globals, RuntimeError/EOFError when truncated
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AekitError(
-            f"{path}: refused or unreadable checkpoint ({first[:160]}); it is corrupt or not an aekit checkpoint"
-        ) from None
-    if not isinstance(ck, dict) or not {"model", "optimizers", "epoch", "history"} <= set(ck):
-        raise AekitError(f"{path}: not an aekit checkpoint (missing keys)")
-    return ck
+def save(path: str | Path | RunDir, model, optimizers, schedulers, epochs_done: int, history: list,
+         gen: torch.Generator, extra: dict) -> None:
+    """:func:`state`, written atomically to ``path`` (a file, or a run directory's checkpoint)."""
+    target = path.checkpoint_path if isinstance(path, RunDir) else path
+    write_checkpoint(target, state(model, optimizers, schedulers, epochs_done, history, gen, extra))
 
 
-def restore(path: str | Path, model, optimizers, schedulers, gen: torch.Generator) -> dict:
+def load_checkpoint(path: str | Path | RunDir) -> dict:
+    """A resume checkpoint (a file, or a run directory's ``checkpoint/last.pt``), loaded with
+    ``weights_only=True``: tensors and plain containers only, so a crafted pickle cannot run code."""
+    return read_checkpoint(path.checkpoint_path if isinstance(path, RunDir) else path)
+
+
+def restore(path: str | Path | RunDir, model, optimizers, schedulers, gen: torch.Generator) -> dict:
     """Load ``path`` into the model, optimizers, schedulers and RNGs; returns the checkpoint."""
     ck = load_checkpoint(path)
     try:

@@ -22,13 +22,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import io
-from .._version import __version__
 from ..config import Config, check
 from ..data.bundle import Data, as_data
 from ..data.lazy import is_lazy
 from ..errors import AekitError, close_matches
 from ..nets.modes import eval_mode
+from ..rundir import RunDir
 from . import checkpoint
 from . import distributed as dist_
 from .setup import compile_forward, flush_denormals, make_optimizer, resolve_device
@@ -411,9 +410,9 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._write_static(model, st.data)
         elif stage == "epoch":
-            io.write_csv(self.out_dir / "history.csv", self.history)
-            checkpoint.save(self.out_dir / "checkpoint" / "last.pt", model, st.optimizers, st.schedulers,
-                            epoch + 1, self.history, st.gen,
+            run = RunDir(self.out_dir)
+            run.write_history(self.history)
+            checkpoint.save(run, model, st.optimizers, st.schedulers, epoch + 1, self.history, st.gen,
                             {"best_val": st.best_val, "bad_epochs": st.bad_epochs, "best_state": st.best_state})
         else:
             model.save_pretrained(self.out_dir)
@@ -508,12 +507,9 @@ class Trainer:
 
     # -- the run directory -----------------------------------------------------------------------
     def _write_static(self, model, data: Data) -> None:
-        d = self.out_dir
-        io.write_json(d / "config.json", {
-            **model.config_dict(),
-            "data": data.describe(),
-            "training": {**self.config.to_dict(), "device_used": str(self.device),
-                         "world_size": self.world, "train_seconds": round(self.train_seconds, 3)},
-            "aekit_version": __version__,
-        })
-        io.write_json(d / "preprocess.json", data.preprocess.to_dict())
+        """config.json (the model, data and training sections) and preprocess.json."""
+        run = RunDir(self.out_dir)
+        run.write_config(model=model.config_dict(), data=data.describe(),
+                         training={**self.config.to_dict(), "device_used": str(self.device),
+                                   "world_size": self.world, "train_seconds": round(self.train_seconds, 3)})
+        run.write_preprocess(data.preprocess)

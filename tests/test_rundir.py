@@ -1,0 +1,119 @@
+"""aekit.RunDir: every file of a run, read and written in one place (atomic writes, merged
+config.json sections, one-line errors that name the file and the fix)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit import RunDir
+from aekit.errors import AekitError
+
+
+@pytest.fixture
+def trained(tmp_path):
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    torch.manual_seed(0)
+    m = aekit.AE(input_shape=(6,), hidden=(5,), latent_dim=2)
+    aekit.Trainer(epochs=2, batch_size=16, progress=False, out_dir=tmp_path / "run").fit(m, x)
+    return RunDir(tmp_path / "run"), m
+
+
+def test_paths_and_what_a_trainer_writes(trained):
+    run, _ = trained
+    assert run.config_path.name == "config.json" and run.checkpoint_path.parts[-2:] == ("checkpoint", "last.pt")
+    for p in (run.config_path, run.weights_path, run.preprocess_path, run.history_path, run.checkpoint_path):
+        assert p.is_file(), p
+    assert run.is_run() and run.temp_files() == []
+    cfg = run.read_config()
+    assert list(cfg)[:3] == ["aekit_version", "model_class", "model"]
+    assert cfg["model_class"] == "AE" and cfg["data"]["n_train"] == 64 and cfg["training"]["epochs"] == 2
+    assert [r["epoch"] for r in run.read_history()] == [1.0, 2.0]
+    assert run.read_checkpoint()["epoch"] == 2
+    assert run.read_preprocess().to_dict() == json.loads(run.preprocess_path.read_text())
+    assert run.read_metrics() == {}  # a Trainer alone writes no metrics
+
+
+def test_config_sections_merge_instead_of_overwriting(trained):
+    run, m = trained
+    before = run.read_config()
+    m.save_pretrained(run.path)  # the model section again: data and training stay
+    after = run.read_config()
+    assert after["data"] == before["data"] and after["training"] == before["training"]
+    run.write_config(run={"note": "x"})
+    assert run.section("run") == {"note": "x"} and run.section("training") == before["training"]
+    run.write_config(training={"epochs": 9})  # a section is replaced whole, the others kept
+    cfg = run.read_config()
+    assert cfg["training"] == {"epochs": 9} and cfg["run"] == {"note": "x"} and cfg["model"] == before["model"]
+    # a model section without plug-ins drops a stale "plugins" key
+    run.write_config(model={**m.config_dict(), "plugins": ["mine.nets"]})
+    assert run.read_config()["plugins"] == ["mine.nets"]
+    run.write_config(model=m.config_dict())
+    assert "plugins" not in run.read_config()
+    assert aekit.load(run.path).config == m.config
+
+
+def test_a_run_written_before_loads(tmp_path):
+    """config.json as aekit wrote it before RunDir: keys in another order, aekit_version last."""
+    m = aekit.AE(input_shape=(4,), hidden=(3,), latent_dim=2)
+    d = tmp_path / "old"
+    d.mkdir()
+    from aekit.io import save_tensors
+
+    save_tensors(d / "model.safetensors", m.state_dict())
+    cfg = {"model_class": "AE", "model": m.config.to_dict(), "data": {"name": "digits"},
+           "training": {"seed": 3, "epochs": 1}, "aekit_version": "0.0.1"}
+    (d / "config.json").write_text(json.dumps(cfg))
+    run = RunDir(d)
+    assert run.section("training")["seed"] == 3 and run.read_preprocess().method == "none"
+    loaded = aekit.load(run)  # a RunDir is a path
+    x = torch.rand(3, 4)
+    torch.testing.assert_close(loaded(x).recon, m.eval()(x).recon)
+
+
+def test_missing_and_corrupt_files_name_the_file_and_the_fix(trained):
+    from aekit.data.runs import run_preprocessor
+
+    run, _ = trained
+    cases = [
+        (run.metrics_path, "{broken", run.read_metrics, rf"^{run.metrics_path}: not valid JSON .*; aekit evaluate"),
+        (run.preprocess_path, '{"method": "scale", "colour": 1}', lambda: run_preprocessor(run.path),
+         r"preprocess\.json: unknown keys \['colour'\]; restore the file"),
+        (run.preprocess_path, "[1, 2", run.read_preprocess, r"preprocess\.json: not valid JSON"),
+        (run.config_path, "[]", run.read_config, r"config\.json: expected a JSON object, got list"),
+        (run.config_path, None, run.read_config, r"config\.json: file not found; pass a folder written by aekit train"),
+    ]
+    for path, text, read, message in cases:
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+        with pytest.raises(AekitError, match=message) as e:
+            read()
+        assert "\n" not in str(e.value)
+
+
+def test_require_run_and_prepare(tmp_path):
+    with pytest.raises(AekitError, match=r"not a run directory \(no config.json\); pass a folder written by aekit"):
+        RunDir(tmp_path / "nothing").require_run()
+    with pytest.raises(AekitError, match=r"^--resume: .* is not a run directory"):
+        RunDir(tmp_path / "nothing", arg="--resume").require_run()
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("x")
+    with pytest.raises(AekitError, match="--out: .* already exists and is not empty; pass --overwrite or choose another --out"):
+        RunDir(full, arg="--out").prepare()
+    with pytest.raises(AekitError, match="out: .* pass overwrite=True or choose another out"):
+        RunDir(full, arg="out").prepare()
+    assert (full / "keep.txt").exists()
+    RunDir(full, arg="out").prepare(overwrite=True)
+    assert not full.exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(AekitError, match="afile is a file"):
+        RunDir(tmp_path / "afile" / "run", arg="--out").prepare()
+    RunDir(tmp_path / "new" / "run").prepare()  # the parent is made, the run itself is left to the writers
+    assert (tmp_path / "new").is_dir() and not (tmp_path / "new" / "run").exists()
