@@ -165,7 +165,7 @@ def test_truncated_or_tampered_model_files_give_clear_errors(tmp_path):
             match = "latent_dim: must be a positive integer"
         elif case == "wrong_class":
             cj.write_text(cj.read_text().replace('"AE"', '"Transformer"'))
-            match = "unknown model 'Transformer'"
+            match = "names the model class 'Transformer', which is not registered"
         else:
             cj.write_text(cj.read_text().replace('"latent_dim": 3', '"latent_dim": 4'))
             match = "weights do not match config.json"

@@ -76,6 +76,8 @@ def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sam
     for i in range(0, len(arr), batch_size):
         rows = arr[i:i + batch_size]
         xb = preprocess.transform(rows, sample=sample)
+        if not xb.flags.writeable:  # an identity transform returns the read-only map itself
+            xb = xb.copy()
         release(rows)
         yield torch.from_numpy(xb)
 
@@ -89,7 +91,7 @@ def mean_terms(model, arr: np.ndarray, preprocess: Preprocessor, batch_size: int
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     for xb in iter_ordered(arr, preprocess, batch_size):
-        xb = xb.to(device)
+        xb = xb.to(device, model.input_dtype())
         out = model(xb)
         for k, v in {"loss": out.loss, **out.terms}.items():
             sums[k] = sums[k] + v * len(xb) if k in sums else v * len(xb)

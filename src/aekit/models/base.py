@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -25,10 +25,10 @@ from torch import nn
 from .._version import __version__
 from ..config import Config, check, option
 from ..errors import AekitError, close_matches
+from ..nets.mlp import ACTIVATIONS
 from ..nets.modes import eval_mode
 from ..nets.registry import Headed, Network, check_options, encoder_width, get_network, probe
 from ..nets.sequential import from_spec, to_spec
-from ..nets.mlp import ACTIVATIONS
 from ..rundir import RunDir
 
 
@@ -58,8 +58,12 @@ class ArchConfig(Config):
         )
         net = get_network(self.arch)
         check_options(self.net_options)
-        check(not (net.builtin and not net.modules and self.net_options), "net_options",
-              f"the {net.name} network takes its options from hidden/channels/activation, not net_options; drop it")
+        if net.builtin and not net.modules:
+            bad = [k for k in self.net_options if k not in (net.options or ())]
+            check(not bad, "net_options",
+                  f"the {net.name} network takes no option {bad[0]!r}" + close_matches(bad[0], net.options or ())
+                  + (f"; its options: {', '.join(net.options)}" if net.options else
+                     "; it takes its options from hidden/channels/activation") if bad else "")
         if net.check is not None:
             net.check(self)
 
@@ -206,6 +210,15 @@ class Autoencoder(nn.Module):
             widest = probe(enc, dec, shape, c.latent_dim, net, code_dim)[1] if net.probe else None
         self._widest = widest
         return enc, dec
+
+    def input_dtype(self) -> torch.dtype:
+        """The dtype batches are given to ``forward`` in: token ids (``torch.long``) for a
+        network that embeds them, else the parameters' float dtype (integer data is cast here,
+        not in the data layer, which keeps what it read)."""
+        if self.network.input_dtype == "long":
+            return torch.long
+        p = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return p.dtype if p is not None else torch.float32
 
     def net_input(self, x: torch.Tensor) -> torch.Tensor:
         """The batch as the encoder takes it (flattened for ``mlp``)."""

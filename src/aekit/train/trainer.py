@@ -168,7 +168,7 @@ class Trainer:
             pin = self.device.type == "cuda"
             for xb in iter_batches(xt, self._stream_pre, c.batch_size, gen):
                 # pinned host memory lets the copy to the GPU overlap with compute
-                yield (xb.pin_memory() if pin else xb).to(self.device, non_blocking=True), len(xb)
+                yield (xb.pin_memory() if pin else xb).to(self.device, self._in_dtype, non_blocking=True), len(xb)
             return
         perm = torch.randperm(n, generator=gen).to(xt.device)
         for start in range(0, n, c.batch_size):
@@ -216,6 +216,8 @@ class Trainer:
         data = as_data(data)
         x_all = data.x_train if data.streaming else data.train()  # a memory map stays on disk
         want = tuple(model.config.input_shape)
+        if tuple(x_all.shape[1:]) != want and not data.streaming and math.prod(x_all.shape[1:]) == math.prod(want):
+            x_all = x_all.reshape(len(x_all), *want)  # the same numbers per sample: 8×8 images for 64 inputs
         if tuple(x_all.shape[1:]) != want:
             raise AekitError(
                 f"data: samples have shape {tuple(x_all.shape[1:])} but the model expects {want}; "
@@ -239,9 +241,11 @@ class Trainer:
             if self.world > 1:
                 raise AekitError("data: out-of-core (memory-mapped) training runs on one process; drop torchrun or load the data in memory")
             xt, xv, self._stream_pre = x_train, x_val, data.preprocess
+            self._in_dtype = model.input_dtype()
         else:
-            xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device)
-            xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device) if x_val is not None else None
+            dt = model.input_dtype()  # integer data for a float network is cast once, here
+            xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device, dt)
+            xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device, dt) if x_val is not None else None
         return _Fit(data=data, device=device, gen=gen, xt=xt, xv=xv, n=n, n_batches=math.ceil(n / c.batch_size),
                     sync_buffers=self.world > 1 and any(True for _ in model.buffers()))
 
