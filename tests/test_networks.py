@@ -287,3 +287,27 @@ def test_sklearn_estimators_take_the_users_modules():
     tr = AutoencoderTransformer(model="vae", encoder=nn.Sequential(nn.Linear(64, 16), nn.Tanh()), latent_dim=3,
                                 decoder=nn.Sequential(nn.Linear(3, 64)), epochs=3, random_state=0).fit(x[:500])
     assert tr.transform(x[:7]).shape == (7, 3)
+
+
+def test_a_token_network_keeps_integer_inputs():
+    """A network registered with input_dtype='long' gets token ids as integers, up to its
+    embedding (the dummy batch at construction too); floats are refused at the boundary."""
+
+    @register_network("test-tokens", input_dtype="long")
+    def tokens(input_shape, code_dim, latent_dim, vocab=10):
+        enc = nn.Sequential(nn.Embedding(vocab, 3), nn.Flatten(), nn.Linear(3 * input_shape[0], code_dim))
+        return enc, nn.Linear(latent_dim, input_shape[0])
+
+    try:
+        m = aekit.AE(input_shape=(5,), arch="test-tokens", latent_dim=2, output="linear")
+        assert m.input_dtype() == torch.long
+        ids = torch.randint(0, 10, (4, 5))
+        assert m.check_input(ids).dtype == torch.long
+        assert m.transform(ids).shape == (4, 2)
+        with pytest.raises(AekitError, match="takes integer token ids, got torch.float32"):
+            m.check_input(ids.float())
+        assert aekit.AE(input_shape=(5,), latent_dim=2).input_dtype() == torch.float32
+    finally:
+        from aekit.nets.registry import NETWORKS
+
+        NETWORKS.pop("test-tokens", None)
