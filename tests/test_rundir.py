@@ -117,3 +117,51 @@ def test_require_run_and_prepare(tmp_path):
         RunDir(tmp_path / "afile" / "run", arg="--out").prepare()
     RunDir(tmp_path / "new" / "run").prepare()  # the parent is made, the run itself is left to the writers
     assert (tmp_path / "new").is_dir() and not (tmp_path / "new" / "run").exists()
+
+
+def _crash_in_callback(monkeypatch):
+    def cb(trainer, model, epoch, row):
+        if epoch == 1:  # after epoch 1's files are written, during epoch 2's
+            raise RuntimeError("boom")
+    return [cb]
+
+
+def _disk_full_during_checkpoint(monkeypatch):
+    """The second checkpoint write gets half its bytes onto the disk, then the disk is full."""
+    real, calls = torch.save, []
+
+    def save(obj, f, *a, **k):
+        calls.append(1)
+        real(obj, f, *a, **k)
+        if len(calls) == 2:
+            with open(f, "r+b") as fh:
+                fh.truncate(fh.seek(0, 2) // 2)
+            raise OSError(28, "No space left on device")
+    monkeypatch.setattr(torch, "save", save)
+    return []
+
+
+@pytest.mark.parametrize("fault", [_crash_in_callback, _disk_full_during_checkpoint])
+def test_a_failure_mid_training_leaves_only_whole_files(fault, tmp_path, monkeypatch, one_thread):
+    callbacks = fault(monkeypatch)
+    with pytest.raises((RuntimeError, OSError)):
+        aekit.train_run("ae", "digits", tmp_path / "run", epochs=3, batch_size=64, hidden="16", latent_dim=4,
+                        progress=False, callbacks=callbacks)
+    monkeypatch.undo()
+    run = RunDir(tmp_path / "run")
+    assert run.temp_files() == [] and not list(run.path.rglob("*.tmp"))
+    names = sorted(p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file())
+    assert names == ["checkpoint/last.pt", "config.json", "history.csv", "preprocess.json"]
+    assert run.read_config()["data"]["name"] == "digits"
+    assert run.read_preprocess().method == json.loads(run.preprocess_path.read_text())["method"]
+    # history.csv is written just before the checkpoint: it may hold the epoch whose checkpoint failed
+    assert [r["epoch"] for r in run.read_history()] in ([1.0], [1.0, 2.0])
+    ck = run.read_checkpoint()  # whole, and the last one that was finished
+    assert ck["epoch"] == 1 and len(ck["history"]) == 1
+    # and the run resumes from it to the weights an unbroken run has
+    aekit.resume_run(run, report=False)
+    ref = aekit.train_run("ae", "digits", tmp_path / "ref", epochs=3, batch_size=64, hidden="16", latent_dim=4,
+                          progress=False, report=False)
+    resumed = aekit.load(run)
+    for k, v in ref.model.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=0, msg=k)
