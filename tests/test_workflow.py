@@ -97,3 +97,20 @@ def test_resume_run_extends_a_run(tmp_path, one_thread):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == res.metrics
     with pytest.raises(AekitError, match=r"^run: .* is not a run directory"):
         aekit.resume_run(tmp_path / "nothing")
+
+
+def test_docs_runs_examples_run(tmp_path, monkeypatch, one_thread, capsys):
+    """docs/runs.md: every ```python block runs, in order, in one namespace."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "runs.md"
+    code = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    assert len(code) == 3, "docs/runs.md lost its examples"
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    for i, src in enumerate(code):
+        exec(compile(src, f"docs/runs.md[python block {i}]", "exec"), ns)  # noqa: S102
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("test ") and out[1] == "runs/vae-digits-py/report.html" and out[2] == "5"
+    assert out[3] == "train" and out[4] == "VAE 5" and ns["run"].read_checkpoint()["epoch"] == 5
