@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("aekit.models", "aekit.registry")),
     ("train", ("aekit.train", "aekit.accel", "aekit.tensorboard")),
     ("tasks, report, sklearn", ("aekit.tasks", "aekit.metrics", "aekit.apply", "aekit.report", "aekit.sklearn",
-                                "aekit.serve", "aekit.export", "aekit.workflow")),
+                                "aekit.serve", "aekit.export", "aekit.workflow", "aekit.deploy")),
     ("cli", ("aekit.cli", "aekit.__main__")),
 ]
 

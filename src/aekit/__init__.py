@@ -44,6 +44,8 @@ _LAZY = {
     "train_run": "aekit.workflow",
     "resume_run": "aekit.workflow",
     "RunResult": "aekit.workflow",
+    "export": "aekit.deploy",
+    "deploy": None,
     "evaluate": "aekit.metrics",
     "AnomalyDetector": "aekit.sklearn",
     "AutoencoderTransformer": "aekit.sklearn",

@@ -103,6 +103,11 @@ class VAE(Autoencoder):
         """The decoder's mean in data space."""
         return self._mean(self.decode_params(z))
 
+    def decoder_mean(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean from its output ``h`` (``decode = decoder_mean ∘ decode_params``),
+        for a caller that also needs ``h`` for the likelihood: the decoder then runs once."""
+        return self._mean(h)
+
     def nll(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """−log p(x|z) per sample from decoder output ``h`` (..., B, *input_shape)."""
         n = len(self.config.input_shape)
