@@ -1,5 +1,5 @@
 """The commands that apply a trained run (report, evaluate, reconstruct, sample, detect, denoise,
-interpolate, traverse, embed) and the listings (models, datasets) and ``convert``."""
+interpolate, traverse, embed, serve) and the listings (models, datasets) and ``convert``."""
 
 from __future__ import annotations
 
@@ -127,6 +127,25 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
     print(f"wrote {args.out}: codes of shape {shape}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from ..errors import AekitError
+    from ..serve import serve
+
+    if args.max_batch < 1:
+        raise AekitError(f"--max-batch: must be at least 1, got {args.max_batch}")
+    if not args.max_body_mb > 0:
+        raise AekitError(f"--max-body-mb: must be positive, got {args.max_body_mb}")
+    if args.threads is not None and args.threads < 1:
+        raise AekitError(f"--threads: must be at least 1, got {args.threads}")
+    serve(Path(args.run), host=args.host, port=args.port, workers=args.workers, access_log=args.access_log,
+          onnx=args.onnx, api_key=args.api_key or os.environ.get("AEKIT_API_KEY") or None,
+          max_batch=args.max_batch, max_body_bytes=int(args.max_body_mb * (1 << 20)),
+          plugins=tuple(args.plugin or ()), batching=not args.no_batching, threads=args.threads)
     return 0
 
 

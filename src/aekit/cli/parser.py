@@ -23,6 +23,7 @@ from .commands import (
     cmd_reconstruct,
     cmd_report,
     cmd_sample,
+    cmd_serve,
     cmd_traverse,
 )
 from .fit import cmd_train
@@ -188,6 +189,27 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--tsne", action="store_true", help="map the codes with t-SNE instead of PCA (slower)")
     rp.add_argument("--out", help="HTML file to write (default RUN/report.html)")
     rp.set_defaults(func=cmd_report)
+
+    sv = sub.add_parser("serve", help="serve a run over HTTP: /score, /detect, /reconstruct, /embed (FastAPI)",
+                        description="Serve RUN's scorer (preprocessing and anomaly score inside) over HTTP until "
+                                    "Ctrl-C or SIGTERM, which let the requests in flight finish. API docs at /docs. "
+                                    "Needs the serve extra: pip install 'aekit[serve]'.")
+    sv.add_argument("run", help="run directory")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--workers", type=int, default=1, help="worker processes, each with its own copy of the model "
+                                                            "(default 1)")
+    sv.add_argument("--onnx", action="store_true",
+                    help="serve RUN/model.onnx (written by aekit export RUN) with onnxruntime instead of torch")
+    sv.add_argument("--api-key", help="require Authorization: Bearer KEY on every endpoint but /health "
+                                      "(default: the AEKIT_API_KEY environment variable, else no key)")
+    sv.add_argument("--max-batch", type=int, default=2048, help="most rows in one request (default 2048)")
+    sv.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body in MiB (default 16)")
+    sv.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared among the workers)")
+    sv.add_argument("--no-batching", action="store_true",
+                    help="run each request alone instead of merging concurrent requests into one forward pass")
+    sv.add_argument("--access-log", action="store_true", help="log one line per request")
+    sv.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("models", help="list every model family with its paper (--networks: the networks)")
     m.add_argument("--networks", action="store_true", help="list the registered encoder/decoder networks instead")

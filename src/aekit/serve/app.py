@@ -1,0 +1,420 @@
+"""The HTTP service of one run: a FastAPI app (``create_app``) and the uvicorn runner (``serve``).
+
+Endpoints: ``GET /health`` (no key needed), ``GET /metadata``, and ``POST /score``, ``/detect``,
+``/reconstruct`` and ``/embed``, each taking a batch of raw rows (see :mod:`aekit.serve.bodies`).
+Every error a client can cause is answered with a 4xx and one JSON line ``{"error": "..."}``;
+the handlers live in one place (:func:`_install_error_handlers`), so no route formats its own
+errors and no traceback reaches a client.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations (``Request``,
+# imported inside create_app so that importing this module needs no FastAPI) as objects
+import hmac
+import io
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import AekitError
+from .bodies import JSON, NPY, PNG, InputSpec, RequestError, media_type, parse
+from .engine import Engine, load_model
+
+log = logging.getLogger("aekit.serve")
+
+MAX_BODY_BYTES = 16 << 20  # 16 MiB: a 256-row MNIST batch is about 2 MiB of JSON
+MAX_BATCH = 2048
+OPEN_PATHS = ("/health",)  # the paths --api-key leaves open
+ENV_OPTIONS = "AEKIT_SERVE_OPTIONS"  # create_app's arguments, for the worker processes of --workers N
+INLINE_BODY = 64 << 10  # bodies up to this size are parsed on the event loop, larger ones in a thread
+
+
+def _need_fastapi():
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise AekitError(f"aekit serve needs FastAPI and uvicorn ({e.name} is missing); "
+                         "install them with: pip install 'aekit[serve]'") from None
+
+
+def error_response(status: int, message: str, headers: dict | None = None):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+
+
+class BearerAuth:
+    """ASGI middleware: every path but :data:`OPEN_PATHS` needs ``Authorization: Bearer KEY``.
+    The key is compared in constant time; the body is never read for a refused request."""
+
+    def __init__(self, app, key: str):
+        self.app = app
+        self.key = key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if header is None:
+            problem = "missing API key: send the header Authorization: Bearer KEY"
+        else:
+            scheme, _, token = header.partition(b" ")
+            if scheme.lower() != b"bearer" or not token.strip():
+                problem = "malformed Authorization header: expected Authorization: Bearer KEY"
+            elif not hmac.compare_digest(token.strip(), self.key):
+                problem = "wrong API key"
+            else:
+                return await self.app(scope, receive, send)
+        await error_response(401, problem, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+
+def _png_scale(run_dir: Path) -> float:
+    """8-bit pixels → the run's data units: 1 for a run whose preprocessing starts from 8-bit
+    pixels (scale by 1/255, min-max or standardization fitted on them), 1/255 for a run that
+    took intensities in [0, 1] as they were (preprocess none), as ``aekit reconstruct`` reads
+    images."""
+    from ..rundir import RunDir
+
+    pre = RunDir(run_dir).read_preprocess()
+    raw_unit = pre.method == "none" or (pre.method == "scale" and pre.factor == 1.0)
+    return 1.0 / 255.0 if raw_unit else 1.0
+
+
+def _input_spec(run_dir: Path, metadata: dict, max_batch: int) -> InputSpec:
+    from ..rundir import RunDir
+
+    shape = metadata.get("input_shape") or RunDir(run_dir).section("model").get("input_shape")
+    shape = tuple(int(s) for s in shape)
+    image = len(shape) == 3 and shape[0] in (1, 3)
+    return InputSpec(shape, max_batch, _png_scale(run_dir) if image else None)
+
+
+def _finite(outputs: dict[str, np.ndarray], names) -> None:
+    for k in names:
+        v = outputs[k]
+        if not np.isfinite(v).all():
+            row = int(np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0][0])
+            raise RequestError(422, f"row {row}: the model's {k} is not finite; its inputs are far outside "
+                                    "the range of the training data (check their units)")
+
+
+def _accepts(request, kind: str) -> bool:
+    """True when the Accept header asks for ``kind`` and not for JSON (JSON is the default)."""
+    accept = [media_type(a) for a in request.headers.get("accept", "").split(",")]
+    return kind in accept and JSON not in accept
+
+
+def _npy_response(a: np.ndarray):
+    from starlette.responses import Response
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return Response(buf.getvalue(), media_type=NPY)
+
+
+def _json_response(doc: dict):
+    from starlette.responses import Response
+
+    return Response(json.dumps(doc, separators=(",", ":"), allow_nan=False), media_type=JSON)
+
+
+def _openapi_body(spec: InputSpec) -> dict:
+    row = [0.0] * min(spec.features, 4)
+    content = {
+        JSON: {"schema": {"type": "object", "required": ["instances"], "properties": {"instances": {
+            "type": "array", "minItems": 1, "maxItems": spec.max_batch,
+            "description": f"rows of shape {spec.describe()}, raw data units (preprocessing is applied by the service)",
+            "items": {"type": "array", "items": {}}}}},
+            "example": {"instances": [row + (["..."] if spec.features > 4 else [])]}},
+        NPY: {"schema": {"type": "string", "format": "binary",
+                         "description": f"a numpy.save array of shape {spec.describe()}; object arrays are refused"}},
+    }
+    if spec.png_scale is not None:
+        c, h, w = spec.input_shape
+        content[PNG] = {"schema": {"type": "string", "format": "binary",
+                                   "description": f"one {w}x{h} {'grayscale' if c == 1 else 'RGB'} PNG image"}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, plugins=(),
+               batching: bool = True, threads: int | None = None):
+    """The FastAPI app serving the run in ``run_dir``; the model is loaded here, once.
+
+    ``onnx``: serve the run's ONNX export through onnxruntime instead of torch. ``api_key``:
+    require ``Authorization: Bearer API_KEY`` on every path but ``/health``. ``max_body_bytes``
+    and ``max_batch``: the largest request body (413 beyond) and the most rows in one request.
+    ``plugins``: modules that register the run's family or network. ``batching``: merge
+    concurrent requests into one forward pass (:mod:`aekit.serve.engine`); ``threads``: torch
+    threads of this process (default: torch's own choice)."""
+    _need_fastapi()
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from pydantic import BaseModel
+
+    if max_body_bytes < 1 or max_batch < 1:
+        raise AekitError(f"max_body_bytes and max_batch must be positive, got {max_body_bytes} and {max_batch}")
+    if api_key is not None and not api_key.strip():
+        raise AekitError("--api-key: the key is empty; pass a non-empty key (or leave it out for no key)")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    run_dir = Path(run_dir)
+    model = load_model(run_dir, onnx=onnx, plugins=plugins, threads=threads)
+    spec = _input_spec(run_dir, model.metadata, max_batch)
+    engine = Engine(model, batching=batching, max_rows=max(max_batch, 1024), threads=max(2, threads or 2))
+    threshold = model.metadata.get("threshold")
+    log.info("serving %s (%s, %s backend): input %s, threshold %s", run_dir, model.metadata.get("family"),
+             model.backend, spec.describe(), threshold)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        engine.close()  # uvicorn has drained the requests in flight by now
+
+    app = FastAPI(title=f"aekit: {run_dir.name}", version=__version__, lifespan=lifespan,
+                  description=f"Anomaly scores, reconstructions and codes of the aekit run `{run_dir.name}` "
+                              f"({model.metadata.get('family')}). Rows in raw data units; preprocessing is inside.")
+    app.state.engine, app.state.spec, app.state.model = engine, spec, model
+    _install_error_handlers(app)
+    if api_key is not None:
+        app.add_middleware(BearerAuth, key=api_key)
+        _document_bearer(app)
+
+    async def rows(request: Request) -> np.ndarray:
+        body = await _read_body(request, max_body_bytes)
+        ctype = request.headers.get("content-type")
+        if len(body) <= INLINE_BODY:
+            return parse(ctype, body, spec)
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(parse, ctype, body, spec)
+
+    async def infer(request: Request, name: str) -> dict[str, np.ndarray]:
+        if name not in model.outputs:  # an ONNX export written with fewer --outputs
+            raise RequestError(409, f"this export has no {name!r} output (it has {', '.join(model.outputs)}); "
+                                    f"export the run again with --outputs score,recon,code")
+        out = await engine(await rows(request))
+        _finite(out, (name,))
+        return out
+
+    class Health(BaseModel):
+        status: str
+
+    class Scores(BaseModel):
+        scores: list[float]
+
+    class Detections(BaseModel):
+        scores: list[float]
+        is_anomaly: list[bool]
+        threshold: float
+
+    class Reconstructions(BaseModel):
+        reconstructions: list
+
+    class Codes(BaseModel):
+        codes: list
+
+    body_doc = _openapi_body(spec)
+    npy_doc = {"description": "JSON, or with `Accept: application/x-npy` a .npy array",
+               "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}
+    errors_doc = {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
+                  [(400, "malformed body"), (401, "missing or wrong API key"), (413, "body or batch too large"),
+                   (415, "content type not accepted"), (422, "rows the model cannot take")]}
+
+    @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
+    async def health():
+        return _json_response({"status": "ok"})
+
+    @app.get("/metadata", summary="the run: family, input shape, threshold, preprocessing, score; the limits")
+    async def metadata():
+        doc = {**_plain(model.metadata), "backend": model.backend, "serve": {
+            "max_batch": max_batch, "max_body_bytes": max_body_bytes, "content_types": list(spec.content_types),
+            "batching": batching}}
+        return _json_response(doc)
+
+    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
+              summary="anomaly score per row (higher = more anomalous)")
+    async def score(request: Request):
+        out = await infer(request, "score")
+        if _accepts(request, NPY):
+            return _npy_response(out["score"])
+        return _json_response({"scores": out["score"].tolist()})
+
+    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
+              summary="scores and is_anomaly: score above the run's threshold")
+    async def detect(request: Request):
+        if threshold is None:
+            raise RequestError(409, "this run has no anomaly threshold; use /score and choose one")
+        out = await infer(request, "score")
+        s = out["score"]
+        return _json_response({"scores": s.tolist(), "is_anomaly": (s > threshold).tolist(),
+                               "threshold": float(threshold)})
+
+    @app.post("/reconstruct", response_model=Reconstructions, openapi_extra=body_doc,
+              responses={200: npy_doc, **errors_doc},
+              summary="reconstruction of each row in data units (Accept: image/png for one image)")
+    async def reconstruct(request: Request):
+        out = await infer(request, "recon")
+        r = out["recon"]
+        if _accepts(request, NPY):
+            return _npy_response(r)
+        if _accepts(request, PNG):
+            return _png_response(r, spec)
+        return _json_response({"reconstructions": r.tolist()})
+
+    @app.post("/embed", response_model=Codes, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
+              summary="the code of each row (posterior mean for variational families)")
+    async def embed(request: Request):
+        out = await infer(request, "code")
+        if _accepts(request, NPY):
+            return _npy_response(out["code"])
+        return _json_response({"codes": out["code"].tolist()})
+
+    return app
+
+
+def _plain(v):
+    """Metadata as JSON values (numpy numbers and arrays, tuples, paths)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return str(v)
+
+
+def _png_response(r: np.ndarray, spec: InputSpec):
+    from PIL import Image
+    from starlette.responses import Response
+
+    if spec.png_scale is None:
+        raise RequestError(406, "PNG output is for image runs; accept application/json or application/x-npy")
+    if len(r) != 1:
+        raise RequestError(406, f"PNG output holds one image, the batch has {len(r)}; accept application/json or application/x-npy")
+    a = np.clip(r[0] / spec.png_scale + 0.5, 0, 255).astype(np.uint8)  # data units → 8-bit pixels
+    buf = io.BytesIO()
+    Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(buf, format="PNG")
+    return Response(buf.getvalue(), media_type=PNG)
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes
+    (from Content-Length, or while a chunked body streams in)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            n = int(declared)
+        except ValueError:
+            raise RequestError(400, f"Content-Length {declared!r} is not a number") from None
+        if n > limit:
+            raise RequestError(413, f"body of {n} bytes is over the limit of {limit} bytes; "
+                                    "send fewer rows per request (server option --max-body-mb)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"body is over the limit of {limit} bytes; "
+                                    "send fewer rows per request (server option --max-body-mb)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _install_error_handlers(app) -> None:
+    """Every error → one JSON line ``{"error": "..."}``: the client's own mistakes with their
+    4xx, the routing errors (404, 405) likewise, and anything unexpected with a 500 whose
+    details go to the server log only."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def request_error(request, e: RequestError):
+        return error_response(e.status, e.message)
+
+    async def aekit_error(request, e: AekitError):  # the model refused the batch
+        return error_response(422, str(e))
+
+    async def http_error(request, e: HTTPException):
+        msg = {404: f"no endpoint {request.url.path}; see /docs", 405: f"{request.method} is not allowed on "
+               f"{request.url.path}; see /docs"}.get(e.status_code, str(e.detail))
+        return error_response(e.status_code, msg, getattr(e, "headers", None))
+
+    async def validation_error(request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {}
+        return error_response(422, f"{'.'.join(map(str, first.get('loc', ())))}: {first.get('msg', 'invalid request')}")
+
+    async def internal_error(request, e: Exception):
+        log.error("%s %s failed", request.method, request.url.path, exc_info=e)
+        return error_response(500, "internal error; the server log has the details")
+
+    app.add_exception_handler(RequestError, request_error)
+    app.add_exception_handler(AekitError, aekit_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+def _document_bearer(app) -> None:
+    """Declare the bearer key in the OpenAPI schema, so /docs offers its "Authorize" button."""
+    from fastapi.openapi.utils import get_openapi
+
+    def schema():
+        if app.openapi_schema is None:
+            s = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            s.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            for path, ops in s.get("paths", {}).items():
+                if path not in OPEN_PATHS:
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = s
+        return app.openapi_schema
+
+    app.openapi = schema
+
+
+def app_from_env():
+    """The app of one ``--workers N`` worker process, from the options the parent put in
+    :data:`ENV_OPTIONS` (uvicorn starts workers from an import string, not an object)."""
+    opts = json.loads(os.environ[ENV_OPTIONS])
+    return create_app(opts.pop("run_dir"), **opts)
+
+
+def serve(run_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          access_log: bool = False, drain_timeout: float = 30.0, **options) -> None:
+    """Serve ``run_dir`` with uvicorn until SIGINT/SIGTERM, which stop new connections and let
+    the requests in flight finish (up to ``drain_timeout`` seconds). ``options``: those of
+    :func:`create_app`. Each of ``workers`` processes loads the model once."""
+    _need_fastapi()
+    import uvicorn
+
+    if workers < 1:
+        raise AekitError(f"--workers: must be at least 1, got {workers}")
+    if not 0 <= port <= 65535:
+        raise AekitError(f"--port: must be in 0..65535, got {port}")
+    if host not in ("127.0.0.1", "localhost", "::1") and not options.get("api_key"):
+        log.warning("serving on %s without an API key: anyone who reaches this address can use the model "
+                    "(pass --api-key or set AEKIT_API_KEY)", host)
+    common = dict(host=host, port=port, access_log=access_log, timeout_graceful_shutdown=drain_timeout,
+                  log_level="info", server_header=False)
+    if workers == 1:
+        uvicorn.run(create_app(run_dir, **options), **common)
+        return
+    if options.get("threads") is None:  # share the cores among the workers instead of oversubscribing them
+        options["threads"] = max(1, (os.cpu_count() or 1) // workers)
+    create_app(run_dir, **options)  # a bad run fails here, once, not in every worker
+    os.environ[ENV_OPTIONS] = json.dumps({"run_dir": str(run_dir), **{k: list(v) if isinstance(v, tuple) else v
+                                                                       for k, v in options.items()}})
+    uvicorn.run("aekit.serve.app:app_from_env", factory=True, workers=workers, **common)
