@@ -34,13 +34,28 @@ def test_scorer_kinds_and_roundtrip():
         AnomalyScorer("nope")
 
 
-def test_elbo_score_is_reproducible_and_auto_picks_it():
+def test_elbo_score_is_the_elbo_at_the_posterior_mean_and_sampling_is_an_option():
+    """auto picks −ELBO for a VAE, evaluated at z = μ(x) (what an exported graph computes);
+    n_draws=K averages K seeded samples instead: reproducible, and a different estimate."""
     torch.manual_seed(0)
     x = np.random.default_rng(1).random((64, 6)).astype(np.float32)
     vae = aekit.VAE(input_shape=(6,), latent_dim=2, hidden=(8,))
     s = AnomalyScorer("auto").fit(vae, x)
     assert s.resolved == "elbo"
-    np.testing.assert_array_equal(s.score(vae, x), s.score(vae, x))
+    got = s.score(vae, x)
+    with torch.inference_mode():
+        xt = torch.from_numpy(x)
+        q = vae.encode(xt)
+        want = (vae.nll(vae.decode_params(q.mean), xt) + q.kl()).double().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    sampled = AnomalyScorer("auto", n_draws=4).fit(vae, x)
+    a = sampled.score(vae, x)
+    np.testing.assert_array_equal(a, sampled.score(vae, x))
+    assert not np.allclose(a, got, rtol=1e-3)
+    again = AnomalyScorer.from_dict(json.loads(json.dumps(sampled.to_dict())))
+    np.testing.assert_array_equal(again.score(vae, x), a)
+    with pytest.raises(AekitError, match="n_draws"):
+        AnomalyScorer("auto", n_draws=-1)
 
 
 def test_threshold_and_metrics():

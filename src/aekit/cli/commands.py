@@ -79,11 +79,24 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from ..tasks.anomaly import detect_path
 
     summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
-                          contamination=args.contamination)
+                          contamination=args.contamination, n_draws=args.elbo_samples)
     print(f"wrote {args.out}: {summary['n_anomalies']} of {summary['n']} flagged "
           f"(score {summary['score']}, threshold {summary['threshold']:.5g})")
     if "auroc" in summary:
         print(f"AUROC={summary['auroc']:.4f}  AUPRC={summary['auprc']:.4f}  (saved to {Path(args.out).with_suffix('.json')})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..deploy import check_format, check_outputs, export
+    from ..rundir import RunDir
+
+    fmt = check_format(args.format)  # every argument is checked before the run is loaded
+    outputs = check_outputs(args.outputs, "--outputs")
+    run = RunDir(args.run).require_run()
+    path = export(run, Path(args.out) if args.out else None, format=fmt, outputs=outputs, opset=args.opset,
+                  plugins=tuple(args.plugin or ()), contamination=args.contamination)
+    print(f"wrote {path} ({fmt}; outputs {', '.join(outputs)}; checked against aekit)")
     return 0
 
 

@@ -18,6 +18,7 @@ from .commands import (
     cmd_detect,
     cmd_embed,
     cmd_evaluate,
+    cmd_export,
     cmd_interpolate,
     cmd_models,
     cmd_reconstruct,
@@ -144,7 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
     dt.add_argument("--contamination", type=float, default=0.01,
                     help="fraction of the training data above the threshold (default 0.01)")
+    dt.add_argument("--elbo-samples", type=int, default=0, metavar="K",
+                    help="variational families: average -ELBO over K posterior samples (seeded) instead of "
+                         "evaluating it at the posterior mean (default 0: the posterior mean, as exported models do)")
     dt.set_defaults(func=cmd_detect)
+
+    ex = sub.add_parser("export", help="export a run to ONNX or torch.export (.pt2): preprocessing and score inside",
+                        description="Write RUN's scorer (raw rows in; anomaly score, reconstruction in data units "
+                                    "and code out) as an ONNX model or a torch.export program, run it with its "
+                                    "runtime and check it against aekit before keeping it. ONNX needs the deploy "
+                                    "extra: pip install 'aekit[deploy]'.")
+    ex.add_argument("run", help="run directory")
+    ex.add_argument("--format", default="onnx", help="onnx (default) or pt2")
+    ex.add_argument("--out", help="file to write (default RUN/model.onnx or RUN/model.pt2)")
+    ex.add_argument("--outputs", default="score,recon,code",
+                    help="comma-separated outputs: score, recon, code (default all three)")
+    ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    ex.add_argument("--contamination", type=float, default=0.01,
+                    help="fraction of the training data above the threshold stored in the metadata (default 0.01, "
+                         "as aekit detect)")
+    ex.set_defaults(func=cmd_export)
 
     dn = sub.add_parser("denoise", help="denoise a data file, an image or a folder of images")
     dn.add_argument("run", help="run directory (a denoising AE, or any model)")

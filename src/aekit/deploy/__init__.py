@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .export import FORMATS, check_format, export
 from .runtime import OnnxScorer, Pt2Scorer, load_onnx, load_pt2
-from .scorer import OUTPUTS, SCORE_DEFINITIONS, Preprocess, RunScorer
+from .scorer import OUTPUTS, SCORE_DEFINITIONS, Preprocess, RunScorer, check_outputs
 
 __all__ = ["FORMATS", "OUTPUTS", "SCORE_DEFINITIONS", "OnnxScorer", "Preprocess", "Pt2Scorer", "RunScorer",
-           "check_format", "export", "load_onnx", "load_pt2"]
+           "check_format", "check_outputs", "export", "load_onnx", "load_pt2"]

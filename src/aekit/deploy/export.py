@@ -36,8 +36,7 @@ from .scorer import INPUT_NAME, OUTPUTS, RunScorer
 log = logging.getLogger("aekit")
 
 FORMATS = ("onnx", "pt2")
-RTOL = 1e-5  # exported vs torch, relative …
-ATOL = 1e-6  # … plus this times the output's largest magnitude (values near 0, e.g. a centred score)
+RTOL = 1e-5  # exported vs torch, relative (RunScorer.tolerance says relative to what)
 
 
 def check_format(fmt: str) -> str:
@@ -74,7 +73,7 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
         else:
             _write_pt2(scorer, tmp)
             _verify(scorer, _pt2_runner(tmp), "torch.export.load")
-    log.info("exported %s to %s (%s; outputs %s)", scorer.metadata["model_class"], path, fmt, ", ".join(scorer.outputs))
+    log.debug("exported %s to %s (%s; outputs %s)", scorer.metadata["model_class"], path, fmt, ", ".join(scorer.outputs))
     return path
 
 
@@ -209,12 +208,13 @@ def _verify(scorer: RunScorer, run, runtime: str) -> None:
     for x in (batch, batch[:1]):
         with torch.inference_mode():
             want = dict(zip(scorer.outputs, (t.numpy() for t in scorer(x))))
+        bounds = scorer.tolerance(x, RTOL)
         got = run(x.numpy())
         for k, w in want.items():
             g = got[k]
             if g.shape != w.shape:
                 raise AekitError(f"export: {runtime} gives {k} of shape {g.shape}, aekit {w.shape}; nothing written")
-            tol = RTOL * np.abs(w) + ATOL * max(1.0, float(np.abs(w).max(initial=0.0)))
+            tol = bounds[k]
             err = np.abs(g.astype(np.float64) - w)
             if not np.all(err <= tol):  # NaN fails too
                 i = np.unravel_index(np.nanargmax(err / tol) if np.isfinite(err).all() else 0, err.shape)

@@ -48,14 +48,15 @@ SCORE_DEFINITIONS = {
 }
 
 
-def _check_outputs(outputs) -> tuple[str, ...]:
+def check_outputs(outputs, arg: str = "outputs") -> tuple[str, ...]:
+    """The output names (a sequence or "score,recon,code"), each known and given once."""
     if isinstance(outputs, str):
         outputs = [o.strip() for o in outputs.split(",") if o.strip()]
     outputs = tuple(outputs)
     bad = [o for o in outputs if o not in OUTPUTS]
     if bad or not outputs or len(set(outputs)) != len(outputs):
         what = f"unknown output {bad[0]!r}" if bad else "names an output twice" if outputs else "is empty"
-        raise AekitError(f"outputs: {what}; choose one or more of {', '.join(OUTPUTS)}, e.g. score,recon,code")
+        raise AekitError(f"{arg}: {what}; choose one or more of {', '.join(OUTPUTS)}, e.g. score,recon,code")
     return outputs
 
 
@@ -171,7 +172,7 @@ class RunScorer(nn.Module):
         if model.network.input_dtype == "long":
             raise AekitError(f"arch: the {model.network.name} network takes integer token ids, which a float32 "
                              "scorer of raw rows cannot carry; apply the model with aekit's Python API instead")
-        self.outputs = _check_outputs(outputs)
+        self.outputs = check_outputs(outputs)
         if "score" in self.outputs and head is None:
             raise AekitError("outputs: 'score' needs statistics fitted on training data; build the scorer with "
                              "RunScorer.from_run(RUN) or from_model(model, fit_data=x_train), or drop 'score'")
@@ -198,7 +199,7 @@ class RunScorer(nn.Module):
         from ..models import load
 
         run = RunDir.of(run_dir).require_run()
-        outputs = _check_outputs(outputs)
+        outputs = check_outputs(outputs)
         model = load(run, encoder=encoder, decoder=decoder, plugins=plugins)
         pre = run.read_preprocess()
         fitted_on = "fit_data"
@@ -222,7 +223,7 @@ class RunScorer(nn.Module):
         from ..data.stream import rows
 
         pre = preprocess or Preprocessor("none")
-        outputs = _check_outputs(outputs)
+        outputs = check_outputs(outputs)
         head = thr = None
         example = None
         info = {"threshold_fitted_on": "fit_data", **(info or {})}
@@ -259,6 +260,26 @@ class RunScorer(nn.Module):
         """``forward`` on a numpy batch (or tensor) → {output name: numpy array}."""
         t = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x
         return {k: v.numpy() for k, v in zip(self.outputs, self(t))}
+
+    @torch.inference_mode()
+    def tolerance(self, x_raw, rtol: float = 1e-5) -> dict[str, np.ndarray]:
+        """How far another runtime's outputs for ``x_raw`` may lie from this module's when the two
+        agree to ``rtol`` relative: {output: absolute bounds, broadcastable against it}.
+
+        Reconstruction and code: rtol · |value| + rtol/10 · the output's largest magnitude (for
+        values near 0, which are differences of larger numbers). Score: rtol × the scale of its
+        parts (:meth:`~aekit.tasks.anomaly.ScoreHead.magnitude`): a combined score centred on
+        its training medians and divided by their inter-quartile ranges can be near 0, or move
+        by more than rtol · |score|, where its parts agree to rtol."""
+        x = torch.as_tensor(np.asarray(x_raw, dtype=np.float32))
+        out = dict(zip(self.outputs, (t.numpy() for t in self(x))))
+        tol = {k: rtol * np.abs(v) + 0.1 * rtol * float(np.abs(v).max(initial=0.0)) for k, v in out.items()}
+        if "score" in out:
+            xt = self.preprocess(x.reshape(len(x), *self.input_shape))
+            parts = deterministic_outputs(self.model, xt, self.head.needs())
+            scale = self.head.magnitude(parts).numpy()
+            tol["score"] = rtol * scale + 0.1 * rtol * float(scale.max(initial=0.0)) + 1e-30
+        return tol
 
     def example_batch(self, n: int = 8) -> torch.Tensor:
         """``n`` raw rows (B, *input_shape) to trace and verify an export with: the training

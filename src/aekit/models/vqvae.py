@@ -92,6 +92,10 @@ class VectorQuantizer(nn.Module):
         zq = F.embedding(idx, self.codebook)  # (B, T, D)
         codebook = F.mse_loss(zq, ze.detach()) if self.ema_decay == 0 else ze.new_zeros(())
         commit = F.mse_loss(ze, zq.detach())
+        if not torch.is_grad_enabled():
+            # inference: the codebook vector itself; ze + (zq − ze) equals it only up to rounding,
+            # which an exported graph (another runtime's kernels for ze) rounds differently
+            return zq, idx, codebook, commit
         return ze + (zq - ze).detach(), idx, codebook, commit
 
     @torch.no_grad()

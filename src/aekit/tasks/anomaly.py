@@ -130,6 +130,16 @@ class ScoreHead(nn.Module):
         d = code.flatten(1).to(torch.float64) - self.mean  # (B, D)
         return ((d @ self.precision) * d).sum(1)
 
+    def magnitude(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The scale (B,) on which float32 rounding of the parts moves the score: |score| for one
+        part, Σ_k |s_k| / IQR_k for ``combined``, whose centring on the training medians can
+        leave a score near 0 from parts that are not (a bound of 10⁻⁵ · magnitude is 10⁻⁵
+        relative agreement of the parts, which is what two runtimes' kernels can promise)."""
+        if self.kind != "combined":
+            return self(parts).abs()
+        base = parts[self.base].to(torch.float64).abs()
+        return base / self.spread[0] + self.mahalanobis(parts["code"]).abs() / self.spread[1]
+
     def forward(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         k = self.kind
         if k == "recon":
