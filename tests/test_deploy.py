@@ -153,6 +153,16 @@ def test_onnx_scores_equal_detect_on_adbench(cardio, family, tmp_path, one_threa
         assert summary["auroc"] > 0.9  # sampled or not (0.42 either way after 20 epochs)
 
 
+@pytest.mark.parametrize("opset", [18, 23])
+def test_the_opsets_docs_deploy_names_export_and_agree(cardio, opset, tmp_path, one_thread):
+    """The default (20) runs in every other test; the ends of the accepted range here."""
+    _, x, _, runs = cardio
+    onnx = load_onnx(export(runs["ae"], tmp_path / "m.onnx", opset=opset))
+    assert onnx.metadata["onnx"]["opset"] == opset
+    scorer = RunScorer.from_run(runs["ae"])
+    agree(onnx.run(x[:64]), scorer.run(x[:64]), scorer.tolerance(x[:64]))
+
+
 def test_detect_keeps_the_sampled_elbo_as_an_option(cardio, tmp_path):
     root, _, _, runs = cardio
     at_mean, _, summary = detect_scores(runs["vae"], root / "all.npz", tmp_path / "mean.csv")
@@ -192,6 +202,34 @@ def test_onnx_scores_equal_detect_on_mnist(mnist, tmp_path, one_thread):
     agree(got, {"score": scores}, RunScorer.from_run(run).tolerance(x))
     assert onnx.metadata["threshold"] == summary["threshold"]
     assert got["recon"].max() > 100  # pixels back in 0…255
+
+
+def test_readme_export_lines_run_and_give_detects_scores(tmp_path, monkeypatch, capsys, one_thread):
+    """The README's three export lines, as written, on a run of the embedded digits."""
+    import re
+    import shlex
+
+    from conftest import ROOT
+
+    section = (ROOT / "README.md").read_text().split("## Exporting", 1)[1].split("\n## ", 1)[0]
+    lines = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0].strip().splitlines()
+    assert len(lines) == 3
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "2", "--out", "runs/ae", "--quiet", "--no-report"]) == 0
+    rows = aekit.datasets.load("digits").x_test[:20].astype(np.float32)
+    np.save("rows.npy", rows)
+    for line in lines:
+        args = shlex.split(line.split("  #")[0])
+        if args[0] == "aekit":
+            assert main(args[1:]) == 0, line
+        else:  # python -c "…"
+            capsys.readouterr()
+            exec(args[2], {})
+            printed = capsys.readouterr().out
+    assert (tmp_path / "runs/ae/model.onnx").exists() and (tmp_path / "ae.pt2").exists()
+    scores, _, _ = detect_scores("runs/ae", "rows.npy", tmp_path / "s.csv")
+    got = np.array(printed.replace("[", " ").replace("]", " ").split(), dtype=float)
+    np.testing.assert_allclose(got, scores, rtol=1e-3, atol=1e-3)  # as numpy prints them
 
 
 # -- the score definition shared with detect -------------------------------------------------
@@ -275,6 +313,7 @@ def test_cli_refuses_bad_arguments_in_one_line_and_writes_nothing(cardio, tmp_pa
         (["--outputs", "score,probability"], "--outputs: unknown output 'probability'; choose one or more of"),
         (["--outputs", "score,score"], "--outputs: names an output twice"),
         (["--format", "pt2", "--opset", "17"], "--opset: applies to --format onnx only"),
+        (["--opset", "12"], "--opset: the exporter writes opsets 18 to 23"),
         (["--contamination", "0.9"], "contamination: must be in (0, 0.5]"),
     ]:
         assert main(["export", str(runs["ae"]), "--out", str(out), *args]) == 2

@@ -37,6 +37,7 @@ log = logging.getLogger("aekit")
 
 FORMATS = ("onnx", "pt2")
 RTOL = 1e-5  # exported vs torch, relative (RunScorer.tolerance says relative to what)
+MIN_OPSET, MAX_OPSET = 18, 23  # torch.onnx's dynamo exporter: 18 is its lowest native opset
 
 
 def check_format(fmt: str) -> str:
@@ -66,6 +67,9 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
         raise AekitError(f"--out: {path} is a folder; give a file name such as {path / ('model.' + fmt)}")
     if opset is not None and fmt != "onnx":
         raise AekitError("--opset: applies to --format onnx only")
+    if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
+        raise AekitError(f"--opset: the exporter writes opsets {MIN_OPSET} to {MAX_OPSET} (lower ones come out as "
+                         f"graphs onnxruntime rejects), got {opset}; leave it out for the exporter's default")
     with io.atomic_path(path) as tmp:
         if fmt == "onnx":
             _write_onnx(scorer, tmp, opset)
@@ -193,12 +197,15 @@ def _write_pt2(scorer: RunScorer, tmp: Path) -> None:
     tmp.write_bytes(buf.getvalue())
 
 
+NOT_KEPT = "the export is not kept (nothing written)"
+
+
 def _onnx_runner(path: Path):
-    return load_onnx(path).run
+    return load_onnx(path, fix=NOT_KEPT, name="export").run
 
 
 def _pt2_runner(path: Path):
-    return load_pt2(path).run
+    return load_pt2(path, fix=NOT_KEPT, name="export").run
 
 
 def _verify(scorer: RunScorer, run, runtime: str) -> None:
@@ -209,14 +216,17 @@ def _verify(scorer: RunScorer, run, runtime: str) -> None:
         with torch.inference_mode():
             want = dict(zip(scorer.outputs, (t.numpy() for t in scorer(x))))
         bounds = scorer.tolerance(x, RTOL)
-        got = run(x.numpy())
+        try:
+            got = run(x.numpy())
+        except Exception as e:  # noqa: BLE001 — a runtime failing on the exported graph
+            raise AekitError(f"export: {runtime} fails to run the exported model ({_why(e)}); {NOT_KEPT}") from None
         for k, w in want.items():
             g = got[k]
             if g.shape != w.shape:
-                raise AekitError(f"export: {runtime} gives {k} of shape {g.shape}, aekit {w.shape}; nothing written")
+                raise AekitError(f"export: {runtime} gives {k} of shape {g.shape}, aekit {w.shape}; {NOT_KEPT}")
             tol = bounds[k]
             err = np.abs(g.astype(np.float64) - w)
             if not np.all(err <= tol):  # NaN fails too
                 i = np.unravel_index(np.nanargmax(err / tol) if np.isfinite(err).all() else 0, err.shape)
                 raise AekitError(f"export: {runtime}'s {k} differs from aekit's ({float(g[i]):.9g} vs "
-                                 f"{float(w[i]):.9g} at {tuple(int(j) for j in i)}); nothing written")
+                                 f"{float(w[i]):.9g} at {tuple(int(j) for j in i)}); {NOT_KEPT}")

@@ -28,12 +28,12 @@ def graph_checksum(proto) -> str:
     return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
 
 
-def _check_file(path: Path, what: str) -> Path:
+def _check_file(path: Path, what: str, fix: str = FIX) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise AekitError(f"{path}: no such {what} file; {FIX}")
+        raise AekitError(f"{path}: no such {what} file; {fix}")
     if path.stat().st_size == 0:
-        raise AekitError(f"{path}: the file is empty; {FIX}")
+        raise AekitError(f"{path}: the file is empty; {fix}")
     return path
 
 
@@ -43,37 +43,38 @@ class OnnxScorer:
 
     backend = "onnxruntime"
 
-    def __init__(self, path, threads: int | None = None):
+    def __init__(self, path, threads: int | None = None, *, fix: str = FIX, name: str | None = None):
         try:
             import onnx
             import onnxruntime as ort
         except ImportError as e:
             raise AekitError(f"--onnx: needs the onnx and onnxruntime packages ({e}); "
                              "pip install 'aekit[deploy]'") from None
-        self.path = path = _check_file(path, "ONNX")
+        self.path = path = _check_file(path, "ONNX", fix)
+        where = name or path
         try:
             proto = onnx.load_model(str(path))
         except Exception as e:  # noqa: BLE001 — protobuf's DecodeError and friends
-            raise AekitError(f"{path}: not a readable ONNX model ({type(e).__name__}); the file is truncated "
-                             f"or corrupt; {FIX}") from None
+            raise AekitError(f"{where}: not a readable ONNX model ({type(e).__name__}); the file is truncated "
+                             f"or corrupt; {fix}") from None
         props = {p.key: p.value for p in proto.metadata_props}
         if METADATA_KEY not in props or CHECKSUM_KEY not in props:
-            raise AekitError(f"{path}: an ONNX model without aekit's metadata (not written by aekit export); {FIX}")
+            raise AekitError(f"{where}: an ONNX model without aekit's metadata (not written by aekit export); {fix}")
         if graph_checksum(proto) != props[CHECKSUM_KEY]:
-            raise AekitError(f"{path}: the graph or its weights differ from what aekit wrote (checksum mismatch: "
-                             f"the file was altered or damaged); {FIX}")
+            raise AekitError(f"{where}: the graph or its weights differ from what aekit wrote (checksum mismatch: "
+                             f"the file was altered or damaged); {fix}")
         try:
             self.metadata: dict[str, Any] = json.loads(props[METADATA_KEY])
         except json.JSONDecodeError:
-            raise AekitError(f"{path}: its aekit metadata is not valid JSON; {FIX}") from None
+            raise AekitError(f"{where}: its aekit metadata is not valid JSON; {fix}") from None
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
         try:
             self.session = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 — onnxruntime's Fail/InvalidGraph/NotImplemented
-            raise AekitError(f"{path}: onnxruntime cannot load the model ({_first(e)}); check the onnxruntime "
-                             f"version (docs/deploy.md) or {FIX}") from None
+            raise AekitError(f"{where}: onnxruntime {ort.__version__} cannot load the model ({_first(e)}; "
+                             f"the versions tested are in docs/deploy.md); {fix}") from None
         self.outputs = tuple(o.name for o in self.session.get_outputs())
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = tuple(self.metadata["input_shape"])
@@ -92,17 +93,18 @@ class Pt2Scorer:
 
     backend = "torch.export"
 
-    def __init__(self, path):
+    def __init__(self, path, *, fix: str = FIX, name: str | None = None):
         import torch
 
-        self.path = path = _check_file(path, ".pt2")
+        self.path = path = _check_file(path, ".pt2", fix)
+        where = name or path
         extra = {f"{METADATA_KEY}.json": ""}
         try:  # from bytes: torch.export.load insists on a name ending in .pt2
             program = torch.export.load(io.BytesIO(path.read_bytes()), extra_files=extra)
         except Exception as e:  # noqa: BLE001 — zipfile, pickle and torch errors of a damaged archive
-            raise AekitError(f"{path}: not a readable torch.export program ({_first(e)}); {FIX}") from None
+            raise AekitError(f"{where}: not a readable torch.export program ({_first(e)}); {fix}") from None
         if not extra[f"{METADATA_KEY}.json"]:
-            raise AekitError(f"{path}: a torch.export program without aekit's metadata; {FIX}")
+            raise AekitError(f"{where}: a torch.export program without aekit's metadata; {fix}")
         self.metadata = json.loads(extra[f"{METADATA_KEY}.json"])
         self.module = program.module()
         self.outputs = tuple(self.metadata["output_names"])
@@ -124,11 +126,11 @@ def _first(e: BaseException) -> str:
     return (lines[0] if lines else type(e).__name__)[:200]
 
 
-def load_onnx(path, threads: int | None = None) -> OnnxScorer:
+def load_onnx(path, threads: int | None = None, **kwargs) -> OnnxScorer:
     """An aekit ONNX export, checked (readable, aekit's metadata, graph checksum) and ready to run."""
-    return OnnxScorer(path, threads=threads)
+    return OnnxScorer(path, threads=threads, **kwargs)
 
 
-def load_pt2(path) -> Pt2Scorer:
+def load_pt2(path, **kwargs) -> Pt2Scorer:
     """An aekit ``.pt2`` export, ready to run."""
-    return Pt2Scorer(path)
+    return Pt2Scorer(path, **kwargs)
