@@ -236,7 +236,8 @@ class AnomalyScorer:
     def _parts(self, model, x) -> dict[str, torch.Tensor]:
         want = set(self._head().needs())
         sampled = bool(self.n_draws) and "elbo" in want
-        parts = _gather(model, x, want - {"elbo"}, self.batch_size) if sampled else _gather(model, x, want, self.batch_size)
+        rest = want - {"elbo"} if sampled else want
+        parts = _gather(model, x, rest, self.batch_size) if rest else {}
         if sampled:
             parts["elbo"] = torch.from_numpy(neg_elbo(model, x, self.n_draws, batch_size=self.batch_size))
         return parts
