@@ -9,12 +9,15 @@ errors and no traceback reaches a client.
 
 # no `from __future__ import annotations`: FastAPI reads the routes' annotations (``Request``,
 # imported inside create_app so that importing this module needs no FastAPI) as objects
+import asyncio
+import ctypes
 import hmac
 import io
 import json
 import logging
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +33,7 @@ MAX_BODY_BYTES = 16 << 20  # 16 MiB: a 256-row MNIST batch is about 2 MiB of JSO
 MAX_BATCH = 2048
 OPEN_PATHS = ("/health",)  # the paths --api-key leaves open
 ENV_OPTIONS = "AEKIT_SERVE_OPTIONS"  # create_app's arguments, for the worker processes of --workers N
-INLINE_BODY = 64 << 10  # bodies up to this size are parsed on the event loop, larger ones in a thread
+INLINE_BODY = 64 << 10  # bodies up to this size are parsed on the event loop, larger ones on the parser thread
 
 
 def _need_fastapi():
@@ -174,10 +177,15 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
     log.info("serving %s (%s, %s backend): input %s, threshold %s", run_dir, model.metadata.get("family"),
              model.backend, spec.describe(), threshold)
 
+    # large bodies are decoded on one thread of their own: the event loop keeps answering, and
+    # however many arrive at once, one at a time is held decoded besides the model's batch
+    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aekit-parse")
+
     @asynccontextmanager
     async def lifespan(app):
         yield
         engine.close()  # uvicorn has drained the requests in flight by now
+        parser.shutdown(wait=True)
 
     app = FastAPI(title=f"aekit: {run_dir.name}", version=__version__, lifespan=lifespan,
                   description=f"Anomaly scores, reconstructions and codes of the aekit run `{run_dir.name}` "
@@ -193,9 +201,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
         ctype = request.headers.get("content-type")
         if len(body) <= INLINE_BODY:
             return parse(ctype, body, spec)
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(parse, ctype, body, spec)
+        return await asyncio.get_running_loop().run_in_executor(parser, parse, ctype, body, spec)
 
     async def infer(request: Request, name: str) -> dict[str, np.ndarray]:
         if name not in model.outputs:  # an ONNX export written with fewer --outputs
@@ -392,12 +398,32 @@ def app_from_env():
     return create_app(opts.pop("run_dir"), **opts)
 
 
+def limit_malloc_arenas() -> None:
+    """One glibc malloc arena for this process and the workers it starts.
+
+    glibc gives a thread that allocates while another holds the heap lock an arena of its own,
+    and keeps what is freed in each arena for reuse there. The service allocates on several
+    threads (the event loop decodes bodies and encodes replies, the parser and model threads
+    make arrays and tensors of every batch size), and under a long mixed load its resident
+    memory crept up arena by arena; with one arena it stayed flat (benchmarks/serve_load.py's
+    soak). A ``MALLOC_ARENA_MAX`` the user set is left alone; elsewhere than glibc, nothing
+    happens."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = "1"  # read by glibc when each worker process starts
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX, for this already running process
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(run_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = False, drain_timeout: float = 30.0, **options) -> None:
     """Serve ``run_dir`` with uvicorn until SIGINT/SIGTERM, which stop new connections and let
     the requests in flight finish (up to ``drain_timeout`` seconds). ``options``: those of
     :func:`create_app`. Each of ``workers`` processes loads the model once."""
     _need_fastapi()
+    limit_malloc_arenas()  # before the model and its threads allocate anything
     import uvicorn
 
     if workers < 1:
