@@ -21,16 +21,22 @@ before the family's output activation or likelihood.
 
 The number of stages follows :func:`aekit.nets.conv.conv_layout`: H and W are halved while
 both stay even and the result is at least 4 pixels, at most four times (28 → 14 → 7,
-32 → 16 → 8 → 4, 64 → … → 4). The last convolution of every residual branch starts at zero
-(Goyal et al. 2017; Zhang, Dauphin & Ma 2019, Fixup), so every block starts as its skip path.
+32 → 16 → 8 → 4, 64 → … → 4). With one block per stage the network is shallow (at most nine
+convolutions deep each way), and it trains stably with PyTorch's default initialization and
+no normalization layers. Starting every residual branch at zero (Goyal et al. 2017; Fixup,
+Zhang, Dauphin & Ma 2019), which deep residual networks need without normalization, fitted
+the training faces more slowly here and generalized worse (RESULTS.md), so it is not done.
 
-Normalization is GroupNorm (Wu & He 2018), or none (``norm="none"``). BatchNorm would make a
+Normalization is none by default, or GroupNorm (Wu & He 2018, ``norm="group"``). On the
+validation split of Olivetti faces (benchmarks/resnet_vs_conv.py, RESULTS.md) GroupNorm
+fitted the training faces as well and generalized worse, with the groups at their default
+size, wider, or left out before the code and the output. BatchNorm would make a
 sample's reconstruction depend on the other samples of its batch during training and on
 running statistics at inference: an autoencoder scores single rows (anomaly scores, denoising
 one image), and its training batches are not the rows it will score, so the score of a row
 would change with what it is batched with, or with the drift between batch and running
 statistics. GroupNorm normalizes each sample on its own and behaves the same in training and
-evaluation.
+evaluation; so does no normalization.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from ..errors import AekitError
 from .mlp import Stack, activation
 
 SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
-NORMS = ("group", "none")
+NORMS = ("none", "group")
 
 
 def resnet_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = ()) -> tuple[tuple[int, ...], int, int]:
@@ -87,7 +93,7 @@ class ResBlock(nn.Module):
     "none". The skip is the identity where the shape is kept, else a 1×1 projection.
     """
 
-    def __init__(self, a: int, b: int, act: str, norm: str = "group", resample: str = "none"):
+    def __init__(self, a: int, b: int, act: str, norm: str = "none", resample: str = "none"):
         super().__init__()
         self.resample = resample
         stride = 2 if resample == "down" else 1
@@ -95,8 +101,6 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(a, b, 3, stride=stride, padding=1)
         self.norm2, self.act2 = _norm(norm, b), activation(act)
         self.conv2 = nn.Conv2d(b, b, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)  # the block starts as its skip path (Fixup / zero-γ)
-        nn.init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(a, b, 1, stride=stride) if (a != b or resample == "down") else nn.Identity()
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,7 +113,7 @@ class ResBlock(nn.Module):
         return self.skip(self._up(x)) + h                  # skip: identity or 1×1 projection
 
 
-def resnet_encoder(input_shape, channels, out_dim: int, act: str, *, norm: str = "group",
+def resnet_encoder(input_shape, channels, out_dim: int, act: str, *, norm: str = "none",
                    blocks: int = 1) -> nn.Sequential:
     """(B, C, H, W) → (B, out_dim): stem, one strided residual block per stage (and
     ``blocks`` − 1 shape-keeping blocks after each), norm, act, linear."""
@@ -125,7 +129,7 @@ def resnet_encoder(input_shape, channels, out_dim: int, act: str, *, norm: str =
     return Stack(*layers)
 
 
-def resnet_decoder(input_shape, channels, latent_dim: int, act: str, *, norm: str = "group",
+def resnet_decoder(input_shape, channels, latent_dim: int, act: str, *, norm: str = "none",
                    blocks: int = 1) -> nn.Sequential:
     """(B, latent_dim) → (B, C, H, W) pre-activation: linear to the smallest feature map, one
     upsampling residual block per stage (and ``blocks`` − 1 shape-keeping blocks before
