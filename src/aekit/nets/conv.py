@@ -20,11 +20,13 @@ from .mlp import Stack, _tracing, activation
 SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
 
 
-def conv_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = ()) -> tuple[tuple[int, ...], int, int]:
-    """(channels per stage, final H, final W) for an input shape; raises for unsupported shapes."""
+def conv_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = (),
+                arch: str = "conv") -> tuple[tuple[int, ...], int, int]:
+    """(channels per stage, final H, final W) for an input shape; raises for unsupported shapes
+    (``arch`` names the network in the message: the resnet network stages the same way)."""
     if len(input_shape) != 3:
         raise AekitError(
-            f"input_shape: arch='conv' needs {SUPPORTED}; got {tuple(input_shape)} "
+            f"input_shape: arch={arch!r} needs {SUPPORTED}; got {tuple(input_shape)} "
             "(use arch='mlp' for flat or tabular data)"
         )
     c, h, w = input_shape
@@ -32,7 +34,7 @@ def conv_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = ()) ->
     while h % 2 == 0 and w % 2 == 0 and h // 2 >= 4 and w // 2 >= 4 and n < 4:
         h, w, n = h // 2, w // 2, n + 1
     if n == 0 or c < 1:
-        raise AekitError(f"input_shape: arch='conv' needs {SUPPORTED}; got {tuple(input_shape)}")
+        raise AekitError(f"input_shape: arch={arch!r} needs {SUPPORTED}; got {tuple(input_shape)}")
     if channels:
         if len(channels) != n:
             raise AekitError(

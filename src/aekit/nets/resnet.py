@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AekitError
+from .conv import conv_layout
 from .mlp import Stack, activation
 
 SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
@@ -59,25 +60,7 @@ def resnet_layout(input_shape: tuple[int, ...], channels: tuple[int, ...] = ()) 
 
     The stages are conv's: halve while H and W are even and the halves are at least 4, at most
     four times. The default channels double from 32 per stage, at most 256."""
-    if len(input_shape) != 3:
-        raise AekitError(
-            f"input_shape: arch='resnet' needs {SUPPORTED}; got {tuple(input_shape)} "
-            "(use arch='mlp' for flat or tabular data)"
-        )
-    c, h, w = input_shape
-    n = 0
-    while h % 2 == 0 and w % 2 == 0 and h // 2 >= 4 and w // 2 >= 4 and n < 4:
-        h, w, n = h // 2, w // 2, n + 1
-    if n == 0 or c < 1:
-        raise AekitError(f"input_shape: arch='resnet' needs {SUPPORTED}; got {tuple(input_shape)}")
-    if channels:
-        if len(channels) != n:
-            raise AekitError(
-                f"channels: input shape {tuple(input_shape)} has {n} downsampling stages, so "
-                f"channels needs {n} values (got {len(channels)}); leave it empty for the default"
-            )
-        return tuple(channels), h, w
-    return tuple(min(32 * 2**i, 256) for i in range(n)), h, w
+    return conv_layout(input_shape, channels, arch="resnet")
 
 
 def _norm(kind: str, c: int) -> nn.Module:
