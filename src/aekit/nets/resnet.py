@@ -51,7 +51,6 @@ from ..errors import AekitError
 from .conv import conv_layout
 from .mlp import Stack, activation
 
-SUPPORTED = "image shapes (C, H, W) whose height and width are even and at least 8, e.g. 1×28×28, 3×32×32, 3×64×64"
 NORMS = ("none", "group")
 
 
