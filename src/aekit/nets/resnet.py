@@ -29,7 +29,7 @@ the training faces more slowly here and generalized worse (RESULTS.md), so it is
 
 Normalization is none by default, or GroupNorm (Wu & He 2018, ``norm="group"``). On the
 validation split of Olivetti faces (benchmarks/resnet_vs_conv.py, RESULTS.md) GroupNorm
-fitted the training faces as well and generalized worse, with the groups at their default
+fitted the training faces about as well and generalized worse, with the groups at their default
 size, wider, or left out before the code and the output. BatchNorm would make a
 sample's reconstruction depend on the other samples of its batch during training and on
 running statistics at inference: an autoencoder scores single rows (anomaly scores, denoising
