@@ -249,10 +249,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
     @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
               summary="anomaly score per row (higher = more anomalous)")
     async def score(request: Request):
-        out = await infer(request, "score")
-        if _accepts(request, NPY):
-            return _npy_response(out["score"])
-        return _json_response({"scores": out["score"].tolist()})
+        return _reply(request, (await infer(request, "score"))["score"], "scores")
 
     @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
               summary="scores and is_anomaly: score above the run's threshold")
@@ -268,21 +265,12 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
               responses={200: npy_doc, **errors_doc},
               summary="reconstruction of each row in data units (Accept: image/png for one image)")
     async def reconstruct(request: Request):
-        out = await infer(request, "recon")
-        r = out["recon"]
-        if _accepts(request, NPY):
-            return _npy_response(r)
-        if _accepts(request, PNG):
-            return _png_response(r, spec)
-        return _json_response({"reconstructions": r.tolist()})
+        return _reply(request, (await infer(request, "recon"))["recon"], "reconstructions", spec)
 
     @app.post("/embed", response_model=Codes, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
               summary="the code of each row (posterior mean for variational families)")
     async def embed(request: Request):
-        out = await infer(request, "code")
-        if _accepts(request, NPY):
-            return _npy_response(out["code"])
-        return _json_response({"codes": out["code"].tolist()})
+        return _reply(request, (await infer(request, "code"))["code"], "codes")
 
     return app
 
@@ -302,6 +290,16 @@ def _plain(v):
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
     return str(v)
+
+
+def _reply(request, a: np.ndarray, key: str, spec: InputSpec | None = None):
+    """``a`` as the client asked: .npy (Accept: application/x-npy), PNG for an image run's
+    reconstruction (Accept: image/png), else JSON ``{key: [...]}``."""
+    if _accepts(request, NPY):
+        return _npy_response(a)
+    if spec is not None and _accepts(request, PNG):
+        return _png_response(a, spec)
+    return _json_response({key: a.tolist()})
 
 
 def _png_response(r: np.ndarray, spec: InputSpec):
