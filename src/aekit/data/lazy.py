@@ -48,7 +48,17 @@ def _collate(items: list) -> list[tuple[Any, Any]]:
     return [_split_item(it) for it in items]
 
 
-class DatasetRows:
+class RandomRows:
+    """Rows with cheap random access, read a batch at a time (``batches(batch_size, order)``):
+    the trainer draws one permutation per epoch over them, as for in-memory rows; scoring
+    reads them in order. :class:`DatasetRows` (a torch Dataset) and
+    :class:`aekit.data.windows.Windows` (windows of a series) are such rows."""
+
+    def batches(self, batch_size: int, order: np.ndarray | None = None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class DatasetRows(RandomRows):
     """The items of a torch ``Dataset`` (``field=0``: features, ``field=1``: labels) at
     positions ``index``, read in batches when asked for.
 
@@ -166,5 +176,6 @@ class DatasetRows:
 
 
 def is_lazy(x: Any) -> bool:
-    """True for data read a batch at a time: a memory map or a :class:`DatasetRows`."""
-    return isinstance(x, (np.memmap, DatasetRows))
+    """True for data read a batch at a time: a memory map or :class:`RandomRows` (a
+    Dataset's items, a series' windows)."""
+    return isinstance(x, (np.memmap, RandomRows))

@@ -8,7 +8,8 @@ at the end of a chunk are carried into the next, so every batch but the last is 
 memory is one chunk (``block_rows · blocks_per_chunk`` rows), whatever N is: the file's pages
 are handed back to the kernel once a block is copied out (:func:`aekit.data.pages.release`).
 
-A torch Dataset (:class:`aekit.data.lazy.DatasetRows`) offers random access, so its items are
+A torch Dataset (:class:`aekit.data.lazy.DatasetRows`) and a series' windows
+(:class:`aekit.data.windows.Windows`) offer random access, so its items are
 read in one permutation per epoch instead, batch by batch.
 
 Every batch goes through the fitted :class:`~aekit.data.preprocess.Preprocessor`, exactly as
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
-from .lazy import DatasetRows, is_lazy
+from .lazy import RandomRows, is_lazy
 from .pages import release
 from .preprocess import Preprocessor
 
@@ -41,7 +42,7 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
     if preprocess.binarize == "static":  # one fixed sample per row needs every row at once
         raise AekitError("--binarize static: needs the data in memory; for out-of-core data (--stream, a torch Dataset) "
                          "use dynamic or threshold")
-    if isinstance(arr, DatasetRows):  # random access is cheap: the in-memory path's permutation
+    if isinstance(arr, RandomRows):  # random access is cheap: the in-memory path's permutation
         perm = torch.randperm(len(arr), generator=generator).numpy()
         for xb in arr.batches(batch_size, perm):
             yield torch.from_numpy(preprocess.transform(xb))
@@ -69,7 +70,7 @@ def iter_batches(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, gen
 
 def iter_ordered(arr: np.ndarray, preprocess: Preprocessor, batch_size: int, sample: bool = False) -> Iterator[torch.Tensor]:
     """Preprocessed batches of ``arr`` in row order (evaluation, scoring)."""
-    if isinstance(arr, DatasetRows):
+    if isinstance(arr, RandomRows):
         for rows in arr.batches(batch_size):
             yield torch.from_numpy(preprocess.transform(rows, sample=sample))
         return
