@@ -206,6 +206,16 @@ class Autoencoder(nn.Module):
             return self.decode(self.code(self.check_input(x)))
 
     @torch.inference_mode()
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Anomaly score of every element, (B, *input_shape): the squared error of the
+        deterministic reconstruction. A family with its own per-element score (USAD's α/β
+        mix of its two decoders) overrides it. A series' score per timestep averages it over
+        channels and over the windows that cover the step (:mod:`aekit.data.windows`)."""
+        x = self.check_input(x)
+        with eval_mode(self):
+            return (self.decode(self.code(x)) - x).square_()
+
+    @torch.inference_mode()
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         with eval_mode(self):
             return self.code(self.check_input(x))
