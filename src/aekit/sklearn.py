@@ -31,6 +31,36 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
+def build_family(model, shape, *, latent_dim=None, hidden=(64,), arch="mlp", encoder=None, decoder=None,
+                 unbounded=True, model_options=None):
+    """The family ``model`` for samples of ``shape``, as the estimators build it: the user's
+    modules (copied, so every fit starts from the weights given) or the network ``arch``;
+    ``latent_dim=None`` is 8 for aekit's networks and the encoder's width for the user's;
+    ``unbounded`` (standardized data) gives a linear decoder and a Gaussian likelihood;
+    ``model_options`` passes further config fields."""
+    from .registry import get_model_class
+
+    cls = get_model_class(model)
+    fields = cls.config_class.field_names()
+    own = encoder is not None or decoder is not None
+    opts = {"input_shape": tuple(shape)}
+    if latent_dim is not None or not own:
+        opts["latent_dim"] = int(8 if latent_dim is None else latent_dim)
+    if own:
+        opts["encoder"], opts["decoder"] = copy.deepcopy(encoder), copy.deepcopy(decoder)
+    else:
+        opts["arch"] = arch
+        if hidden is not None:
+            opts["hidden"] = tuple(hidden)
+    if unbounded:  # unbounded data: linear decoder, Gaussian likelihood
+        if "output" in fields and not own:  # the user's decoder says itself (a final Sigmoid)
+            opts["output"] = "linear"
+        if "likelihood" in fields:
+            opts["likelihood"] = "gaussian"
+    opts.update(model_options or {})
+    return cls(**opts)
+
+
 class _AutoencoderEstimator(BaseEstimator):
     """Shared fitting: validate, preprocess, build the family, train with :class:`aekit.Trainer`."""
 
@@ -76,27 +106,9 @@ class _AutoencoderEstimator(BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------------
     def _build_model(self, shape):
-        from .registry import get_model_class
-
-        cls = get_model_class(self.model)
-        fields = cls.config_class.field_names()
-        own = self.encoder is not None or self.decoder is not None
-        opts = {"input_shape": shape}
-        if self.latent_dim is not None or not own:
-            opts["latent_dim"] = int(8 if self.latent_dim is None else self.latent_dim)
-        if own:  # the user's modules, copied so that every fit starts from the weights given
-            opts["encoder"], opts["decoder"] = copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
-        else:
-            opts["arch"] = self.arch
-            if self.hidden is not None:
-                opts["hidden"] = tuple(self.hidden)
-        if self.preprocess == "standardize":  # unbounded data: linear decoder, Gaussian likelihood
-            if "output" in fields and not own:  # the user's decoder says itself (a final Sigmoid)
-                opts["output"] = "linear"
-            if "likelihood" in fields:
-                opts["likelihood"] = "gaussian"
-        opts.update(self.model_options or {})
-        return cls(**opts)
+        return build_family(self.model, shape, latent_dim=self.latent_dim, hidden=self.hidden, arch=self.arch,
+                            encoder=self.encoder, decoder=self.decoder,
+                            unbounded=self.preprocess == "standardize", model_options=self.model_options)
 
     def _fit(self, X):
         import torch

@@ -115,32 +115,41 @@ class TimestepScores:
     """Per-window scores folded onto the timesteps of a series of ``length`` steps.
 
     ``add(starts, scores)`` takes a batch of windows' scores: (n, W) — one per step of each
-    window — or (n,), one per window, spread over its W steps. ``result()`` is the mean over
-    every window that covered each step, (length,) float64. Memory is O(length)."""
+    window —, (n,) — one per window, spread over its W steps —, or, with ``channels=C``,
+    (n, W, C) — one per step and channel. ``result()`` is the mean over every window that
+    covered each step: (length,) float64, or (length, C). Memory is O(length · C)."""
 
-    def __init__(self, length: int, window: int):
-        self.length, self.window = int(length), int(window)
-        self.sums = np.zeros(self.length, np.float64)
+    def __init__(self, length: int, window: int, channels: int | None = None):
+        self.length, self.window, self.channels = int(length), int(window), channels
+        self.sums = np.zeros(self.length if channels is None else (self.length, int(channels)), np.float64)
         self.counts = np.zeros(self.length, np.int64)
 
     def add(self, starts: np.ndarray, scores: np.ndarray) -> None:
         starts = np.asarray(starts, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float64)
+        n, w = len(starts), self.window
         if scores.ndim == 1:
-            scores = np.broadcast_to(scores[:, None], (len(scores), self.window))
-        if scores.shape != (len(starts), self.window):
-            raise AekitError(f"scores: expected ({len(starts)}, {self.window}) or ({len(starts)},), got {scores.shape}")
-        if len(starts) and (starts.min() < 0 or starts.max() + self.window > self.length):
-            raise AekitError(f"starts: windows of {self.window} steps must lie inside the {self.length}-step series")
-        idx = (starts[:, None] + np.arange(self.window)).ravel()
-        self.sums += np.bincount(idx, weights=scores.ravel(), minlength=self.length)
+            scores = np.broadcast_to(scores[:, None], (len(scores), w))
+        want = (n, w) if self.channels is None else (n, w, self.channels)
+        if scores.shape != want:
+            raise AekitError(f"scores: expected {want}" + (f" or ({n},)" if self.channels is None else "")
+                             + f", got {scores.shape}")
+        if n and (starts.min() < 0 or starts.max() + w > self.length):
+            raise AekitError(f"starts: windows of {w} steps must lie inside the {self.length}-step series")
+        idx = (starts[:, None] + np.arange(w)).ravel()
+        if self.channels is None:
+            self.sums += np.bincount(idx, weights=scores.ravel(), minlength=self.length)
+        else:
+            flat = scores.reshape(n * w, self.channels)
+            for c in range(self.channels):
+                self.sums[:, c] += np.bincount(idx, weights=flat[:, c], minlength=self.length)
         self.counts += np.bincount(idx, minlength=self.length)
 
     def result(self) -> np.ndarray:
         if (self.counts == 0).any():
             first = int(np.flatnonzero(self.counts == 0)[0])
             raise AekitError(f"scores: step {first} is covered by no window; score windows from window_starts()")
-        return self.sums / self.counts
+        return self.sums / (self.counts if self.channels is None else self.counts[:, None])
 
 
 def per_timestep(starts: np.ndarray, scores: np.ndarray, length: int, window: int) -> np.ndarray:
