@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .likelihoods import bce_per_sample, mse_per_sample
+from ..likelihoods import bce_per_sample, mse_per_sample
 
 
 @torch.inference_mode()
@@ -31,7 +31,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     metrics included (those read ``x`` once more)."""
     from tqdm.auto import tqdm
 
-    from .data.batches import chunks
+    from ..data.batches import chunks
 
     if device is not None:
         model.to(device)
@@ -39,7 +39,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     batch_size = batch_size or model.inference_batch_size()
     variational = model.variational
     if nll_samples:
-        from .likelihoods import check_variational, log_marginal
+        from ..likelihoods import check_variational, log_marginal
 
         check_variational(model)
     n = len(x)
@@ -72,7 +72,7 @@ def evaluate(model, x, batch_size: int | None = None, device: str | torch.device
     out.update({k: per[k].mean().item() for k in keys[2:]})
     if model.denoising and model.config.noise_level > 0:
         # a denoising run: PSNR/SSIM of noisy and denoised inputs at its configured noise
-        from .tasks.denoise import denoising_metrics
+        from ..tasks.denoise import denoising_metrics
 
         d = denoising_metrics(model, x, model.config.noise, model.config.noise_level, clip=unit, data_range=rng,
                               batch_size=batch_size)
