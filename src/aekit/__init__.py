@@ -40,6 +40,7 @@ _LAZY = {
     "Trainer": "aekit.train",
     "TrainConfig": "aekit.train",
     "Data": "aekit.data",
+    "read_series": "aekit.data",
     "RunDir": "aekit.rundir",
     "train_run": "aekit.workflow",
     "resume_run": "aekit.workflow",
