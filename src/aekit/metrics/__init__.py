@@ -9,6 +9,9 @@
 - denoising models: ``noisy_psnr``/``denoised_psnr`` (and ``_ssim`` for images) of the inputs
   corrupted at the model's configured noise (seed 0, clipped to [0, 1] for such data) and of
   their denoised versions, against the clean inputs (:mod:`aekit.tasks.denoise`).
+
+Anomaly detection on a time series (AUC-ROC/PR, R-AUC, VUS, event/affiliation F1, UCR
+accuracy; numpy in, float out) lives in :mod:`aekit.metrics.series` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,19 @@ import math
 import torch
 
 from ..likelihoods import bce_per_sample, mse_per_sample
+from .series import (  # noqa: F401
+    affiliation_f1,
+    auc_pr,
+    auc_roc,
+    event_f1,
+    point_adjusted_f1,
+    range_auc_pr,
+    range_auc_roc,
+    series_metrics,
+    ucr_accuracy,
+    vus_pr,
+    vus_roc,
+)
 
 
 @torch.inference_mode()
