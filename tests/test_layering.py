@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("aekit.models", "aekit.registry")),
     ("train", ("aekit.train", "aekit.accel", "aekit.tensorboard")),
     ("tasks, report, sklearn", ("aekit.tasks", "aekit.metrics", "aekit.apply", "aekit.report", "aekit.sklearn",
-                                "aekit.serve", "aekit.export", "aekit.workflow", "aekit.deploy")),
+                                "aekit.serve", "aekit.export", "aekit.workflow", "aekit.deploy",
+                                "aekit.series_detector", "aekit.series_run")),
     ("cli", ("aekit.cli", "aekit.__main__")),
 ]
 

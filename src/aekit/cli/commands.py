@@ -19,6 +19,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..rundir import RunDir
 
     run_dir = RunDir(args.run).require_run().path
+    if _series_run(args.run):
+        from ..report.series import build_series_report
+        from ..series_run import read, recorded_read
+
+        series = read(args.data, recorded_read(run_dir))[0] if args.data else None
+        rep = build_series_report(run_dir, series=series, out=args.out)
+        print(f"wrote {rep.path} ({len(rep.figures)} figures" + (f", {len(rep.notes)} sections left out)" if rep.notes else ")"))
+        return 0
     try:
         from ..data.runs import run_data
 
@@ -75,8 +83,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _series_run(run: str) -> bool:
+    from ..rundir import RunDir
+
+    rd = RunDir(run, arg="RUN")
+    return rd.config_path.is_file() and isinstance(rd.section("data").get("series"), dict)
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from ..tasks.anomaly import detect_path
+
+    if _series_run(args.run):
+        from ..series_run import detect_series_path
+
+        s = detect_series_path(args.run, args.data, args.out, events=args.events)
+        print(f"wrote {args.out}: {s['flagged']} of {s['steps']} steps flagged in {s['events']} events "
+              f"(threshold {s['threshold']:.5g})" + (f"; events in {args.events}" if args.events else ""))
+        if "metrics" in s:
+            print(f"{format_metrics(s['metrics'])}  (saved to {Path(args.out).with_suffix('.json')})")
+        return 0
+    if args.events:
+        from ..errors import AekitError
+
+        raise AekitError(f"--events: {args.run} is not a series run; train one with aekit train --window N")
 
     summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
                           contamination=args.contamination, n_draws=args.elbo_samples)
@@ -137,6 +166,17 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from ..tasks.represent import embed_path
+
+    if _series_run(args.run):
+        from ..series_run import embed_series_path
+
+        if not args.data:
+            from ..errors import AekitError
+
+            raise AekitError("--data: a series run embeds the series file given with --data")
+        shape = embed_series_path(args.run, args.data, Path(args.out), whole=args.whole)
+        print(f"wrote {args.out}: codes of shape {shape}")
+        return 0
 
     shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
     print(f"wrote {args.out}: codes of shape {shape}")

@@ -21,12 +21,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     run, model_opts, train_opts = resolve_train_options(args)
     if run.get("quiet"):
         train_opts["progress"] = False
+    if run.get("window") is not None:
+        return _train_series(run, model_opts, train_opts)
     result = train_run(
         run.get("model", "ae"), run.get("data", "digits"), RunDir(run["out"], arg="--out") if run.get("out") else None,
         overwrite=bool(run.get("overwrite")), data_root=run.get("data_root"), download=not run.get("no_download"),
         preprocess=run.get("preprocess"), report=not run.get("no_report"), tsne=bool(run.get("tsne")),
         tensorboard=bool(run.get("tensorboard")), **_data_opts(run), **model_opts, **train_opts)
     _print(result)
+    return 0
+
+
+def _train_series(run: dict, model_opts: dict, train_opts: dict) -> int:
+    """``aekit train --window N --data series.csv``: a series detector run."""
+    from ..errors import AekitError
+    from ..series_run import train_series_run
+    from .options import series_opts
+
+    for k in ("format", "key", "image_size", "binarize", "channel_norm", "stream", "preprocess", "tsne", "tensorboard"):
+        if run.get(k):
+            raise AekitError(f"{_flag(k)}: not an option of a series run (--window)")
+    if not run.get("data"):
+        raise AekitError("--data: a series file (CSV, TSV, Parquet, .npy) is needed with --window")
+    result = train_series_run(run.get("model", "ae"), run["data"], run.get("out"), overwrite=bool(run.get("overwrite")),
+                              report=not run.get("no_report"), **series_opts(run), **model_opts, **train_opts)
+    m = result["metrics"]
+    print(f"run written to {result['path']}")
+    shown = {k: v for k, v in m.items() if k != "split"}
+    print(f"{m['split']} metrics: {format_metrics(shown)}")
+    if result["report"] is not None:
+        print(f"report written to {result['report']}")
     return 0
 
 

@@ -11,7 +11,10 @@ from typing import NamedTuple
 # Run-level options (not part of the model or training configs).
 RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
             "no_report", "tensorboard", "tsne", "plugin",
-            "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
+            "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream",
+            "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score")
+SERIES_KEYS = ("stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
+               "label_column", "impute")
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 
@@ -173,6 +176,46 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channel-norm", action="store_true", default=None, help="normalize each image channel to mean 0, sd 1")
     g.add_argument("--stream", action="store_true", default=None,
                    help="train from a memory-mapped .npy in batches (automatic above 1 GiB)")
+
+
+def _series_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("series options", "with --window, --data is a time series (CSV/TSV/Parquet with an "
+                                               "optional time column and a label column used only for evaluation, "
+                                               "or .npy (T,) / (T, C)) and the run detects anomalies per timestep")
+    g.add_argument("--window", default=None, help="steps per window, or auto (the series' dominant period)")
+    g.add_argument("--stride", type=int, default=None, help="steps between training windows (default 1)")
+    g.add_argument("--train-steps", type=int, default=None,
+                   help="train on the first N steps, test on the rest (default: all but the last --test-size)")
+    g.add_argument("--test-size", type=float, default=None, help="fraction of the steps at the end kept for testing "
+                                                                  "(default 0.2)")
+    g.add_argument("--time-column", default=None, help="the time column (default: found by name, or none)")
+    g.add_argument("--columns", default=None, help="channel columns to use, e.g. Pressure,Temperature (default all)")
+    g.add_argument("--threshold", default=None, help="pot (default: peaks over threshold), quantile, or a number")
+    g.add_argument("--risk", type=float, default=None, help="pot: probability of a normal step above the threshold")
+    g.add_argument("--score", default=None, help="per-timestep score: auto, recon, window or mahalanobis")
+
+
+def series_opts(run: dict) -> dict:
+    """The series options given, as :func:`aekit.series_run.train_series_run` takes them."""
+    from ..errors import AekitError
+
+    out = {k: run[k] for k in SERIES_KEYS if run.get(k) is not None}
+    if isinstance(out.get("columns"), str):
+        out["columns"] = [c for c in out["columns"].split(",") if c]
+    thr = out.get("threshold")
+    if isinstance(thr, str) and thr not in ("pot", "quantile"):
+        try:
+            out["threshold"] = float(thr)
+        except ValueError:
+            raise AekitError(f"--threshold: expected pot, quantile or a number, got {thr!r}") from None
+    w = run["window"]
+    if isinstance(w, str) and w != "auto":
+        try:
+            w = int(w)
+        except ValueError:
+            raise AekitError(f"--window: expected a number of steps or auto, got {w!r}") from None
+    out["window"] = w
+    return out
 
 
 def _data_opts(run: dict) -> dict:

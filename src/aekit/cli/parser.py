@@ -28,7 +28,7 @@ from .commands import (
     cmd_traverse,
 )
 from .fit import cmd_train
-from .options import TRAIN_FLAGS, _data_flags, _flag, model_flags
+from .options import TRAIN_FLAGS, _data_flags, _flag, _series_flags, model_flags
 
 
 class Parser(argparse.ArgumentParser):
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tsne", action="store_true", default=None, help="report: map the codes with t-SNE instead of PCA")
     t.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
+    _series_flags(t)
     g = t.add_argument_group("model options", "each family's config fields; [families] where not all take it")
     t.fill_later(_model_flags(g))
     g = t.add_argument_group("training options")
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
     dt.add_argument("--contamination", type=float, default=0.01,
                     help="fraction of the training data above the threshold (default 0.01)")
+    dt.add_argument("--events", default=None, metavar="CSV",
+                    help="series runs: also write the merged anomalous intervals (start, end, peak, peak_score)")
     dt.add_argument("--elbo-samples", type=int, default=0, metavar="K",
                     help="variational families: average -ELBO over K posterior samples (seeded) instead of "
                          "evaluating it at the posterior mean (default 0: the posterior mean, as exported models do)")
@@ -200,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--data-root", help="folder holding the data set's files")
     em.add_argument("--split", default="test", help="for a data set name or folder: train, test or all (default test)")
     em.add_argument("--out", required=True, help="output .npy")
+    em.add_argument("--whole", action="store_true",
+                    help="series runs: one code per series (the mean of its window codes) instead of one per window")
     em.set_defaults(func=cmd_embed)
 
     rp = sub.add_parser("report", help="write RUN/report.html: curves, reconstructions, samples, latent map …")
