@@ -38,15 +38,16 @@ from .errors import AekitError
 THRESHOLDS = ("pot", "quantile")
 
 
-def as_series_list(data: Any, *, where: str = "series") -> tuple[list, bool]:
-    """(list of :class:`aekit.data.series.Series`, whether one series was given)."""
+def as_series_list(data: Any, *, scoring: bool = False) -> tuple[list, bool]:
+    """(list of :class:`aekit.data.series.Series`, whether one series was given). A series to
+    score may hold a constant channel (a flat stretch); training data may not."""
     from .data.series import Series, read_series
 
     if isinstance(data, Series):
         return [data], True
     if isinstance(data, (list, tuple)) and data and all(isinstance(s, Series) for s in data):
         return list(data), False
-    read = read_series(data)
+    read = read_series(data, allow_constant=scoring)
     return (read, False) if isinstance(read, list) else ([read], True)
 
 
@@ -218,7 +219,7 @@ class SeriesDetector:
 
     def _each(self, X, fn):
         self._check_fitted()
-        series, one = as_series_list(X)
+        series, one = as_series_list(X, scoring=True)
         out = []
         for s in series:
             if s.values.shape[1] != self.n_channels_:

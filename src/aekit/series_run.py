@@ -28,15 +28,16 @@ log = logging.getLogger("aekit")
 READ_KEYS = ("time_column", "label_column", "columns", "impute")
 
 
-def read(data: Any, opts: dict) -> tuple[list, bool]:
-    """Series from a path, an array or a list, with the reading options among ``opts``."""
+def read(data: Any, opts: dict, *, scoring: bool = False) -> tuple[list, bool]:
+    """Series from a path, an array or a list, with the reading options among ``opts``
+    (``scoring``: a constant channel is taken, as a flat stretch of a series to score)."""
     from .data.series import Series, read_series
 
     if isinstance(data, os.PathLike):
         data = os.fspath(data)
     if isinstance(data, Series):
         return [data], True
-    got = read_series(data, **{k: opts[k] for k in READ_KEYS if opts.get(k) is not None})
+    got = read_series(data, allow_constant=scoring, **{k: opts[k] for k in READ_KEYS if opts.get(k) is not None})
     return (got, False) if isinstance(got, list) else ([got], True)
 
 
@@ -157,7 +158,7 @@ def detect_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike
     from .tasks.thresholds import events_table
 
     det = SeriesDetector.load(run, plugins=plugins)
-    series, one = read(data, {**recorded_read(run), **read_opts})
+    series, one = read(data, {**recorded_read(run), **read_opts}, scoring=True)
     if not one:
         raise AekitError(f"--data: {data} holds {len(series)} series; detect writes one CSV per series: pass one file")
     s = series[0]
@@ -189,7 +190,7 @@ def embed_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike,
     from .tasks.series import encode_series
 
     det = SeriesDetector.load(run, plugins=plugins)
-    series, _ = read(data, {**recorded_read(run), **read_opts})
+    series, _ = read(data, {**recorded_read(run), **read_opts}, scoring=True)
     codes = []
     for s in series:
         _, z = encode_series(det.model_, det._scale(s.values), det.window_, int(stride or det.window_))

@@ -23,7 +23,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..report.series import build_series_report
         from ..series_run import read, recorded_read
 
-        series = read(args.data, recorded_read(run_dir))[0] if args.data else None
+        series = read(args.data, recorded_read(run_dir), scoring=True)[0] if args.data else None
         rep = build_series_report(run_dir, series=series, out=args.out)
         print(f"wrote {rep.path} ({len(rep.figures)} figures" + (f", {len(rep.notes)} sections left out)" if rep.notes else ")"))
         return 0

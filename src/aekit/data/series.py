@@ -91,7 +91,7 @@ class Series:
 
 def read_series(source, *, time_column: str | None = "auto", label_column: str | None = "auto",
                 columns: list[str] | None = None, impute: str | None = None,
-                name: str | list[str] | None = None) -> Series | list[Series]:
+                name: str | list[str] | None = None, allow_constant: bool = False) -> Series | list[Series]:
     """A :class:`Series` from ``source`` (a path, an array, a DataFrame), or a list of them
     from a list/tuple of sources (one per machine).
 
@@ -103,10 +103,13 @@ def read_series(source, *, time_column: str | None = "auto", label_column: str |
     (carry the last value forward; a leading gap takes the first value), ``"linear"``
     (interpolate between neighbours; the ends hold the nearest value) or ``"drop"`` (drop the
     steps with a gap). ``name``: the series' name (a list of names for a list of sources).
+    ``allow_constant``: take a constant channel (a series to score may be flat for a while);
+    by default it is refused, since a model cannot learn from it.
     """
     if impute is not None and impute not in IMPUTE:
         raise AekitError(f"impute: unknown mode {impute!r}; choose one of {', '.join(IMPUTE)} (or None)")
-    opts = dict(time_column=time_column, label_column=label_column, columns=columns, impute=impute)
+    opts = dict(time_column=time_column, label_column=label_column, columns=columns, impute=impute,
+                allow_constant=allow_constant)
     if isinstance(source, (list, tuple)):
         if not source:
             raise AekitError("source: an empty list; pass files, arrays or DataFrames")
@@ -166,7 +169,7 @@ def _column(where: str, names: list[str], wanted, arg: str) -> int:
                      f"{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
 
 
-def _build(table, *, name, path, time_column, label_column, columns, impute) -> Series:
+def _build(table, *, name, path, time_column, label_column, columns, impute, allow_constant=False) -> Series:
     """Pick the time, label and channel columns of a read table and run the checks."""
     where, names, cols, rows = table.where, table.names, table.cols, table.rows
     if len(cols[0]) == 0:
@@ -219,7 +222,7 @@ def _build(table, *, name, path, time_column, label_column, columns, impute) -> 
         c = int(np.flatnonzero(~np.isfinite(x).all(0))[0])
         raise AekitError(f"{where}: column {chans[c]!r} has values beyond float32's range; rescale it")
     flat = np.flatnonzero((x == x[0]).all(0))
-    if len(flat):
+    if len(flat) and not allow_constant:
         c = int(flat[0])
         rest = [ch for i, ch in enumerate(chans) if i not in set(flat.tolist())]
         fix = f"columns={rest!r}" if rest and len(rest) <= 10 else "columns=[...] without it"

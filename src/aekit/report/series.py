@@ -139,7 +139,7 @@ def build_series_report(run_dir: str | Path, det=None, series: list | None = Non
             from ..errors import AekitError
 
             raise AekitError(f"{run.path}: the run does not record its series file; pass --data SERIES")
-        series, _ = as_series_list(source)
+        series, _ = as_series_list(source, scoring=True)
     metrics = run.read_metrics() if run.metrics_path.exists() else {}
     sections, notes = [], []
     scores = [det.anomaly_score(s) for s in series[:MAX_SERIES]]

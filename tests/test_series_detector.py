@@ -1,0 +1,142 @@
+"""SeriesDetector and series runs on a real ECG (TSB-UAD's MIT-BIH excerpt: 7,500 steps, one
+352-step anomaly at steps 6936–7287): per-timestep scores that find the anomaly, labels and
+events that agree with the threshold, save/load, no leakage of the test part into training or
+scaling, and the CLI (train --window, detect --events, embed, report)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import aekit
+import aekit.series_run
+from aekit.cli import main
+from aekit.data import read_series
+from aekit.errors import AekitError
+from aekit.metrics import auc_roc
+from conftest import SHARED
+
+MITDB = SHARED / "timeseries" / "tsb-uad" / "mitdb.csv"
+FAST = {"arch": "mlp", "epochs": 8, "random_state": 0}
+
+
+def mitdb():
+    if not MITDB.is_file():
+        pytest.skip(f"real data not available: {MITDB} is absent (it lives in ../shared/data)")
+    return read_series(MITDB)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    s = mitdb()
+    train, test = s.split(2000)
+    return aekit.SeriesDetector(**FAST).fit(train), train, test
+
+
+def test_scores_find_the_ecg_anomaly_and_labels_follow_the_threshold(fitted):
+    det, train, test = fitted
+    assert det.window_ == 290  # the series' beat period (TSB-AD's estimate on the training part)
+    scores = det.anomaly_score(test)
+    assert scores.shape == (len(test),) and np.isfinite(scores).all()
+    assert auc_roc(test.labels, scores) > 0.85  # chance is 0.5; 0.90 here
+    flags = det.predict(test)
+    assert flags.dtype == np.int8 and set(np.unique(flags)) <= {0, 1}
+    np.testing.assert_array_equal(flags, (scores > det.threshold_).astype(np.int8))
+    np.testing.assert_allclose(det.decision_function(test), det.threshold_ - scores)
+    # the threshold comes from training scores alone: few normal training steps exceed it
+    assert np.mean(det.train_scores_ > det.threshold_) < 0.01
+    found = det.events(test)
+    covered = np.zeros(len(test), bool)
+    for e in found:
+        covered[e.start:e.end + 1] = True
+        assert scores[e.peak] == pytest.approx(e.peak_score) and e.start <= e.peak <= e.end
+    np.testing.assert_array_equal(covered, flags.astype(bool))
+
+
+def test_save_and_load_score_alike(fitted, tmp_path):
+    det, _, test = fitted
+    det.save(tmp_path / "run")
+    again = aekit.SeriesDetector.load(tmp_path / "run")
+    np.testing.assert_array_equal(again.anomaly_score(test), det.anomaly_score(test))
+    assert again.threshold_ == det.threshold_ and again.window_ == det.window_
+
+
+def test_scaling_and_training_never_see_the_held_out_part():
+    s = mitdb()
+    train, _ = s.split(2000)
+    det = aekit.SeriesDetector(**{**FAST, "epochs": 1}).fit(train)
+    fit_part = train.values[:1600]  # val_fraction 0.2: the last 400 training steps are held out
+    np.testing.assert_allclose(det.preprocessor_.offset, fit_part.mean(0), rtol=1e-5)
+    # the test part of a run: changing it changes neither the weights nor the threshold
+    a = aekit.series_run.split_series([s], 2000, 0.2)[0][0]
+    other = s.values.copy()
+    other[2000:] *= 100.0
+    b = aekit.series_run.split_series([read_series(other)], 2000, 0.2)[0][0]
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_many_series_and_other_scores():
+    s = mitdb()
+    parts = [read_series(s.values[:1500]), read_series(s.values[1500:3000] + 5.0)]
+    det = aekit.SeriesDetector(**{**FAST, "epochs": 2}, window=100, score="mahalanobis").fit(parts)
+    out = det.anomaly_score(parts)
+    assert [len(o) for o in out] == [1500, 1500] and all(np.isfinite(o).all() for o in out)
+    vae = aekit.SeriesDetector("vae", **{**FAST, "epochs": 2}, window=100, threshold="quantile").fit(parts[0])
+    assert vae.score_kind_ == "window"  # −ELBO per window, spread over its steps
+    assert np.mean(vae.train_scores_ > vae.threshold_) == pytest.approx(0.01, abs=0.005)
+
+
+def test_bad_series_and_settings_fail_in_one_line(fitted):
+    det, _, _ = fitted
+    with pytest.raises(AekitError, match=r"series: 100 steps, fewer than the detector's window of 290"):
+        det.anomaly_score(np.zeros(100))
+    with pytest.raises(AekitError, match=r"has 2 channels; the detector was fitted on 1"):
+        det.anomaly_score(np.random.default_rng(0).normal(size=(500, 2)))
+    with pytest.raises(AekitError, match=r"not fitted yet"):
+        aekit.SeriesDetector().anomaly_score(np.zeros(10))
+    with pytest.raises(AekitError, match=r"threshold: 'best' is not one of pot, quantile or a number"):
+        aekit.SeriesDetector(threshold="best").fit(np.zeros(10))
+    with pytest.raises(AekitError, match=r"window: steps per window must be an integer ≥ 2"):
+        aekit.SeriesDetector(window=1, arch="mlp").fit(np.sin(np.arange(100.0)))
+    with pytest.raises(AekitError, match=r"leave 80 to fit on, fewer than the window of 90"):
+        aekit.SeriesDetector(window=90, arch="mlp").fit(np.sin(np.arange(100.0)))
+
+
+def test_cli_trains_detects_embeds_and_reports_a_series(tmp_path, capsys):
+    mitdb()
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(MITDB), "--window", "auto", "--train-steps", "2000", "--epochs", "3",
+                 "--arch", "mlp", "--out", str(run), "--quiet"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["steps"] == 5500 and 0 < metrics["vus_pr"] <= 1
+    assert (run / "report.html").stat().st_size > 10_000
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data"]["series"]["window"] == 290 and cfg["model"]["input_shape"] == [290, 1]
+    out, events = tmp_path / "scores.csv", tmp_path / "events.csv"
+    assert main(["detect", str(run), "--data", str(MITDB), "--out", str(out), "--events", str(events)]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "step,score,is_anomaly" and len(rows) == 7501
+    flagged = sum(int(r.rsplit(",", 1)[1]) for r in rows[1:])
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["flagged"] == flagged and summary["steps"] == 7500 and "auc_roc" in summary["metrics"]
+    assert events.read_text().startswith("start,end,")
+    codes = tmp_path / "codes.npy"
+    assert main(["embed", str(run), "--data", str(MITDB), "--out", str(codes), "--whole"]) == 0
+    assert np.load(codes).shape == (1, 8)
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+
+
+def test_cli_series_errors_write_nothing(tmp_path, capsys):
+    mitdb()
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(MITDB), "--window", "9000", "--out", str(run), "--quiet"]) != 0
+    assert "fewer than the window of 9000" in capsys.readouterr().err and not run.exists()
+    assert main(["train", "--data", str(MITDB), "--window", "ten", "--out", str(run)]) != 0
+    assert "--window: expected a number of steps or auto, got 'ten'" in capsys.readouterr().err
+    table = tmp_path / "table"
+    assert main(["train", "--epochs", "1", "--out", str(table), "--quiet", "--no-report"]) == 0
+    assert main(["detect", str(table), "--data", str(MITDB), "--events", str(tmp_path / "e.csv")]) != 0
+    assert "is not a series run" in capsys.readouterr().err and not (tmp_path / "e.csv").exists()
