@@ -34,6 +34,7 @@ _LAZY = {
     "KSparseAE": "aekit.models",
     "VQVAE": "aekit.models",
     "WAE": "aekit.models",
+    "USAD": "aekit.models",
     "load": "aekit.models",
     "register_network": "aekit.nets",
     "load_plugins": "aekit.nets",

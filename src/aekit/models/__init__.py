@@ -9,6 +9,7 @@ from .iwae import IWAE, IWAEConfig
 from .ksparse import KSparseAE, KSparseAEConfig
 from .scheduled import ScheduledDAE, ScheduledDAEConfig
 from .sparse import SparseAE, SparseAEConfig
+from .usad import USAD, USADConfig
 from .vae import VAE, BetaVAE, BetaVAEConfig, VAEConfig
 from .vqvae import VQVAE, VQVAEConfig
 from .wae import WAE, WAEConfig
@@ -18,5 +19,5 @@ __all__ = [
     "DenoisingAE", "DenoisingAEConfig", "SparseAE", "SparseAEConfig", "VAE", "VAEConfig",
     "AAE", "AAEConfig", "BetaVAE", "BetaVAEConfig", "ContractiveAE", "ContractiveAEConfig",
     "IWAE", "IWAEConfig", "KSparseAE", "KSparseAEConfig", "ScheduledDAE", "ScheduledDAEConfig",
-    "VQVAE", "VQVAEConfig", "WAE", "WAEConfig",
+    "VQVAE", "VQVAEConfig", "WAE", "WAEConfig", "USAD", "USADConfig",
 ]
