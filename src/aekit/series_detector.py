@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from .errors import AekitError
 
@@ -51,7 +52,7 @@ def as_series_list(data: Any, *, scoring: bool = False) -> tuple[list, bool]:
     return (read, False) if isinstance(read, list) else ([read], True)
 
 
-class SeriesDetector:
+class SeriesDetector(BaseEstimator):
     """Per-timestep anomaly scores, labels and events for series (see the module docstring).
 
     ``model``: any registered family (``"ae"``, ``"vae"``, ``"usad"``, ``"dae"`` …);
