@@ -1,7 +1,9 @@
 """The contract every registered family honours, run over every family and variant.
 
 A family added to the registry is picked up here automatically, with each of its
-``variants`` (option sets that exercise its code paths), on MLP and conv networks.
+``variants`` (option sets that exercise its code paths), on every registered network that
+takes an image shape, and again on every one that takes a series window (W, C) — mlp and
+the sequence networks — except where the family's own config check refuses the pair.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from aekit.registry import MODELS, model_names
 
 SHAPE = (1, 8, 8)
 TINY = {"latent_dim": 4, "hidden": (16,)}
+SERIES = (16, 3)  # a series window: 16 steps × 3 channels
+SERIES_TINY = {"latent_dim": 4, "hidden": (8,), "channels": (4,)}
+SERIES_NET = {"d_model": 8, "heads": 2, "layers": 1, "blocks": 1}  # tiny, for the networks taking them
 
 
 def takes(net, shape) -> bool:
@@ -44,6 +49,31 @@ def cases():
                 net = get_network(arch)
                 if net.modules or takes(net, SHAPE):
                     yield pytest.param(cls, {**TINY, **variant, "arch": arch}, id=f"{name}-{i}-{arch}")
+            yield from series_cases(name, i, variant)
+
+
+def series_cases(name, i, variant):
+    """The family's variant on every registered network that takes a series window, with
+    tiny sizes; a pair the family's config check refuses (with its one-line message) is not a
+    model the family builds."""
+    cls = MODELS[name]
+    for arch in network_names():
+        net = get_network(arch)
+        if net.modules or not takes(net, SERIES):
+            continue
+        opts = {**SERIES_TINY, **variant, "arch": arch, "input_shape": SERIES}
+        small = {k: v for k, v in SERIES_NET.items() if k in (net.options or ())}
+        if small:
+            opts["net_options"] = small
+        try:
+            cls.config_class.from_dict(opts, where=cls.__name__)
+        except aekit.AekitError:
+            continue
+        yield pytest.param(cls, opts, id=f"{name}-{i}-{arch}-series")
+
+
+def shape_of(opts):
+    return opts.get("input_shape", SHAPE)
 
 
 def user_modules(cls, opts):
@@ -74,7 +104,7 @@ def build(cls, opts, seed=0):
         enc, dec = user_modules(cls, opts)
         rest = {k: v for k, v in opts.items() if k not in ("arch", "hidden")}
         return cls(input_shape=SHAPE, encoder=enc, decoder=dec, **rest)
-    return cls(input_shape=SHAPE, **opts)
+    return cls(**{"input_shape": SHAPE, **opts})
 
 
 def load_again(cls, opts, path):
@@ -85,14 +115,14 @@ def load_again(cls, opts, path):
     return aekit.load(path)
 
 
-def batch(n=6, seed=1):
-    return torch.rand(n, *SHAPE, generator=torch.Generator().manual_seed(seed))
+def batch(n=6, seed=1, shape=SHAPE):
+    return torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_forward_contract(cls, opts):
     model = build(cls, opts)
-    x = batch()
+    x = batch(shape=shape_of(opts))
     out = model(x)
     assert isinstance(out, Output)
     assert out.recon.shape == x.shape
@@ -111,7 +141,7 @@ def test_forward_contract(cls, opts):
 def test_backward_reaches_encoder_and_decoder(cls, opts):
     model = build(cls, opts)
     model.train()
-    out = model(batch())
+    out = model(batch(shape=shape_of(opts)))
     out.loss.backward()
     enc = [p.grad for p in model.encoder.parameters()]
     dec = [p.grad for p in model.decoder.parameters()]
@@ -122,11 +152,11 @@ def test_backward_reaches_encoder_and_decoder(cls, opts):
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_save_load_round_trip(cls, opts, tmp_path):
     model = build(cls, opts)
-    aekit.Trainer(epochs=1, batch_size=8, progress=False, val_split=0).fit(model, batch(24).numpy())
+    aekit.Trainer(epochs=1, batch_size=8, progress=False, val_split=0).fit(model, batch(24, shape=shape_of(opts)).numpy())
     model.save_pretrained(tmp_path)
     same = load_again(cls, opts, tmp_path)
     assert type(same) is cls and same.config == model.config
-    x = batch()
+    x = batch(shape=shape_of(opts))
     torch.testing.assert_close(same.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
     torch.manual_seed(3)
     a = model.score(x)
@@ -137,7 +167,7 @@ def test_save_load_round_trip(cls, opts, tmp_path):
 
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_same_seed_same_weights(cls, opts):
-    data = batch(40).numpy()
+    data = batch(40, shape=shape_of(opts)).numpy()
     states = []
     for _ in range(2):
         model = build(cls, opts)

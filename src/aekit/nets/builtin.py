@@ -1,4 +1,5 @@
-"""aekit's own networks, registered by name: ``mlp``, ``conv``, ``resnet``, and the two
+"""aekit's own networks, registered by name: ``mlp``, ``conv``, ``resnet``, the sequence
+networks for series windows (W, C) ``lstm``, ``gru``, ``tcn``, ``transformer``, and the two
 forms of the user's modules (``sequential``, ``module``)."""
 
 from __future__ import annotations
@@ -8,7 +9,13 @@ import math
 from ..errors import AekitError
 from .conv import conv_decoder, conv_encoder, conv_layout
 from .mlp import mlp, tied_mlp
+from .recurrent import OPTIONS as RECURRENT_OPTIONS
+from .recurrent import recurrent_options, recurrent_pair
 from .registry import Network, _add
+from .tcn import OPTIONS as TCN_OPTIONS
+from .tcn import tcn_layout, tcn_pair
+from .transformer import OPTIONS as TRANSFORMER_OPTIONS
+from .transformer import transformer_options, transformer_pair
 
 
 def _mlp(cfg, code_dim: int):
@@ -62,6 +69,13 @@ def _resnet_check(cfg) -> None:
     _check(opts.get("norm", "group"), opts.get("blocks", 1))
 
 
+def _recurrent(cell: str):
+    def build(cfg, code_dim: int):
+        return recurrent_pair(cfg, code_dim, cell)
+
+    return build
+
+
 def _modules_only(cfg, code_dim: int):  # the model builds these from its modules (models.base)
     raise AekitError("arch: this network is built from encoder/decoder modules; pass encoder= and decoder=")
 
@@ -73,6 +87,17 @@ _add(Network("conv", _conv, "strided convolutions down, transposed convolutions 
 _add(Network("resnet", _resnet, "residual convolutional blocks down and up (larger colour images C×H×W); "
              "net_options: norm (group, none), blocks per stage", check=_resnet_check, builtin=True,
              options=RESNET_OPTIONS))
+_add(Network("lstm", _recurrent("lstm"), "LSTM encoder-decoder for series windows W×C, reconstructing in "
+             "reverse with teacher forcing (EncDec-AD); net_options: layers, dropout, teacher_forcing, "
+             "teacher_decay", check=lambda c: recurrent_options(c, "lstm"), builtin=True, options=RECURRENT_OPTIONS))
+_add(Network("gru", _recurrent("gru"), "GRU encoder-decoder for series windows W×C (as lstm, GRU cells); "
+             "net_options: layers, dropout, teacher_forcing, teacher_decay",
+             check=lambda c: recurrent_options(c, "gru"), builtin=True, options=RECURRENT_OPTIONS))
+_add(Network("tcn", tcn_pair, "temporal convolutional network for series windows W×C: dilated residual blocks, "
+             "stride-2 stages down, transposed convolutions up (the fast one on CPUs); net_options: "
+             "kernel_size, causal, blocks, dropout", check=tcn_layout, builtin=True, options=TCN_OPTIONS))
+_add(Network("transformer", transformer_pair, "transformer over patches of series windows W×C; net_options: patch, "
+             "d_model, heads, layers, dropout", check=transformer_options, builtin=True, options=TRANSFORMER_OPTIONS))
 _add(Network("sequential", _modules_only, "the user's nn.Sequential of stock torch.nn layers, "
              "recorded layer by layer in config.json", builtin=True, modules=True))
 _add(Network("module", _modules_only, "the user's own encoder and decoder modules, passed again at load time",

@@ -6,10 +6,12 @@ reshaped before the encoder, the input dtype (float features or integer tokens),
 inference chunk size, and whether aekit's hand-written CPU training steps know it.
 
 Built in: ``mlp`` (fully connected), ``conv`` (strided convolutions), ``resnet`` (residual
-convolutional), and ``sequential`` (the user's own ``nn.Sequential`` of stock layers,
-recorded in ``config.json`` layer by layer). A user adds a network with
-:func:`register_network`; ``module`` stands for encoder and decoder modules passed to a
-family directly (``aekit.AE(encoder=…, decoder=…)``), which are passed again at load time.
+convolutional), for series windows (W, C) ``lstm``/``gru`` (recurrent), ``tcn`` (temporal
+convolutional) and ``transformer`` (patch tokens), and ``sequential`` (the user's own
+``nn.Sequential`` of stock layers, recorded in ``config.json`` layer by layer). A user adds
+a network with :func:`register_network`; ``module`` stands for encoder and decoder modules
+passed to a family directly (``aekit.AE(encoder=…, decoder=…)``), which are passed again at
+load time.
 
 The encoder of every network maps (B, *input_shape) to (B, code_dim) — code_dim is what the
 family asks for: latent_dim for deterministic families, 2 × latent_dim (μ, log σ²) for the
@@ -65,7 +67,7 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {}
-RESERVED = ("mlp", "conv", "resnet", "sequential", "module")
+RESERVED = ("mlp", "conv", "resnet", "lstm", "gru", "tcn", "transformer", "sequential", "module")
 
 
 def _add(net: Network) -> Network:
