@@ -77,7 +77,7 @@ def test_decoder_reconstructs_in_reverse_order_from_the_true_window(arch):
     """With forcing, output step t is computed after reading x_W … x_{t+1} (the reversed
     window): its gradient reaches the true x_s for s > t only, and x_{t+1} always."""
     w = 6
-    dec = model(arch, (w, 2), output="linear").decoder.train()
+    dec = model(arch, (w, 2), output="linear", net_options={"teacher_forcing": 1.0}).decoder.train()
     x = torch.randn(3, w, 2, requires_grad=True)
     z = torch.randn(3, 4)
     dec.handoff.x = x  # as put() leaves it, but keeping the graph to x (put() detaches)
@@ -108,7 +108,7 @@ def test_forced_and_free_running_decoders_agree_when_fed_the_same_values(arch, p
 
 
 def test_teacher_forcing_reads_the_input_when_training_only():
-    m = model("lstm", (12, 2), output="linear")
+    m = model("lstm", (12, 2), output="linear", net_options={"teacher_forcing": 1.0})
     x = torch.randn(4, 12, 2, generator=torch.Generator().manual_seed(0))
     m.train()
     z = m.encode(x)  # leaves x for the decoder

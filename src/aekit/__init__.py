@@ -51,6 +51,7 @@ _LAZY = {
     "evaluate": "aekit.metrics",
     "AnomalyDetector": "aekit.sklearn",
     "AutoencoderTransformer": "aekit.sklearn",
+    "SeriesDetector": "aekit.series_detector",
     "tasks": None,
     "sklearn": None,
     "AekitError": "aekit.errors",
