@@ -64,6 +64,7 @@ _LAZY = {
     "registry": None,
     "schedules": None,
     "likelihoods": None,
+    "metrics": None,
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -172,7 +172,7 @@ class SeriesDetector(BaseEstimator):
             if self.net_options:
                 opts["net_options"] = dict(self.net_options)
             if self.channels:
-                opts["channels"] = tuple(self.channels)
+                opts["channels"] = self.channels if isinstance(self.channels, str) else tuple(self.channels)
             self.model_ = build_family(self.model, (w, self.n_channels_), latent_dim=self.latent_dim,
                                        hidden=self.hidden, arch=self._arch(),
                                        unbounded=self.scaling == "standardize", model_options=opts)

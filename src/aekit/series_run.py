@@ -103,7 +103,7 @@ def train_series_run(model: str = "ae", data: Any = None, out: str | os.PathLike
     train_opts = {k: options.pop(k) for k in list(options) if k in TrainConfig.field_names()}
     if options:
         raise AekitError(f"options: {', '.join(sorted(options))} are not options of a series run")
-    for k in ("latent_dim", "hidden", "channels", "net_options"):
+    for k in ("arch", "latent_dim", "hidden", "channels", "net_options"):
         if k in model_opts:
             det_opts[k] = model_opts.pop(k)
     for k, d in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),

@@ -50,8 +50,8 @@ def build_family(model, shape, *, latent_dim=None, hidden=(64,), arch="mlp", enc
         opts["encoder"], opts["decoder"] = copy.deepcopy(encoder), copy.deepcopy(decoder)
     else:
         opts["arch"] = arch
-        if hidden is not None:
-            opts["hidden"] = tuple(hidden)
+        if hidden is not None:  # a string ("512,256", from the command line) is parsed by the config
+            opts["hidden"] = hidden if isinstance(hidden, str) else tuple(hidden)
     if unbounded:  # unbounded data: linear decoder, Gaussian likelihood
         if "output" in fields and not own:  # the user's decoder says itself (a final Sigmoid)
             opts["output"] = "linear"
