@@ -178,7 +178,7 @@ def test_bad_arrays_options_and_sources(tmp_path, monkeypatch):
     s = read_series(path, time_column="when")
     assert s.channels == ["a"] and s.time.tolist() == [1, 2, 3] and s.labels.tolist() == [0, 1, 0]
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as if pyarrow were not installed
-    with pytest.raises(AekitError, match=r"p\.parquet: reading Parquet needs pyarrow; pip install pyarrow"):
+    with pytest.raises(AekitError, match=r"p\.parquet: reading Parquet needs pyarrow; pip install .aekit\[parquet\]."):
         read_series(write(tmp_path / "p.parquet", "x"))
 
 

@@ -96,15 +96,9 @@ def read_text(path: Path) -> Table:
 
 def read_parquet(path: Path) -> Table:
     """A Parquet file's columns (needs pyarrow)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise AekitError(f"{path}: reading Parquet needs pyarrow; pip install pyarrow (or 'aekit[parquet]')") from None
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises ArrowInvalid / OSError on corrupt files
-        raise AekitError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]}); the file is truncated "
-                         "or corrupt") from None
+    from .tabular import parquet_table
+
+    table = parquet_table(path)
     if table.num_columns == 0:
         raise AekitError(f"{path}: the file has no columns; point read_series at a file with data in it")
     cols = [np.asarray(table.column(j).to_numpy()) for j in range(table.num_columns)]

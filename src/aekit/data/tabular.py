@@ -168,17 +168,23 @@ def read_csv(path: str | Path, fmt: str | None = None, label_column: str | None 
     return np.concatenate(xs), y, info
 
 
-def read_parquet(path: str | Path, label_column: str | None = None):
-    """(x float64 (n, d), y or None, info) from a Parquet file (needs ``pyarrow``)."""
-    path = Path(path)
+def parquet_table(path: str | Path):
+    """A Parquet file as a ``pyarrow.Table`` (needs ``pyarrow``); one-line errors for a missing
+    pyarrow and an unreadable file."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise AekitError(f"{path}: reading Parquet needs pyarrow; pip install 'aekit[parquet]'") from None
     try:
-        table = pq.read_table(path)
+        return pq.read_table(path)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError on corrupt files
         raise AekitError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]}); the file is truncated or corrupt") from None
+
+
+def read_parquet(path: str | Path, label_column: str | None = None):
+    """(x float64 (n, d), y or None, info) from a Parquet file (needs ``pyarrow``)."""
+    path = Path(path)
+    table = parquet_table(path)
     cols = list(table.column_names)
     if table.num_rows == 0:
         raise AekitError(f"{path}: the table is empty (no rows); point --data at a file with data in it")
