@@ -47,6 +47,23 @@ class Report:
     seconds: float
 
 
+def collect(builders) -> tuple[list[Section], list[str]]:
+    """Run each ``(name, build)`` of a report: the sections built, and a note for each one left
+    out — a section that fails is logged and noted, never the end of the report."""
+    sections, notes = [], []
+    for name, build in builders:
+        try:
+            s = build()
+        except Exception as e:  # one failed figure must not cost the whole report
+            log.warning("report: section %s left out: %s", name, e)
+            notes.append(f"{name}: {e}")
+            continue
+        if s is not None:
+            sections.append(s)
+            notes += s.notes
+    return sections, notes
+
+
 def build_report(run_dir: str | Path, *, model=None, data=None, tsne: bool = False, max_points: int = 2000,
                  seed: int = 0, out: str | Path | None = None) -> Report:
     """Write ``run_dir/report.html`` (or ``out``) for a run directory; returns what it holds.
@@ -57,17 +74,7 @@ def build_report(run_dir: str | Path, *, model=None, data=None, tsne: bool = Fal
     t0 = time.perf_counter()
     run_dir = RunDir.of(run_dir).require_run().path
     run = _Run(run_dir, model, data, tsne=tsne, max_points=max_points, seed=seed)
-    sections, notes = [], []
-    for fn in SECTIONS:
-        try:
-            s = fn(run)
-        except Exception as e:  # one failed figure must not cost the whole report
-            log.warning("report: section %s left out: %s", fn.__name__, e)
-            notes.append(f"{fn.__name__.replace('_', ' ')}: {e}")
-            continue
-        if s is not None:
-            sections.append(s)
-            notes += s.notes
+    sections, notes = collect([(fn.__name__.replace("_", " "), lambda fn=fn: fn(run)) for fn in SECTIONS])
     title = f"aekit report: {type(run.model).__name__} on {run.cfg.get('data', {}).get('name', '?')} ({run_dir.name})"
     path = run.run.write_report(_page(title, sections, notes), out)
     figs = [f[0] for s in sections for f in s.figures]

@@ -16,21 +16,17 @@ series detector shows:
 from __future__ import annotations
 
 import html
-import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .. import plots
 from ..rundir import RunDir
-from . import Report
+from . import Report, collect
 from .page import Section, _page
 from .sections import _fmt, _table
 from .series_plots import plot_channel_error, plot_series_scores, plot_windows
-
-log = logging.getLogger("aekit.report")
 
 MAX_SERIES = 3
 
@@ -128,35 +124,26 @@ def build_series_report(run_dir: str | Path, det=None, series: list | None = Non
                         out: str | Path | None = None, plugins=()) -> Report:
     """Write ``run_dir/report.html`` (or ``out``) for a series run; ``det`` and ``series``
     (a list of :class:`aekit.data.series.Series`) skip reloading them when the caller has them."""
-    from ..series_detector import SeriesDetector, as_series_list
+    from ..data.series import read_series
+    from ..series_detector import SeriesDetector
 
     t0 = time.perf_counter()
     run = RunDir.of(run_dir).require_run()
     det = det if det is not None else SeriesDetector.load(run.path, plugins=plugins)
     if series is None:
-        source = run.section("data").get("series", {}).get("source")
-        if source is None:
+        recorded = run.section("data").get("series", {})
+        if recorded.get("source") is None:
             from ..errors import AekitError
 
             raise AekitError(f"{run.path}: the run does not record its series file; pass --data SERIES")
-        series, _ = as_series_list(source, scoring=True)
+        got = read_series(recorded["source"], allow_constant=True, **(recorded.get("read") or {}))
+        series = got if isinstance(got, list) else [got]
     metrics = run.read_metrics() if run.metrics_path.exists() else {}
-    sections, notes = [], []
     scores = [det.anomaly_score(s) for s in series[:MAX_SERIES]]
-    builders: list[tuple[str, Any]] = [
+    sections, notes = collect([
         ("summary", lambda: _summary(run, det, metrics)), ("curves", lambda: _curves(run)),
         ("series", lambda: _series(det, series, scores)), ("windows", lambda: _windows(det, series[0], scores[0])),
-        ("channels", lambda: _channels(det, series[0]))]
-    for name, fn in builders:
-        try:
-            sec = fn()
-        except Exception as e:  # one failed figure must not cost the whole report
-            log.warning("report: section %s left out: %s", name, e)
-            notes.append(f"{name}: {e}")
-            continue
-        if sec is not None:
-            sections.append(sec)
-            notes += sec.notes
+        ("channels", lambda: _channels(det, series[0]))])
     title = f"aekit report: {type(det.model_).__name__} on series ({run.path.name})"
     path = run.write_report(_page(title, sections, notes), out)
     figs = [f[0] for s in sections for f in s.figures]
