@@ -111,7 +111,10 @@ def test_cli_trains_detects_embeds_and_reports_a_series(tmp_path, capsys):
                  "--arch", "mlp", "--out", str(run), "--quiet"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["steps"] == 5500 and 0 < metrics["vus_pr"] <= 1
-    assert (run / "report.html").stat().st_size > 10_000
+    page = (run / "report.html").read_text()
+    for fig in ("fig-loss", "fig-series-0", "fig-windows-anomalous", "fig-windows-normal", "fig-channel-error"):
+        assert f"id='{fig}'" in page, fig
+    assert "Left out" not in page  # no section failed
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["data"]["series"]["window"] == 290 and cfg["model"]["input_shape"] == [290, 1]
     out, events = tmp_path / "scores.csv", tmp_path / "events.csv"
