@@ -136,14 +136,19 @@ class TimestepScores:
                              + f", got {scores.shape}")
         if n and (starts.min() < 0 or starts.max() + w > self.length):
             raise AekitError(f"starts: windows of {w} steps must lie inside the {self.length}-step series")
-        idx = (starts[:, None] + np.arange(w)).ravel()
+        if not n:
+            return
+        # count over the span the batch covers, not the whole series: a batch costs O(n·W), and
+        # scoring a long series stays linear in its length
+        lo, hi = int(starts.min()), int(starts.max()) + w
+        idx = (starts[:, None] - lo + np.arange(w)).ravel()
         if self.channels is None:
-            self.sums += np.bincount(idx, weights=scores.ravel(), minlength=self.length)
+            self.sums[lo:hi] += np.bincount(idx, weights=scores.ravel(), minlength=hi - lo)
         else:
             flat = scores.reshape(n * w, self.channels)
             for c in range(self.channels):
-                self.sums[:, c] += np.bincount(idx, weights=flat[:, c], minlength=self.length)
-        self.counts += np.bincount(idx, minlength=self.length)
+                self.sums[lo:hi, c] += np.bincount(idx, weights=flat[:, c], minlength=hi - lo)
+        self.counts[lo:hi] += np.bincount(idx, minlength=hi - lo)
 
     def result(self) -> np.ndarray:
         if (self.counts == 0).any():

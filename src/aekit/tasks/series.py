@@ -68,6 +68,18 @@ def error_map(model, values: np.ndarray, window: int, stride: int = 1, batch_siz
 
 
 @torch.inference_mode()
+def recon_scores(model, values: np.ndarray, window: int, stride: int = 1, batch_size: int | None = None) -> np.ndarray:
+    """(T,): the score map averaged over channels, then over the windows covering each step
+    (the channel mean of :func:`error_map`, folded once instead of once per channel)."""
+    wins = _windows(values, window, stride)
+    acc = TimestepScores(wins.length, window)
+    with eval_mode(model):
+        for starts, xb in _batches(model, wins, batch_size):
+            acc.add(starts, model.score_map(xb).reshape(len(xb), window, -1).mean(-1).double().cpu().numpy())
+    return acc.result()
+
+
+@torch.inference_mode()
 def window_scores(model, values: np.ndarray, window: int, stride: int = 1, batch_size: int | None = None) -> np.ndarray:
     """(T,): each window's ``model.score`` spread over its steps, averaged per step."""
     wins = _windows(values, window, stride)
@@ -112,9 +124,9 @@ def score_series(model, values: np.ndarray, window: int, stride: int = 1, *, sco
     kind = resolve_score(score, model)
     if kind == "window":
         return window_scores(model, values, window, stride, batch_size)
-    errors = error_map(model, values, window, stride, batch_size)
     if kind == "recon":
-        return errors.mean(axis=1)
+        return recon_scores(model, values, window, stride, batch_size)
+    errors = error_map(model, values, window, stride, batch_size)
     if mahalanobis is None:
         raise AekitError("score: 'mahalanobis' needs error statistics fitted on held-out normal steps "
                          "(SeriesDetector fits them on its validation part)")
