@@ -155,3 +155,15 @@ def test_every_sequence_network_finds_the_yahoo_anomalies(arch):
     det = aekit.SeriesDetector(arch=arch, epochs=20, random_state=0, **small).fit(train)
     assert det.model_.config.arch == arch and det.window_ == 24
     assert auc_roc(test.labels, det.anomaly_score(test)) > 0.75  # 0.81-1.0 measured
+
+
+def test_a_short_training_series_falls_back_from_pot_to_the_quantile(caplog):
+    """POT needs ≥ 10 training scores above its initial (0.95) quantile: 150 steps give 7."""
+    x = np.sin(np.arange(150.0) / 3) + 0.05 * np.random.default_rng(0).normal(size=150)
+    with caplog.at_level("WARNING", logger="aekit"):
+        det = aekit.SeriesDetector(arch="mlp", window=8, epochs=2).fit(x)
+    assert det.settings()["threshold_rule"] == "quantile (too few peaks for pot)"
+    assert det.threshold_ == pytest.approx(np.quantile(det.train_scores_, 0.99), rel=1e-6)
+    assert "fewer than the 10 peaks POT needs" in caplog.text
+    long = aekit.SeriesDetector(arch="mlp", window=8, epochs=2).fit(np.tile(x, 4))
+    assert long.settings()["threshold_rule"] == "pot"

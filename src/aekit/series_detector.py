@@ -27,6 +27,7 @@ label columns (``is_anomaly``) and of :mod:`aekit.metrics` — not scikit-learn'
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from sklearn.base import BaseEstimator
 from .errors import AekitError
 
 THRESHOLDS = ("pot", "quantile")
+
+log = logging.getLogger("aekit")
 
 
 def as_series_list(data: Any, *, scoring: bool = False) -> tuple[list, bool]:
@@ -197,11 +200,24 @@ class SeriesDetector(BaseEstimator):
 
     def _fit_threshold(self, scores: np.ndarray) -> float:
         if not isinstance(self.threshold, str):
+            self.threshold_rule_ = "fixed"
             return float(self.threshold)
-        from .tasks.thresholds import pot_threshold, quantile_threshold
+        from .tasks.thresholds import MIN_PEAKS, pot_threshold, quantile_threshold
 
         if self.threshold == "pot":
-            return float(pot_threshold(scores, risk=float(self.risk), level=float(self.level)))
+            k = min(int(float(self.level) * len(scores)), len(scores) - 1)  # POT's initial threshold
+            peaks = int(np.sum(scores > np.partition(scores, k)[k]))
+            if peaks >= MIN_PEAKS:
+                self.threshold_rule_ = "pot"
+                return float(pot_threshold(scores, risk=float(self.risk), level=float(self.level)))
+            # too short a training series to fit a tail to: the quantile rule, said in the log
+            # and in the run's settings
+            log.warning("threshold: %d training scores above the %g quantile, fewer than the %d peaks POT needs; "
+                        "using the %g quantile of the training scores instead", peaks, self.level, MIN_PEAKS,
+                        1 - float(self.contamination))
+            self.threshold_rule_ = "quantile (too few peaks for pot)"
+        else:
+            self.threshold_rule_ = "quantile"
         return float(quantile_threshold(scores, float(self.contamination)))
 
     # -- scoring --------------------------------------------------------------------------------
@@ -262,8 +278,8 @@ class SeriesDetector(BaseEstimator):
         """What a run directory records to score new series as this detector does."""
         self._check_fitted()
         return {"window": self.window_, "score_stride": int(self.score_stride), "score": self.score_kind_,
-                "threshold": self.threshold_, "threshold_rule": self.threshold if isinstance(self.threshold, str)
-                else "fixed", "channels": self.channel_names_, "min_gap": int(self.min_gap),
+                "threshold": self.threshold_, "threshold_rule": getattr(self, "threshold_rule_", "fixed"),
+                "channels": self.channel_names_, "min_gap": int(self.min_gap),
                 "mahalanobis": None if self.mahalanobis_ is None else self.mahalanobis_.to_dict()}
 
     def save(self, directory: str | Path) -> Path:
