@@ -20,6 +20,9 @@ from aekit.data.windows import Windows
 from aekit.nets.tcn import TemporalBlock
 from conftest import SHARED, need
 
+# small networks on a shared 2-core machine: two spinning threads per op cost 10-100x
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SEQUENCE = ("lstm", "gru", "tcn", "transformer")
 SMALL = {"lstm": {"hidden": (16,)}, "gru": {"hidden": (16,)}, "tcn": {"channels": (8, 16)},
          "transformer": {"hidden": (32,), "net_options": {"d_model": 16, "heads": 2, "layers": 1, "patch": 4}}}

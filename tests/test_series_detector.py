@@ -18,6 +18,9 @@ from aekit.errors import AekitError
 from aekit.metrics import auc_roc
 from conftest import SHARED, need
 
+# small networks on a shared 2-core machine: two spinning threads per op cost 10-100x
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MITDB = SHARED / "timeseries" / "tsb-uad" / "mitdb.csv"
 FAST = {"arch": "mlp", "epochs": 8, "random_state": 0}
 
@@ -146,13 +149,13 @@ def test_cli_series_errors_write_nothing(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("arch", ["tcn", "lstm", "gru", "transformer"])
-def test_every_sequence_network_finds_the_yahoo_anomalies(arch):
+def test_every_sequence_network_finds_the_yahoo_anomalies(arch, one_thread):
     """TSB-UAD's Yahoo excerpt (1,000 steps, 7 point anomalies): trained on the first 500
     steps, each sequence network ranks the anomalies of the rest far above chance (0.5)."""
     path = need(SHARED / "timeseries" / "tsb-uad" / "yahoo.csv")
     train, test = read_series(path).split(500)
     small = {"hidden": (32,)} if arch in ("lstm", "gru") else {}
-    det = aekit.SeriesDetector(arch=arch, epochs=20, random_state=0, **small).fit(train)
+    det = aekit.SeriesDetector(arch=arch, epochs=12, random_state=0, **small).fit(train)
     assert det.model_.config.arch == arch and det.window_ == 24
     assert auc_roc(test.labels, det.anomaly_score(test)) > 0.75  # 0.81-1.0 measured
 

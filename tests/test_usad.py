@@ -21,6 +21,9 @@ from aekit.models import USAD, Autoencoder
 from aekit.nets import network_names
 from conftest import SHARED, need
 
+# small networks on a shared 2-core machine: two spinning threads per op cost 10-100x
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SHAPE = (12, 2)  # a window: 12 steps × 2 channels
 
 
