@@ -42,6 +42,8 @@ _LAZY = {
     "TrainConfig": "aekit.train",
     "Data": "aekit.data",
     "read_series": "aekit.data",
+    "read_text": "aekit.data",
+    "Tokenizer": "aekit.data",
     "RunDir": "aekit.rundir",
     "train_run": "aekit.workflow",
     "resume_run": "aekit.workflow",
