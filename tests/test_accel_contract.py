@@ -52,7 +52,7 @@ def takes(arch: str, shape) -> bool:
 
 
 def combinations():
-    for name in model_names():
+    for name in model_names("features"):
         cls = MODELS[name]
         tieds = (False, True) if "tied" in cls.config_class.field_names() else (None,)
         for i, variant in enumerate(cls.variants):

@@ -21,7 +21,7 @@ FLAGS = ("variational", "generative", "denoising", "multi_optimizer")
 
 
 def cases():
-    for name in model_names():
+    for name in model_names("features"):
         cls = MODELS[name]
         for i, variant in enumerate(cls.variants):
             for arch in getattr(cls, "archs", ("mlp", "conv")):

@@ -26,6 +26,8 @@ TINY = {"latent_dim": 4, "hidden": (16,)}
 SERIES = (16, 3)  # a series window: 16 steps × 3 channels
 SERIES_TINY = {"latent_dim": 4, "hidden": (8,), "channels": (4,)}
 SERIES_NET = {"d_model": 8, "heads": 2, "layers": 1, "blocks": 1}  # tiny, for the networks taking them
+TOKENS = (12,)  # a row of 12 token ids
+TOKENS_TINY = {"latent_dim": 4, "hidden": (8,), "vocab_size": 11, "net_options": {"embed_dim": 8}}
 
 
 def takes(net, shape) -> bool:
@@ -41,10 +43,14 @@ def takes(net, shape) -> bool:
 
 def cases():
     """Every family × variant × registered network that takes SHAPE; ``sequential`` and
-    ``module`` (the user's own modules) with a small nn.Sequential pair."""
+    ``module`` (the user's own modules) with a small nn.Sequential pair. A text family
+    (``inputs = "tokens"``) runs on every token network instead."""
     for name in model_names():
         cls = MODELS[name]
         for i, variant in enumerate(cls.variants):
+            if cls.inputs == "tokens":
+                yield from token_cases(name, i, variant)
+                continue
             for arch in [*network_names(), "module"]:
                 net = get_network(arch)
                 if net.modules or takes(net, SHAPE):
@@ -72,8 +78,19 @@ def series_cases(name, i, variant):
         yield pytest.param(cls, opts, id=f"{name}-{i}-{arch}-series")
 
 
-def shape_of(opts):
-    return opts.get("input_shape", SHAPE)
+def token_cases(name, i, variant):
+    """A text family's variant on every registered token network (or the one it names)."""
+    cls = MODELS[name]
+    archs = [variant["arch"]] if "arch" in variant else [a for a in network_names()
+                                                         if get_network(a).input_dtype == "long"]
+    for arch in archs:
+        opts = {**TOKENS_TINY, **variant, "arch": arch, "input_shape": TOKENS}
+        yield pytest.param(cls, opts, id=f"{name}-{i}-{arch}")
+
+
+def data_of(opts):
+    """What ``batch`` needs to make inputs of this case: the shape, and the vocabulary for tokens."""
+    return {"shape": opts.get("input_shape", SHAPE), "vocab": opts.get("vocab_size")}
 
 
 def user_modules(cls, opts):
@@ -115,14 +132,23 @@ def load_again(cls, opts, path):
     return aekit.load(path)
 
 
-def batch(n=6, seed=1, shape=SHAPE):
-    return torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed))
+def batch(n=6, seed=1, shape=SHAPE, vocab=None):
+    """Uniform numbers in [0, 1), or, with ``vocab``, rows of token ids: 1 to L − 1 random
+    tokens (ids 5 … vocab − 1), EOS, then PAD."""
+    g = torch.Generator().manual_seed(seed)
+    if vocab is None:
+        return torch.rand(n, *shape, generator=g)
+    length = shape[0]
+    ids = torch.randint(5, vocab, (n, length), generator=g)
+    n_tok = torch.randint(1, length, (n, 1), generator=g)
+    pos = torch.arange(length)
+    return torch.where(pos < n_tok, ids, torch.where(pos == n_tok, 2, 0))
 
 
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_forward_contract(cls, opts):
     model = build(cls, opts)
-    x = batch(shape=shape_of(opts))
+    x = batch(**data_of(opts))
     out = model(x)
     assert isinstance(out, Output)
     assert out.recon.shape == x.shape
@@ -141,7 +167,7 @@ def test_forward_contract(cls, opts):
 def test_backward_reaches_encoder_and_decoder(cls, opts):
     model = build(cls, opts)
     model.train()
-    out = model(batch(shape=shape_of(opts)))
+    out = model(batch(**data_of(opts)))
     out.loss.backward()
     enc = [p.grad for p in model.encoder.parameters()]
     dec = [p.grad for p in model.decoder.parameters()]
@@ -152,11 +178,11 @@ def test_backward_reaches_encoder_and_decoder(cls, opts):
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_save_load_round_trip(cls, opts, tmp_path):
     model = build(cls, opts)
-    aekit.Trainer(epochs=1, batch_size=8, progress=False, val_split=0).fit(model, batch(24, shape=shape_of(opts)).numpy())
+    aekit.Trainer(epochs=1, batch_size=8, progress=False, val_split=0).fit(model, batch(24, **data_of(opts)).numpy())
     model.save_pretrained(tmp_path)
     same = load_again(cls, opts, tmp_path)
     assert type(same) is cls and same.config == model.config
-    x = batch(shape=shape_of(opts))
+    x = batch(**data_of(opts))
     torch.testing.assert_close(same.reconstruct(x), model.reconstruct(x), rtol=0, atol=0)
     torch.manual_seed(3)
     a = model.score(x)
@@ -167,7 +193,7 @@ def test_save_load_round_trip(cls, opts, tmp_path):
 
 @pytest.mark.parametrize("cls,opts", list(cases()))
 def test_same_seed_same_weights(cls, opts):
-    data = batch(40, shape=shape_of(opts)).numpy()
+    data = batch(40, **data_of(opts)).numpy()
     states = []
     for _ in range(2):
         model = build(cls, opts)
@@ -180,7 +206,7 @@ def test_same_seed_same_weights(cls, opts):
     assert any(not torch.equal(states[0][k], other.state_dict()[k]) for k in states[0] if states[0][k].is_floating_point())
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", model_names("features"))
 def test_training_lowers_the_loss(name):
     """Every family learns something on real digits in a few epochs."""
     cls = MODELS[name]
@@ -197,7 +223,7 @@ COLOUR = {(3, 32, 32): (4, 4, 8), (3, 64, 64): (4, 4, 8, 8)}  # tiny channels, o
 
 
 @pytest.mark.parametrize("shape", list(COLOUR), ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", model_names("features"))
 def test_resnet_trains_every_family_on_colour_images(name, shape, tmp_path):
     """The residual network under every family at the sizes it is for: it trains a step,
     scores, and reloads to identical reconstructions."""

@@ -66,7 +66,7 @@ def torchlib_table_once():
 def cases():
     """Every family's first variant × every registered network that takes SHAPE, and the
     user's own modules (as tests/test_contract.py builds them)."""
-    for name in model_names():
+    for name in model_names("features"):
         cls = MODELS[name]
         for arch in [*network_names(), "module"]:
             net = get_network(arch)

@@ -101,7 +101,7 @@ def test_detector_on_real_adbench_set():
     assert auc > 0.9, auc  # chance is 0.5
 
 
-@pytest.mark.parametrize("family", __import__("aekit.registry", fromlist=["model_names"]).model_names())
+@pytest.mark.parametrize("family", __import__("aekit.registry", fromlist=["model_names"]).model_names("features"))
 def test_every_family_works_in_both_estimators(family):
     x = np.random.default_rng(0).normal(size=(64, 6))
     opts = {**TINY, "latent_dim": 8}  # k-sparse keeps k=8 units; VQ splits the code into 8-d vectors

@@ -102,8 +102,8 @@ def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
     check_variational(model)
     if n_samples < 1:
         raise AekitError(f"nll_samples: must be a positive number of importance samples, got {n_samples}")
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if isinstance(x, np.ndarray):  # token ids stay integers; check_input casts features
+        x = torch.from_numpy(np.ascontiguousarray(x if x.dtype.kind in "iu" else x.astype(np.float32)))
     with eval_mode(model):
         x = model.check_input(x)
         out = []
@@ -114,7 +114,7 @@ def log_marginal(model, x, n_samples: int = 5000, batch_size: int = 256,
             q = model.encode(xb)
             per_draw = len(xb) * max(1, xb[0].numel())
             chunk = max(1, min(n_samples, max_elements // per_draw))
-            acc = torch.full((len(xb),), -math.inf, device=xb.device, dtype=xb.dtype)
+            acc = torch.full((len(xb),), -math.inf, device=xb.device, dtype=q.mean.dtype)
             done = 0
             while done < n_samples:
                 k = min(chunk, n_samples - done)

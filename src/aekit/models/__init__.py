@@ -9,6 +9,8 @@ from .iwae import IWAE, IWAEConfig
 from .ksparse import KSparseAE, KSparseAEConfig
 from .scheduled import ScheduledDAE, ScheduledDAEConfig
 from .sparse import SparseAE, SparseAEConfig
+from .text import SentenceVAE, SentenceVAEConfig, SeqAE, TextAutoencoder, TextConfig
+from .text_denoising import DenoisingSeqAE, DenoisingSeqAEConfig
 from .usad import USAD, USADConfig
 from .vae import VAE, BetaVAE, BetaVAEConfig, VAEConfig
 from .vqvae import VQVAE, VQVAEConfig
@@ -20,4 +22,6 @@ __all__ = [
     "AAE", "AAEConfig", "BetaVAE", "BetaVAEConfig", "ContractiveAE", "ContractiveAEConfig",
     "IWAE", "IWAEConfig", "KSparseAE", "KSparseAEConfig", "ScheduledDAE", "ScheduledDAEConfig",
     "VQVAE", "VQVAEConfig", "WAE", "WAEConfig", "USAD", "USADConfig",
+    "TextAutoencoder", "TextConfig", "SeqAE", "SentenceVAE", "SentenceVAEConfig", "DenoisingSeqAE",
+    "DenoisingSeqAEConfig",
 ]

@@ -102,11 +102,14 @@ class Autoencoder(nn.Module):
     #   generative: a prior to draw from, ``sample(n, generator=None)`` → (n, *input_shape);
     #   denoising: corrupts its input while training (``corruption``, the ``noise`` options);
     #   multi_optimizer: ``configure_optimizers`` returns several optimizers and
-    #     ``training_step`` runs its own phases (the adversarial AE).
+    #     ``training_step`` runs its own phases (the adversarial AE);
+    #   inputs: "features" (numbers of any shape: tables, images, series windows) or "tokens"
+    #     (rows of token ids, the text families of aekit.models.text).
     variational: ClassVar[bool] = False
     generative: ClassVar[bool] = False
     denoising: ClassVar[bool] = False
     multi_optimizer: ClassVar[bool] = False
+    inputs: ClassVar[str] = "features"
     # Option sets that exercise each code path of the family; the contract test suite runs
     # every one of them (with tiny sizes) for every registered family.
     variants: ClassVar[tuple[dict, ...]] = ({},)

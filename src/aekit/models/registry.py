@@ -37,5 +37,7 @@ def get_model_class(name: str) -> type:
     raise unknown_name("model", name, MODELS)
 
 
-def model_names() -> list[str]:
-    return list(MODELS)
+def model_names(inputs: str | None = None) -> list[str]:
+    """Registered family names; ``inputs="features"`` (arrays of numbers: tables, images,
+    series windows) or ``"tokens"`` (text) keeps the families that take those inputs."""
+    return [n for n, cls in MODELS.items() if inputs is None or cls.inputs == inputs]

@@ -2,7 +2,9 @@
 ``mlp``, ``conv``, ``resnet``, for series windows ``lstm``, ``gru``, ``tcn`` and
 ``transformer``, the user's ``nn.Sequential`` and the user's own modules."""
 
-from . import builtin  # noqa: F401  (registers mlp, conv, resnet, lstm, gru, tcn, transformer, sequential, module)
+from . import builtin  # noqa: F401  (registers mlp, conv, resnet, lstm, gru, tcn, transformer, sequential, module,
+
+#                                     text-gru, text-lstm)
 from .conv import ConvTranspose2d, conv_decoder, conv_encoder, conv_layout
 from .mlp import Stack, TiedLinear, activation, mlp, tied_mlp
 from .modes import eval_mode

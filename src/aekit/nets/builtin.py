@@ -102,3 +102,5 @@ _add(Network("sequential", _modules_only, "the user's nn.Sequential of stock tor
              "recorded layer by layer in config.json", builtin=True, modules=True))
 _add(Network("module", _modules_only, "the user's own encoder and decoder modules, passed again at load time",
              builtin=True, modules=True))
+
+from . import text  # noqa: E402,F401  (registers text-gru and text-lstm, listed after the others)

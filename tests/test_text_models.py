@@ -1,0 +1,248 @@
+"""The text families (aekit.models.text, text_denoising) on token rows: what is special about
+each — the mask that keeps padding out of the loss, integer ids, word dropout, free bits, KL
+annealing, the corruptions, decoding — and that each learns real text (fortunes)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.data.text import read_text
+from aekit.data.tokens import BOS, EOS, MASK, PAD, UNK, Tokenizer
+from aekit.models.text import SentenceVAE, SeqAE, token_nll
+from aekit.models.text_denoising import (
+    DenoisingSeqAE,
+    delete_tokens,
+    infill_spans,
+    mask_tokens,
+    shuffle_local,
+)
+from conftest import SHARED, need
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = {"input_shape": (16,), "vocab_size": 30, "latent_dim": 4, "hidden": (16,), "net_options": {"embed_dim": 8}}
+
+
+def rows(n=8, length=16, vocab=30, seed=0, min_tokens=1):
+    """Rows of token ids: min_tokens … length − 1 tokens (ids 5 … vocab − 1), EOS, PAD."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (n, length), generator=g)
+    k = torch.randint(min_tokens, length, (n, 1), generator=g)
+    pos = torch.arange(length)
+    return torch.where(pos < k, ids, torch.where(pos == k, EOS, PAD))
+
+
+def test_the_padding_id_of_the_networks_is_the_tokenizers():
+    from aekit.nets import text
+
+    assert text.PAD == PAD == 0
+
+
+def test_token_rows_must_be_integers():
+    model = SeqAE(**TINY)
+    with pytest.raises(aekit.AekitError, match="integer token ids"):
+        model.score(torch.rand(2, 16))
+    assert model.input_dtype() == torch.long
+
+
+def test_the_text_families_refuse_other_networks_and_other_families_refuse_token_networks():
+    with pytest.raises(aekit.AekitError, match="token network"):
+        SeqAE(**{**TINY, "arch": "mlp"})
+    with pytest.raises(aekit.AekitError, match="text families"):
+        aekit.AE(input_shape=(16,), arch="text-gru")
+
+
+@pytest.mark.parametrize("cls", [SeqAE, SentenceVAE])
+def test_padding_never_enters_the_loss(cls):
+    """A short row scores the same alone as in a batch padded to a longer row, and the loss is
+    the cross-entropy over real tokens only (counting PAD positions would change both)."""
+    torch.manual_seed(0)
+    model = cls(**TINY).eval()
+    x = rows(6, min_tokens=1)
+    x[0] = torch.tensor([7, 8, EOS] + [PAD] * 13)  # the shortest row
+    x[1, :15] = torch.randint(5, 30, (15,))
+    x[1, 15] = EOS  # the longest: the batch is not trimmed below 16
+    alone = model.score(x[:1])
+    in_batch = model.score(x)[:1]
+    torch.testing.assert_close(alone, in_batch, rtol=1e-5, atol=1e-5)
+    logits = torch.randn(6, 16, 30)
+    nll = token_nll(logits, x)
+    assert (nll[x == PAD] == 0).all() and (nll[x != PAD] > 0).all()
+    full = torch.nn.functional.cross_entropy(logits.reshape(-1, 30), x.reshape(-1), reduction="none").view(6, 16)
+    assert not torch.allclose(nll.sum(1), full.sum(1))
+
+
+def test_word_dropout_replaces_decoder_inputs_by_unk_while_training_only():
+    model = SentenceVAE(**TINY, word_dropout=1.0)
+    x = rows(5)
+    model.train()
+    u = model.decoder_inputs(x)
+    assert (u[:, 0] == BOS).all()
+    real = torch.cat([torch.ones(5, 1, dtype=torch.bool), (x[:, :-1] != PAD)], 1)
+    assert (u[:, 1:][real[:, 1:]] == UNK).all() and (u[~real] == PAD).all()
+    model.eval()
+    assert torch.equal(model.decoder_inputs(x), torch.cat([torch.full((5, 1), BOS), x[:, :-1]], 1))
+    half = SentenceVAE(**TINY, word_dropout=0.5).train()
+    torch.manual_seed(0)
+    big = rows(400, seed=1)
+    u = half.decoder_inputs(big)[:, 1:]
+    dropped = (u == UNK).float().sum() / (u != PAD).float().sum()
+    assert 0.45 < float(dropped) < 0.55
+
+
+def test_free_bits_floor_each_dimensions_batch_kl():
+    """With λ far above any dimension's KL the KL term is the constant D·λ (no gradient pulls
+    q towards the prior); with λ = 0 it is the KL itself."""
+    x = rows(8)
+    for lam in (0.0, 50.0):
+        torch.manual_seed(0)
+        model = SentenceVAE(**TINY, free_bits=lam, kl_anneal=0).train()
+        out = model(x)
+        expected = out.terms["recon"] + (TINY["latent_dim"] * lam if lam else out.terms["kl"])
+        torch.testing.assert_close(out.loss.detach(), expected, rtol=1e-5, atol=1e-4)
+
+    def head_grad(**opts):  # the posterior head's gradient, same weights, same draw of z
+        torch.manual_seed(0)
+        m = SentenceVAE(**TINY, kl_anneal=0, **opts).train()
+        torch.manual_seed(1)
+        m(x).loss.backward()
+        return m.encoder.head.weight.grad
+
+    no_kl = head_grad(beta=0.0)
+    torch.testing.assert_close(head_grad(free_bits=50.0), no_kl)  # the floor holds: no pull to the prior
+    assert not torch.allclose(head_grad(free_bits=0.0), no_kl)
+
+
+def test_kl_annealing_rises_linearly_over_steps_and_evaluation_uses_beta():
+    model = SentenceVAE(**TINY, beta=1.0, kl_anneal=100).train()
+    seen = []
+    for step in (0, 50, 100, 500):
+        model.on_train_step(step)
+        seen.append(model.kl_weight())
+    assert seen == [0.0, 0.5, 1.0, 1.0]
+    model.on_train_step(10)
+    assert model.eval().kl_weight() == 1.0
+    assert model.train().schedule_values() == {"beta": 0.1}
+
+
+def test_corruptions_keep_eos_and_padding_and_do_what_their_papers_say():
+    torch.manual_seed(0)
+    x = rows(200, length=30, vocab=40, min_tokens=10, seed=3)
+    n_tok = ((x != PAD) & (x != EOS)).sum(1)
+
+    def eos_at_end(y, n):
+        return bool((y.gather(1, n[:, None]) == EOS).all()) and bool(((y != PAD).sum(1) == n + 1).all())
+
+    m = mask_tokens(x, 0.3)
+    assert eos_at_end(m, n_tok)
+    frac = float((m == MASK).sum() / n_tok.sum())
+    assert 0.25 < frac < 0.35
+    d = delete_tokens(x, 0.3)
+    kept = ((d != PAD) & (d != EOS)).sum(1)
+    assert eos_at_end(d, kept) and 0.65 < float(kept.sum() / n_tok.sum()) < 0.75
+    for i in range(20):  # what stays is the row with some tokens removed, in order
+        it = iter(x[i].tolist())
+        assert all(t in it for t in d[i][d[i] != PAD].tolist())
+    s = shuffle_local(x, 3)
+    assert eos_at_end(s, n_tok)
+    for i in range(50):
+        k = int(n_tok[i])
+        assert sorted(s[i, :k].tolist()) == sorted(x[i, :k].tolist())
+    # no token moves more than k places: distinct ids make positions traceable
+    u = torch.arange(5, 35).repeat(100, 1)
+    u = torch.cat([u, torch.full((100, 1), EOS)], 1)
+    moved = (shuffle_local(u, 3)[:, :30] - u[:, :30]).abs()
+    assert int(moved.max()) <= 3 and float((moved > 0).float().mean()) > 0.3
+    f = infill_spans(x, 0.3)
+    kept = ((f != PAD) & (f != EOS)).sum(1)
+    assert eos_at_end(f, kept)
+    spans = (f == MASK).sum(1)
+    removed = n_tok - kept + spans  # tokens covered by spans
+    assert (spans > 0).any() and (removed >= spans).all()
+    assert 0.15 < float(removed.sum() / n_tok.sum()) < 0.45
+    assert not (((f[:, 1:] == MASK) & (f[:, :-1] == MASK)).any())  # one MASK per span
+
+
+def test_denoising_corrupts_only_while_training_and_follows_its_schedule():
+    model = DenoisingSeqAE(**TINY, corruption=("mask",), noise_level=0.1, noise_start=0.9, schedule_length=10)
+    x = rows(50, seed=2)
+    model.eval()
+    assert torch.equal(model.encoder_inputs(x), x)
+    model.train()
+    model.on_train_epoch_start(0, 10)
+    assert model.schedule_values() == {"noise_level": 0.9}
+    model.on_train_epoch_start(10, 10)
+    assert model.schedule_values() == {"noise_level": pytest.approx(0.1)}
+    model.on_train_epoch_start(0, 10)
+    torch.manual_seed(0)
+    frac = float((model.encoder_inputs(x) == MASK).sum() / ((x != PAD) & (x != EOS)).sum())
+    assert 0.8 < frac < 1.0
+
+
+def test_decoding_gives_rows_of_tokens_then_eos_then_padding():
+    torch.manual_seed(0)
+    model = SentenceVAE(**TINY)
+    for y in (model.reconstruct(rows(5)), model.sample(7), model.sample(7, temperature=0.0)):
+        assert y.dtype == torch.long and y.shape[1] == 16
+        for r in y.tolist():
+            assert EOS in r
+            e = r.index(EOS)
+            assert all(t not in (PAD, BOS) for t in r[:e]) and all(t == PAD for t in r[e + 1:])
+    g = torch.Generator().manual_seed(1)
+    a = model.sample(4, generator=g, temperature=0.0)
+    assert torch.equal(a, model.sample(4, generator=torch.Generator().manual_seed(1), temperature=0.0))
+    with pytest.raises(aekit.AekitError, match="temperature"):
+        model.generate(torch.zeros(1, 4), temperature=-1)
+
+
+def test_the_k_sample_bound_of_the_sentence_vae_is_tighter_than_one_sample():
+    from aekit.likelihoods import log_marginal
+
+    torch.manual_seed(0)
+    model = SentenceVAE(**TINY)
+    x = rows(16, seed=4)
+    aekit.Trainer(epochs=3, batch_size=8, progress=False, val_split=0).fit(model, x.numpy())
+    torch.manual_seed(1)
+    k1 = torch.stack([log_marginal(model, x, n_samples=1, progress=False) for _ in range(20)]).mean(0)
+    k64 = log_marginal(model, x, n_samples=64, progress=False)
+    assert torch.isfinite(k64).all() and (k64 < 0).all()
+    assert float(k64.mean()) > float(k1.mean())
+
+
+# -- real text --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fortunes():
+    root = need(SHARED / "text" / "fortunes")
+    items = [t for t in read_text(root, separator="%").texts if len(t) <= 80]
+    tok = Tokenizer.train(items, kind="bpe", vocab_size=500)
+    enc = tok.encode(items, max_length=32)
+    ids = enc.ids[enc.lengths <= 32]
+    rng = np.random.default_rng(0)
+    ids = ids[rng.permutation(len(ids))]
+    return tok, ids[:1500], ids[1500:1800]
+
+
+@pytest.mark.parametrize("cls,opts", [(SeqAE, {}), (SentenceVAE, {"kl_anneal": 200, "free_bits": 0.1}),
+                                      (DenoisingSeqAE, {})], ids=["seqae", "sentence_vae", "denoising_seqae"])
+def test_each_text_family_learns_real_text(fortunes, cls, opts):
+    """A few epochs on 1,500 short fortunes take the held-out loss per token far below the
+    untrained model's (log V ≈ 6.2 nats)."""
+    tok, train, held = fortunes
+    torch.manual_seed(0)
+    model = cls(input_shape=(32,), vocab_size=tok.vocab_size, latent_dim=16, hidden=(64,),
+                net_options={"embed_dim": 32}, **opts)
+    x = torch.from_numpy(held)
+    per_token = lambda: float(model.score(x).sum() / (x != PAD).sum())  # noqa: E731
+    before = per_token()
+    aekit.Trainer(epochs=4, batch_size=32, lr=3e-3, progress=False, val_split=0).fit(model, train)
+    after = per_token()
+    assert before > 0.9 * math.log(tok.vocab_size)
+    assert after < 0.7 * before, (before, after)
+    text = tok.decode(model.reconstruct(x[:4]))
+    assert len(text) == 4 and all(isinstance(t, str) for t in text)
