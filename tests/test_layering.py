@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("train", ("aekit.train", "aekit.accel", "aekit.tensorboard")),
     ("tasks, report, sklearn", ("aekit.tasks", "aekit.metrics", "aekit.apply", "aekit.report", "aekit.sklearn",
                                 "aekit.serve", "aekit.export", "aekit.workflow", "aekit.deploy",
-                                "aekit.series_detector", "aekit.series_run")),
+                                "aekit.series_detector", "aekit.series_run", "aekit.text_run")),
     ("cli", ("aekit.cli", "aekit.__main__")),
 ]
 

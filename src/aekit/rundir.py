@@ -57,6 +57,7 @@ class RunDir:
     METRICS = "metrics.json"
     CHECKPOINT = "checkpoint/last.pt"
     REPORT = "report.html"
+    TOKENIZER = "tokenizer.json"  # text runs: the tokenizer trained on their corpus
     TENSORBOARD = "tensorboard"
 
     def __init__(self, path: str | os.PathLike, arg: str | None = None):
@@ -105,6 +106,10 @@ class RunDir:
     @property
     def report_path(self) -> Path:
         return self.path / self.REPORT
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / self.TOKENIZER
 
     @property
     def tensorboard_dir(self) -> Path:

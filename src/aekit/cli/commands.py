@@ -7,11 +7,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from . import text
+from .options import format_metrics
+
 log = logging.getLogger("aekit")
-
-
-def format_metrics(metrics: dict) -> str:
-    return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -19,6 +18,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..rundir import RunDir
 
     run_dir = RunDir(args.run).require_run().path
+    if text.is_text(args.run):
+        from ..errors import AekitError
+
+        raise AekitError(f"report: {args.run} is a text run, which has no HTML report yet; its test metrics are in "
+                         "metrics.json (aekit evaluate RUN) and aekit sample / reconstruct / interpolate print text")
     if _series_run(args.run):
         from ..report.series import build_series_report
         from ..series_run import read, recorded_read
@@ -41,6 +45,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
+
+    if text.is_text(args.run):
+        return text.evaluate(args)
 
     from ..data.runs import run_data
     from ..metrics import evaluate
@@ -67,8 +74,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..apply import reconstruct_path
+    from ..errors import AekitError
 
-    written = reconstruct_path(Path(args.run), Path(args.input), Path(args.out))
+    if text.is_text(args.run):
+        return text.reconstruct(args)
+    if len(args.input) != 1:
+        raise AekitError(f"input: one array file, image or folder, got {len(args.input)} arguments")
+    if not args.out:
+        raise AekitError("--out: where to write the reconstructions (.npy, an image file or a folder)")
+    written = reconstruct_path(Path(args.run), Path(args.input[0]), Path(args.out))
     print(f"wrote {written}")
     return 0
 
@@ -76,6 +90,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..apply import sample_to_path
 
+    if text.is_text(args.run):
+        return text.sample(args)
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / "samples.png"
     sample_to_path(run_dir, args.n, out, seed=args.seed)
@@ -93,6 +109,8 @@ def _series_run(run: str) -> bool:
 def cmd_detect(args: argparse.Namespace) -> int:
     from ..tasks.anomaly import detect_path
 
+    if text.is_text(args.run):
+        return text.detect(args)
     if _series_run(args.run):
         from ..series_run import detect_series_path
 
@@ -142,6 +160,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from ..apply import interpolate_to_path
 
+    if text.is_text(args.run):
+        return text.interpolate(args)
     run_dir = Path(args.run)
     out = interpolate_to_path(run_dir, Path(args.out) if args.out else run_dir / "interpolation.png",
                               args.inputs, args.index, steps=args.steps, method=args.method)
@@ -167,6 +187,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from ..tasks.represent import embed_path
 
+    if text.is_text(args.run):
+        return text.embed(args)
     if _series_run(args.run):
         from ..series_run import embed_series_path
 

@@ -21,6 +21,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     run, model_opts, train_opts = resolve_train_options(args)
     if run.get("quiet"):
         train_opts["progress"] = False
+    if _text_family(run.get("model", "ae")):
+        from . import text
+
+        return text.train(run, model_opts, train_opts)
     if run.get("window") is not None:
         return _train_series(run, model_opts, train_opts)
     result = train_run(
@@ -30,6 +34,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         tensorboard=bool(run.get("tensorboard")), **_data_opts(run), **model_opts, **train_opts)
     _print(result)
     return 0
+
+
+def _text_family(model: str) -> bool:
+    from ..text_run import is_text_family
+
+    return is_text_family(model)
 
 
 def _train_series(run: dict, model_opts: dict, train_opts: dict) -> int:

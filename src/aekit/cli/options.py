@@ -12,10 +12,16 @@ from typing import NamedTuple
 RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet", "no_download", "preprocess",
             "no_report", "tensorboard", "tsne", "plugin",
             "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream",
-            "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score")
+            "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
+            "separator", "text_column", "tokenizer", "max_length")
 SERIES_KEYS = ("stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
                "label_column", "impute")
+TEXT_KEYS = ("separator", "text_column", "tokenizer", "max_length", "test_size")
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
+
+
+def format_metrics(metrics: dict) -> str:
+    return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
 class ModelFlag(NamedTuple):
@@ -193,6 +199,29 @@ def _series_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", default=None, help="pot (default: peaks over threshold), quantile, or a number")
     g.add_argument("--risk", type=float, default=None, help="pot: probability of a normal step above the threshold")
     g.add_argument("--score", default=None, help="per-timestep score: auto, recon, window or mahalanobis")
+
+
+def _text_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("text options", "with a text family (--model seqae, sentence_vae, denoising_seqae), "
+                                             "--data is a text file (one item per line), a .csv/.tsv column or a "
+                                             "folder of .txt files; a tokenizer is trained on the training items")
+    g.add_argument("--separator", default=None, help="items are blocks between lines equal to this, e.g. %% "
+                                                     "(fortune files); default: one item per line")
+    g.add_argument("--text-column", default=None, help=".csv/.tsv: the text column, a name or a 1-based number "
+                                                       "(default 1)")
+    g.add_argument("--tokenizer", default=None, help="bpe (default: byte-level BPE), unigram or char")
+    g.add_argument("--max-length", type=int, default=None,
+                   help="tokens per item, EOS included; longer items are truncated and counted "
+                        "(default: the 99th percentile of the training items, at most 256)")
+
+
+def text_opts(run: dict) -> dict:
+    """The text options given, as :func:`aekit.text_run.train_text_run` takes them."""
+    out = {k: run[k] for k in TEXT_KEYS if run.get(k) is not None}
+    col = out.get("text_column")
+    if isinstance(col, str) and col.isdigit():
+        out["text_column"] = int(col)
+    return out
 
 
 def series_opts(run: dict) -> dict:

@@ -28,7 +28,7 @@ from .commands import (
     cmd_traverse,
 )
 from .fit import cmd_train
-from .options import TRAIN_FLAGS, _data_flags, _flag, _series_flags, model_flags
+from .options import TRAIN_FLAGS, _data_flags, _flag, _series_flags, _text_flags, model_flags
 
 
 class Parser(argparse.ArgumentParser):
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", action="store_true", default=None,
                    help="write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
     _series_flags(t)
+    _text_flags(t)
     g = t.add_argument_group("model options", "each family's config fields; [families] where not all take it")
     t.fill_later(_model_flags(g))
     g = t.add_argument_group("training options")
@@ -123,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variational models: estimate log p(x) with K importance samples (e.g. 5000)")
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("reconstruct", help="reconstruct an array file, an image or a folder of images")
+    r = sub.add_parser("reconstruct", help="reconstruct an array file, an image, a folder of images, or text")
     r.add_argument("run", help="run directory")
-    r.add_argument("input", help=".npy/.npz array, image file (PNG/JPEG) or folder of images")
-    r.add_argument("--out", required=True, help="output .npy (for arrays), image file or folder")
+    r.add_argument("input", nargs="+", help=".npy/.npz array, image file (PNG/JPEG) or folder of images; "
+                                            "text runs: one or more items, printed with their reconstructions")
+    r.add_argument("--out", default=None, help="output .npy (for arrays), image file or folder (needed except "
+                                                "for text runs)")
     r.set_defaults(func=cmd_reconstruct)
 
     s = sub.add_parser("sample", help="draw samples from a generative model")
@@ -134,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--out", default=None, help="grid image (.png) or array (.npy); default RUN/samples.png")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--temperature", type=float, default=1.0,
+                   help="text runs: sample each token from softmax(logits / T); 0 = greedy (default 1)")
     s.set_defaults(func=cmd_sample)
 
     dt = sub.add_parser("detect", help="anomaly scores for every row of a data file",
@@ -180,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ip = sub.add_parser("interpolate", help="decode a path between two inputs' codes to a PNG row")
     ip.add_argument("run", help="run directory")
-    ip.add_argument("inputs", nargs="*", help="two image files A B (default: the run's test samples --index)")
+    ip.add_argument("inputs", nargs="*", help="two image files A B (default: the run's test samples --index); "
+                                              "text runs: two items, the path between them printed line by line")
     ip.add_argument("--index", type=int, nargs=2, default=[0, 1], help="test-set rows to use (default 0 1)")
     ip.add_argument("--steps", type=int, default=10)
     ip.add_argument("--method", default="auto", help="linear, slerp or auto (slerp for Gaussian latents)")

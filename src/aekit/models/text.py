@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check, option
-from ..data.tokens import BOS, EOS, PAD, UNK
+from ..data.tokens import BOS, EOS, MASK, PAD, UNK
 from ..errors import AekitError
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..nets.modes import eval_mode
@@ -143,7 +143,7 @@ class TextAutoencoder(Autoencoder):
         state = self.decoder.start(z)
         for t in range(length):
             logits, state = self.decoder.step(tok, state)
-            logits[:, PAD] = logits[:, BOS] = -math.inf  # never emitted
+            logits[:, PAD] = logits[:, BOS] = logits[:, MASK] = -math.inf  # never emitted
             if t == length - 1:
                 tok = torch.full_like(tok, EOS)
             elif temperature == 0:

@@ -1,0 +1,136 @@
+"""The commands on a text run (:mod:`aekit.text_run`): train, sample, reconstruct, interpolate,
+embed, detect and evaluate print text or write the same files as for other runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import AekitError
+
+
+def is_text(run: str) -> bool:
+    from ..text_run import is_text_run
+
+    return is_text_run(run)
+
+
+def train(run: dict, model_opts: dict, train_opts: dict) -> int:
+    """``aekit train --model sentence_vae --data quotes.txt --separator %``."""
+    from ..text_run import train_text_run
+    from .options import _flag, format_metrics, text_opts
+
+    for k in ("format", "key", "label_column", "image_size", "binarize", "channel_norm", "stream", "preprocess",
+              "tsne", "tensorboard", "window", "train_steps", "time_column", "columns", "threshold", "risk",
+              "score", "data_root"):
+        if run.get(k):
+            raise AekitError(f"{_flag(k)}: not an option of a text run (--model {run.get('model')})")
+    result = train_text_run(run["model"], run.get("data"), run.get("out"), overwrite=bool(run.get("overwrite")),
+                            **text_opts(run), **model_opts, **train_opts)
+    m = result["metrics"]
+    print(f"run written to {result['path']}")
+    print(f"test metrics: {format_metrics({k: v for k, v in m.items() if k != 'split'})}")
+    return 0
+
+
+def _items(inputs: list[str]) -> list[str]:
+    """Items given on the command line; a single existing file is read one item per line."""
+    if len(inputs) == 1 and Path(inputs[0]).is_file():
+        from ..data.text import read_text
+
+        return read_text(inputs[0]).texts
+    return list(inputs)
+
+
+def reconstruct(args: argparse.Namespace) -> int:
+    from ..text_run import TextRun
+
+    run = TextRun.load(args.run)
+    items = _items(args.input)
+    for src, rec in zip(items, run.reconstruct(items)):
+        print(f"{src}\n  → {rec}")
+    if args.out:
+        Path(args.out).write_text("".join(r.replace("\n", " ") + "\n" for r in run.reconstruct(items)))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    from ..text_run import TextRun
+
+    for line in TextRun.load(args.run).sample(args.n, temperature=args.temperature, seed=args.seed):
+        print(line)
+    return 0
+
+
+def interpolate(args: argparse.Namespace) -> int:
+    from ..text_run import TextRun
+
+    if len(args.inputs) != 2:
+        raise AekitError(f"inputs: a text run interpolates between two items, got {len(args.inputs)}; "
+                         'e.g. aekit interpolate RUN "first sentence" "second sentence"')
+    for line in TextRun.load(args.run).interpolate(*args.inputs, steps=args.steps):
+        print(line)
+    return 0
+
+
+def _read(run, data: str) -> list[str]:
+    from ..data.text import read_text
+
+    return read_text(data, **run.settings.get("read", {})).texts
+
+
+def embed(args: argparse.Namespace) -> int:
+    from .. import io
+    from ..text_run import TextRun
+
+    if not args.data:
+        raise AekitError("--data: a text run embeds the items of the file given with --data")
+    run = TextRun.load(args.run)
+    codes = run.embed(_read(run, args.data))
+    import numpy as np
+
+    with io.atomic_path(Path(args.out)) as tmp, open(tmp, "wb") as f:
+        np.save(f, codes)
+    print(f"wrote {args.out}: codes of shape {codes.shape}")
+    return 0
+
+
+def detect(args: argparse.Namespace) -> int:
+    """One score per item (−log p(x|z) or −ELBO); flagged above the training items' (1 − contamination) quantile."""
+    import numpy as np
+
+    from .. import io
+    from ..text_run import TextRun
+
+    run = TextRun.load(args.run)
+    items = _read(run, args.data)
+    scores = run.score(items)
+    threshold = run.threshold(args.contamination)
+    flags = scores > threshold
+    io.write_csv(args.out, ({"index": i, "score": f"{s:.9g}", "is_anomaly": int(a), "text": t.replace("\n", " ")}
+                            for i, (s, a, t) in enumerate(zip(scores, flags, items))),
+                 fieldnames=["index", "score", "is_anomaly", "text"])
+    summary = {"run": str(args.run), "data": str(args.data), "n": len(items), "n_anomalies": int(flags.sum()),
+               "threshold": threshold, "contamination": args.contamination, "out": str(args.out),
+               "score": "neg_elbo" if run.model.variational else "nll"}
+    io.write_json(Path(args.out).with_suffix(".json"), summary)
+    print(f"wrote {args.out}: {summary['n_anomalies']} of {len(items)} items flagged "
+          f"(score {summary['score']}, threshold {threshold:.5g}); highest: {items[int(np.argmax(scores))][:60]!r}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from ..rundir import RunDir
+    from ..text_run import TextRun, text_metrics
+    from .options import format_metrics
+
+    run = TextRun.load(args.run)
+    ids = run.encode(_read(run, args.data)).numpy() if args.data else run.test_ids()
+    metrics = {"split": "data" if args.data else "test", **text_metrics(run.model, ids, nll_samples=args.nll_samples)}
+    RunDir(args.run).write_metrics(metrics)
+    shown = {k: v for k, v in metrics.items() if k != "split"}
+    print(json.dumps(metrics, indent=2) if args.json else f"{args.run}: {format_metrics(shown)}")
+    return 0

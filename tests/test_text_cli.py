@@ -1,0 +1,128 @@
+"""A text run end to end through the command line: train a text family on real sentences, then
+sample, reconstruct, interpolate, embed, detect and evaluate it; and the text run's errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import aekit
+from aekit.cli import main
+from aekit.text_run import TextRun, split_items
+from conftest import SHARED, need
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PAIRS = SHARED / "text" / "trans-de-en" / "sentence_pairs.tsv"
+
+
+@pytest.fixture(scope="module")
+def lines(tmp_path_factory):
+    """The English side of the first 600 sentence pairs, one per line."""
+    src = need(PAIRS)
+    out = tmp_path_factory.mktemp("text") / "lines.txt"
+    out.write_text("".join(line.split("\t")[1] for line in src.read_text(encoding="utf-8").splitlines(True)[:600]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(lines, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    assert main(["train", "--model", "sentence_vae", "--data", str(lines), "--out", str(out), "--epochs", "5", "--batch-size", "16",
+                 "--vocab-size", "600", "--hidden", "48", "--latent-dim", "8", "--kl-anneal", "50",
+                 "--lr", "0.003", "--quiet"]) == 0
+    return out
+
+
+def test_train_writes_a_text_run_with_its_tokenizer_and_test_metrics(run):
+    cfg = json.loads((run / "config.json").read_text())
+    text = cfg["data"]["text"]
+    assert text["train_items"] + text["test_items"] == 600 and text["test_items"] == 60
+    assert (run / "tokenizer.json").is_file() and (run / "model.safetensors").is_file()
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["split"] == "test" and m["items"] == 60
+    # five short epochs on 540 sentences: well below a uniform guess over the vocabulary
+    assert m["nll_token"] < 0.8 * np.log(text["vocab_size"])
+    assert m["kl"] >= 0 and 0 <= m["active_units"] <= 8
+    assert cfg["model_class"] == "SentenceVAE" and cfg["model"]["input_shape"] == [text["max_length"]]
+
+
+def test_the_split_is_seeded_and_the_tokenizer_never_saw_the_test_items():
+    texts = [f"item {i}" for i in range(100)]
+    a, b = split_items(texts, 0.1, 0), split_items(texts, 0.1, 0)
+    assert a == b and len(a[1]) == 10 and not set(a[0]) & set(a[1])
+    assert split_items(texts, 0.1, 1)[1] != a[1]
+
+
+def test_sample_reconstruct_and_interpolate_print_text(run, capsys):
+    assert main(["sample", str(run), "-n", "3", "--temperature", "0.7", "--seed", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert len(first) == 3
+    assert main(["sample", str(run), "-n", "3", "--temperature", "0.7", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == first  # seeded
+    assert main(["reconstruct", str(run), "I enjoyed my supper.", "They come in all shapes."]) == 0
+    out = capsys.readouterr().out
+    assert "I enjoyed my supper." in out and out.count("→") == 2
+    assert main(["interpolate", str(run), "I enjoyed my supper.", "They come in all shapes.", "--steps", "4"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_interpolation_ends_are_the_reconstructions(run):
+    r = TextRun.load(run)
+    a, b = "I enjoyed my supper.", "They come in all shapes."
+    path = r.interpolate(a, b, steps=3)
+    assert path[0] == r.reconstruct([a])[0] and path[-1] == r.reconstruct([b])[0]
+
+
+def test_embed_and_detect_read_the_file_as_training_did(run, lines, tmp_path, capsys):
+    assert main(["embed", str(run), "--data", str(lines), "--out", str(tmp_path / "codes.npy")]) == 0
+    codes = np.load(tmp_path / "codes.npy")
+    assert codes.shape == (600, 8) and np.isfinite(codes).all()
+    odd = tmp_path / "odd.txt"
+    normal = lines.read_text().splitlines()[:50]
+    odd.write_text("\n".join(normal + ["zq xv kj wq pf zz qx vv kk jj xx", "qqqq zzzz xxxx vvvv jjjj kkkk"]) + "\n")
+    assert main(["detect", str(run), "--data", str(odd), "--out", str(tmp_path / "s.csv"),
+                 "--contamination", "0.05"]) == 0
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert rows[0] == "index,score,is_anomaly,text" and len(rows) == 53
+    scores = np.array([float(r.split(",")[1]) for r in rows[1:]])
+    assert scores[-2:].min() > np.quantile(scores[:50], 0.9)  # gibberish scores above normal sentences
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["score"] == "neg_elbo" and summary["n"] == 52
+
+
+def test_evaluate_recomputes_the_test_metrics(run, capsys):
+    before = json.loads((run / "metrics.json").read_text())
+    assert main(["evaluate", str(run), "--json", "--nll-samples", "8"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["items"] == before["items"] and after["nll"] == pytest.approx(before["nll"], rel=1e-6)
+    # the k-sample bound is a bound on −log p(x); the reported −ELBO is at the posterior mean, so
+    # the two are close but not ordered (tests/test_text_models.py checks k = 64 against k = 1)
+    assert after["nll_samples"] == 8 and after["nll_bound"] == pytest.approx(after["neg_elbo"], rel=0.1)
+
+
+def test_text_run_errors_are_one_line(run, lines, tmp_path, capsys):
+    cases = [
+        (["train", "--model", "seqae", "--out", str(tmp_path / "a")], "--data"),
+        (["train", "--model", "seqae", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "b")],
+         "missing.txt"),
+        (["train", "--model", "seqae", "--data", str(lines), "--window", "8", "--out", str(tmp_path / "c")], "--window"),
+        (["sample", str(run), "-n", "0"], "-n"),
+        (["interpolate", str(run), "only one"], "two items"),
+        (["report", str(run)], "text run"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) != 0, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    seqae = tmp_path / "seqae"
+    small = tmp_path / "small.txt"
+    small.write_text("".join(f"line {i}\n" for i in range(30)))
+    assert main(["train", "--model", "seqae", "--data", str(small), "--out", str(seqae), "--epochs", "1",
+                 "--vocab-size", "300", "--hidden", "8", "--quiet"]) == 0
+    assert main(["sample", str(seqae)]) != 0
+    assert "no prior" in capsys.readouterr().err
+    assert isinstance(aekit.load(seqae), aekit.SeqAE)
