@@ -89,8 +89,10 @@ def token_cases(name, i, variant):
 
 
 def data_of(opts):
-    """What ``batch`` needs to make inputs of this case: the shape, and the vocabulary for tokens."""
-    return {"shape": opts.get("input_shape", SHAPE), "vocab": opts.get("vocab_size")}
+    """What ``batch`` needs to make inputs of this case: the shape, the vocabulary for tokens
+    and, for a translator, where the source side ends."""
+    return {"shape": opts.get("input_shape", SHAPE), "vocab": opts.get("vocab_size"),
+            "source": opts.get("source_length")}
 
 
 def user_modules(cls, opts):
@@ -132,17 +134,20 @@ def load_again(cls, opts, path):
     return aekit.load(path)
 
 
-def batch(n=6, seed=1, shape=SHAPE, vocab=None):
+def batch(n=6, seed=1, shape=SHAPE, vocab=None, source=None):
     """Uniform numbers in [0, 1), or, with ``vocab``, rows of token ids: 1 to L − 1 random
-    tokens (ids 5 … vocab − 1), EOS, then PAD."""
+    tokens (ids 5 … vocab − 1), EOS, then PAD — two such sides when ``source`` splits the row."""
     g = torch.Generator().manual_seed(seed)
     if vocab is None:
         return torch.rand(n, *shape, generator=g)
-    length = shape[0]
-    ids = torch.randint(5, vocab, (n, length), generator=g)
-    n_tok = torch.randint(1, length, (n, 1), generator=g)
-    pos = torch.arange(length)
-    return torch.where(pos < n_tok, ids, torch.where(pos == n_tok, 2, 0))
+
+    def side(length):
+        ids = torch.randint(5, vocab, (n, length), generator=g)
+        n_tok = torch.randint(1, length, (n, 1), generator=g)
+        pos = torch.arange(length)
+        return torch.where(pos < n_tok, ids, torch.where(pos == n_tok, 2, 0))
+
+    return side(shape[0]) if source is None else torch.cat([side(source), side(shape[0] - source)], 1)
 
 
 @pytest.mark.parametrize("cls,opts", list(cases()))

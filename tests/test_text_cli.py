@@ -58,15 +58,15 @@ def test_the_split_is_seeded_and_the_tokenizer_never_saw_the_test_items():
 
 def test_sample_reconstruct_and_interpolate_print_text(run, capsys):
     assert main(["sample", str(run), "-n", "3", "--temperature", "0.7", "--seed", "1"]) == 0
-    first = capsys.readouterr().out.splitlines()
+    first = capsys.readouterr().out.rstrip("\n").split("\n")
     assert len(first) == 3
     assert main(["sample", str(run), "-n", "3", "--temperature", "0.7", "--seed", "1"]) == 0
-    assert capsys.readouterr().out.splitlines() == first  # seeded
+    assert capsys.readouterr().out.rstrip("\n").split("\n") == first  # seeded
     assert main(["reconstruct", str(run), "I enjoyed my supper.", "They come in all shapes."]) == 0
     out = capsys.readouterr().out
     assert "I enjoyed my supper." in out and out.count("→") == 2
     assert main(["interpolate", str(run), "I enjoyed my supper.", "They come in all shapes.", "--steps", "4"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert len(capsys.readouterr().out.rstrip("\n").split("\n")) == 4
 
 
 def test_interpolation_ends_are_the_reconstructions(run):
@@ -85,7 +85,7 @@ def test_embed_and_detect_read_the_file_as_training_did(run, lines, tmp_path, ca
     odd.write_text("\n".join(normal + ["zq xv kj wq pf zz qx vv kk jj xx", "qqqq zzzz xxxx vvvv jjjj kkkk"]) + "\n")
     assert main(["detect", str(run), "--data", str(odd), "--out", str(tmp_path / "s.csv"),
                  "--contamination", "0.05"]) == 0
-    rows = (tmp_path / "s.csv").read_text().splitlines()
+    rows = (tmp_path / "s.csv").read_text().rstrip("\n").split("\n")
     assert rows[0] == "index,score,is_anomaly,text" and len(rows) == 53
     scores = np.array([float(r.split(",")[1]) for r in rows[1:]])
     assert scores[-2:].min() > np.quantile(scores[:50], 0.9)  # gibberish scores above normal sentences
@@ -126,3 +126,54 @@ def test_text_run_errors_are_one_line(run, lines, tmp_path, capsys):
     assert main(["sample", str(seqae)]) != 0
     assert "no prior" in capsys.readouterr().err
     assert isinstance(aekit.load(seqae), aekit.SeqAE)
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory):
+    src = need(PAIRS)
+    pairs = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
+    pairs.write_text("".join(src.read_text(encoding="utf-8").splitlines(True)[:400]), encoding="utf-8")
+    out = tmp_path_factory.mktemp("runs") / "s2s"
+    assert main(["train", "--model", "seq2seq", "--data", str(pairs), "--target-column", "2", "--out", str(out),
+                 "--epochs", "1", "--vocab-size", "400", "--hidden", "16", "--latent-dim", "8", "--beam", "2",
+                 "--quiet"]) == 0
+    return pairs, out
+
+
+def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, capsys):
+    pairs, run = translator
+    capsys.readouterr()  # what training printed
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["items"] == 40 and m["beam"] == 2 and {"bleu", "chrf", "nll_token"} <= set(m)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model_class"] == "Seq2Seq" and cfg["data"]["text"]["read"]["target_column"] == 2
+    assert main(["translate", str(run), "Ich habe heute keine Zeit.", "Das Abendessen hat mir geschmeckt.",
+                 "--beam", "3"]) == 0
+    assert len(capsys.readouterr().out.split("\n")) == 3  # two lines and the final newline
+    src = tmp_path / "de.txt"
+    src.write_text("Ich habe heute keine Zeit.\nDas Abendessen hat mir geschmeckt.\nGuten Morgen!\n", encoding="utf-8")
+    assert main(["translate", str(run), "--data", str(src), "--out", str(tmp_path / "en.txt")]) == 0
+    assert len((tmp_path / "en.txt").read_text(encoding="utf-8").split("\n")) == 4
+    r = TextRun.load(run)
+    assert r.translate(["Guten Morgen!"]) == r.reconstruct(["Guten Morgen!"])
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 40  # the same test pairs, read and split again
+
+
+def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
+    pairs, s2s = translator
+    cases = [
+        (["train", "--model", "seq2seq", "--data", str(pairs), "--out", str(tmp_path / "a")], "--target-column"),
+        (["train", "--model", "seqae", "--data", str(pairs), "--target-column", "2", "--out", str(tmp_path / "b")],
+         "--target-column"),
+        (["translate", str(run), "Guten Morgen!"], "not a translator"),
+        (["translate", str(s2s)], "sentences to translate"),
+        (["translate", str(s2s), "--data", str(pairs)], "--out"),
+        (["detect", str(s2s), "--data", str(pairs), "--out", str(tmp_path / "s.csv")], "translator"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) != 0, argv
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "s.csv").exists()

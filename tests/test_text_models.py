@@ -246,3 +246,74 @@ def test_each_text_family_learns_real_text(fortunes, cls, opts):
     assert after < 0.7 * before, (before, after)
     text = tok.decode(model.reconstruct(x[:4]))
     assert len(text) == 4 and all(isinstance(t, str) for t in text)
+
+
+# -- the translator ---------------------------------------------------------------------------
+
+def sequence_logprob(model, z, rows):
+    """log p(rows | z) under the decoder (rows: tokens + EOS + PAD)."""
+    from aekit.models.text import teacher_inputs
+
+    with torch.no_grad():
+        return -token_nll(model.decoder(z, teacher_inputs(rows)), rows).sum(1)
+
+
+def test_beam_search_finds_rows_at_least_as_likely_as_greedy_and_beam_one_is_greedy():
+    torch.manual_seed(0)
+    model = SeqAE(**TINY).eval()
+    z = torch.randn(6, 4)
+    greedy = model.generate(z)
+    assert torch.equal(model.generate(z, beam=1), greedy)
+    best = model.generate(z, beam=5, length_penalty=0.0)
+    assert best.shape == greedy.shape
+    assert (sequence_logprob(model, z, best) >= sequence_logprob(model, z, greedy) - 1e-4).all()
+    with pytest.raises(aekit.AekitError, match="beam"):
+        model.generate(z, beam=0)
+
+
+def word_by_word(n, seed, length=6, vocab=20):
+    """A toy language pair: the target is the source with every token renamed by a fixed
+    permutation of the ids (a word-by-word translation)."""
+    from aekit.models.seq2seq import Seq2Seq  # noqa: F401
+
+    g = torch.Generator().manual_seed(seed)
+    rename = torch.cat([torch.arange(5), 5 + torch.randperm(vocab - 5, generator=torch.Generator().manual_seed(9))])
+    src = torch.randint(5, vocab, (n, length), generator=g)
+    k = torch.randint(2, length, (n, 1), generator=g)
+    pos = torch.arange(length)
+    src = torch.where(pos < k, src, torch.where(pos == k, EOS, PAD))
+    tgt = torch.where(src >= 5, rename[src], src)
+    return torch.cat([src, tgt], 1)
+
+
+def test_the_translator_learns_a_word_by_word_language_pair_and_translates_only_the_source():
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(input_shape=(12,), source_length=6, vocab_size=20, latent_dim=32, hidden=(64,),
+                    net_options={"embed_dim": 16})
+    train, test = word_by_word(3000, 0), word_by_word(200, 1)
+    aekit.Trainer(epochs=12, batch_size=64, lr=5e-3, progress=False, val_split=0).fit(model, train.numpy())
+    out = model.translate(test[:, :6])
+    assert out.shape == (200, 6)
+    exact = (out == test[:, 6:]).all(1).float().mean()
+    assert exact > 0.6, float(exact)
+    # the target side of the input is never read: a row with its target blanked translates the same
+    blank = torch.cat([test[:, :6], torch.zeros_like(test[:, 6:])], 1)
+    assert torch.equal(model.reconstruct(blank)[:, 6:], out)
+    assert torch.equal(model.reconstruct(test)[:, :6], test[:, :6])
+
+
+def test_init_from_copies_the_source_encoder_and_the_target_decoder():
+    from aekit.models.seq2seq import Seq2Seq
+
+    opts = {"vocab_size": 30, "latent_dim": 4, "hidden": (16,), "net_options": {"embed_dim": 8}}
+    torch.manual_seed(0)
+    src_ae, tgt_ae = DenoisingSeqAE(input_shape=(8,), **opts), SeqAE(input_shape=(10,), **opts)
+    model = Seq2Seq(input_shape=(18,), source_length=8, **opts).init_from(src_ae, tgt_ae)
+    for a, b in zip(model.encoder.state_dict().values(), src_ae.encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(model.decoder.state_dict().values(), tgt_ae.decoder.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(aekit.AekitError, match="source_model"):
+        model.init_from(SeqAE(input_shape=(8,), **{**opts, "hidden": (8,)}), tgt_ae)

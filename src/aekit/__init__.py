@@ -38,6 +38,7 @@ _LAZY = {
     "SeqAE": "aekit.models",
     "SentenceVAE": "aekit.models",
     "DenoisingSeqAE": "aekit.models",
+    "Seq2Seq": "aekit.models",
     "load": "aekit.models",
     "register_network": "aekit.nets",
     "load_plugins": "aekit.nets",

@@ -58,20 +58,22 @@ def text_metrics(model, ids: np.ndarray, nll_samples: int = 0, batch_size: int =
     from .nets.modes import eval_mode
 
     x_all = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
-    nll, kl, exact, means = [], [], [], []
+    sides = getattr(model, "sides", None)  # a translator scores and decodes the target side of a row
+    nll, kl, exact, means, tokens = [], [], [], [], 0
     with eval_mode(model):
         for xb in x_all.split(batch_size):
             xb = trim(xb)
+            target = sides(xb)[1] if sides else xb
             enc = model.encode(xb)
             z = enc.mode() if model.variational else enc
             nll.append(model.reconstruction_nll(z, xb))
             if model.variational:
                 kl.append(enc.kl())
                 means.append(enc.mean)
-            rec = model.decode(z)[:, :xb.shape[1]]
-            exact.append((rec == xb).all(1))
+            rec = model.decode(z)[:, :target.shape[1]]
+            exact.append((rec == target).all(1))
+            tokens += int((target != 0).sum())
     nll_t = torch.cat(nll).double()
-    tokens = int((x_all != 0).sum())
     out = {"items": len(x_all), "tokens": tokens, "nll": float(nll_t.mean()),
            "nll_token": float(nll_t.sum() / tokens), "perplexity": math.exp(float(nll_t.sum() / tokens)),
            "exact_match": float(torch.cat(exact).float().mean())}
@@ -89,7 +91,7 @@ def text_metrics(model, ids: np.ndarray, nll_samples: int = 0, batch_size: int =
     return out
 
 
-def split_items(texts: list[str], test_size: float, seed: int) -> tuple[list[str], list[str]]:
+def split_items(texts: list, test_size: float, seed: int) -> tuple[list, list]:
     """(training items, test items): a seeded random split, the same every time."""
     order = np.random.default_rng(seed).permutation(len(texts))
     n_test = max(1, int(round(test_size * len(texts))))
@@ -98,14 +100,18 @@ def split_items(texts: list[str], test_size: float, seed: int) -> tuple[list[str
 
 def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLike | RunDir | None = None, *,
                    overwrite: bool = False, separator: str | None = None, text_column: str | int | None = None,
-                   encoding: str = "utf-8", tokenizer: str = "bpe", max_length: int | None = None,
-                   test_size: float = 0.1, nll_samples: int = 0, **options: Any) -> dict[str, Any]:
+                   target_column: str | int | None = None, encoding: str = "utf-8", tokenizer: str = "bpe",
+                   max_length: int | None = None, test_size: float = 0.1, nll_samples: int = 0,
+                   beam: int = 1, **options: Any) -> dict[str, Any]:
     """Train a text family on the items of ``data`` (a text file, a table column, a folder)
     into a run directory: tokenizer (``tokenizer`` kind, ``vocab_size`` tokens at most)
     trained on the training items, rows of ``max_length`` tokens (default: the 99th
     percentile of the training items' lengths, at most 256; longer items are truncated and
     counted), the family trained with :class:`~aekit.Trainer` (64 items a batch unless
     ``batch_size`` says otherwise, fewer for a small corpus), test metrics in metrics.json.
+    ``seq2seq`` trains on pairs: ``text_column`` the source, ``target_column`` the target
+    (one tokenizer for both sides; each side its own length), and its test metrics add BLEU
+    and chrF of the translations (greedy, or a ``beam`` search) against the references.
     ``options``: the family's options and :class:`~aekit.TrainConfig` fields."""
     from .data.bundle import Data
     from .data.text import read_text
@@ -115,9 +121,16 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
 
     cls = get_model_class(model)
     if getattr(cls, "inputs", "features") != "tokens":
-        raise AekitError(f"--model: {model!r} is not a text family; choose one of seqae, sentence_vae, denoising_seqae")
+        raise AekitError(f"--model: {model!r} is not a text family; choose one of seqae, sentence_vae, "
+                         "denoising_seqae, seq2seq")
+    pairs = "source_length" in cls.config_class.field_names()
     if data is None:
         raise AekitError("--data: a text file, a .csv/.tsv with --text-column, or a folder of .txt files is needed")
+    if pairs and target_column is None:
+        raise AekitError("--target-column: seq2seq trains on pairs; name the target column of the .csv/.tsv "
+                         "(e.g. --target-column 2 for German<TAB>English lines)")
+    if not pairs and target_column is not None:
+        raise AekitError(f"--target-column: only seq2seq reads pairs; {model} reconstructs one column")
     if not 0 < test_size < 1:
         raise AekitError(f"--test-size: must be in (0, 1), got {test_size}")
     fields = set(cls.config_class.field_names())
@@ -126,41 +139,73 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     if options:
         raise AekitError(f"options: {', '.join(sorted(options))} are not options of a text run")
     tcfg = TrainConfig.from_dict(train_opts, where="training options")
-    read_opts = {"separator": separator, "text_column": text_column, "encoding": encoding}
-    texts = read_text(data, **read_opts).texts
-    if len(texts) < 10:
-        raise AekitError(f"--data: {data} holds {len(texts)} items; a text run needs at least 10")
-    train, test = split_items(texts, test_size, tcfg.seed)
+    read_opts = {"separator": separator, "text_column": text_column, "target_column": target_column,
+                 "encoding": encoding}
+    got = read_text(data, **read_opts)
+    items = list(zip(got.texts, got.targets)) if pairs else got.texts
+    if len(items) < 10:
+        raise AekitError(f"--data: {data} holds {len(items)} items; a text run needs at least 10")
+    train, test = split_items(items, test_size, tcfg.seed)
     if "batch_size" not in train_opts:  # 64 items a batch, fewer when there are fewer to fit
         tcfg = tcfg.replace(batch_size=min(64, len(train) - int(round(tcfg.val_split * len(train)))))
     vocab = int(model_opts.pop("vocab_size", 8000))
-    tok = Tokenizer.train(train, kind=tokenizer, vocab_size=vocab)
-    length = int(max_length or tok.suggest_max_length(train, 0.99, cap=256))
-    enc_train, enc_test = tok.encode(train, length), tok.encode(test, length)
-    if enc_train.truncated:
-        log.warning("%d of %d training items are longer than %d tokens and were truncated (--max-length)",
-                    enc_train.truncated, len(train), length)
+    sides = [[p[0] for p in train], [p[1] for p in train]] if pairs else [train]
+    tok = Tokenizer.train([t for side in sides for t in side], kind=tokenizer, vocab_size=vocab)
+    lengths = [int(max_length or tok.suggest_max_length(side, 0.99, cap=256)) for side in sides]
+    x_train, truncated = _rows(tok, train, lengths, pairs)
+    x_test, _ = _rows(tok, test, lengths, pairs)
+    if truncated:
+        log.warning("%d training items are longer than %s tokens and were truncated (--max-length)", truncated,
+                    " / ".join(map(str, lengths)))
     name = Path(str(data)).stem or "text"
     run = RunDir.of(out if out is not None else Path("runs") / f"{model}-{name}", "out").prepare(overwrite)
     torch.manual_seed(tcfg.seed)
-    net = cls(input_shape=(length,), vocab_size=tok.vocab_size, **model_opts)
+    shape = {"source_length": lengths[0]} if pairs else {}
+    net = cls(input_shape=(sum(lengths),), vocab_size=tok.vocab_size, **shape, **model_opts)
     log.info("training %s (%d parameters) on %d items of %s → %s", cls.__name__, net.n_params(), len(train), data,
              run.path)
     run.path.mkdir(parents=True, exist_ok=True)
     tok.save(run.tokenizer_path)
     trainer = Trainer(tcfg, out_dir=run.path)
-    trainer.fit(net, Data(x_train=enc_train.ids, x_test=enc_test.ids, name=name))
+    trainer.fit(net, Data(x_train=x_train, x_test=x_test, name=name))
     # the training items' scores, for aekit detect's threshold at any contamination
-    quantiles = np.quantile(net.score(torch.from_numpy(enc_train.ids)).double().numpy(), np.linspace(0, 1, 1001))
+    quantiles = np.quantile(net.score(torch.from_numpy(x_train)).double().numpy(), np.linspace(0, 1, 1001))
     run.write_config(data={"text": {
         "source": os.path.abspath(data) if isinstance(data, str) else str(data),
-        "read": {k: v for k, v in read_opts.items() if v is not None}, "tokenizer": tok.kind,
-        "vocab_size": tok.vocab_size, "max_length": length, "train_items": len(train), "test_items": len(test),
-        "truncated": int(enc_train.truncated), "test_size": test_size, "seed": tcfg.seed,
-        "score_quantiles": [float(q) for q in quantiles]}})
-    metrics = {"split": "test", **text_metrics(net, enc_test.ids, nll_samples=nll_samples)}
+        "read": {k: v for k, v in read_opts.items() if v is not None},
+        "tokenizer": tok.kind, "vocab_size": tok.vocab_size, "max_length": lengths[-1],
+        "train_items": len(train), "test_items": len(test), "truncated": truncated, "test_size": test_size,
+        "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles]}})
+    metrics = {"split": "test", **text_metrics(net, x_test, nll_samples=nll_samples)}
+    if pairs:
+        result = TextRun(net, tok, {}, run.path)
+        metrics.update(translation_metrics(result.translate([p[0] for p in test], beam=beam), [p[1] for p in test]))
+        metrics["beam"] = beam
     run.write_metrics(metrics)
     return {"path": run.path, "model": net, "tokenizer": tok, "metrics": metrics, "history": trainer.history}
+
+
+def _rows(tok, items: list, lengths: list[int], pairs: bool) -> tuple[np.ndarray, int]:
+    """Token rows of items (or of (source, target) pairs: the two sides side by side), and how
+    many items were truncated."""
+    if not pairs:
+        enc = tok.encode(items, lengths[0])
+        return enc.ids, int(enc.truncated)
+    src, tgt = tok.encode([p[0] for p in items], lengths[0]), tok.encode([p[1] for p in items], lengths[1])
+    return np.concatenate([src.ids, tgt.ids], 1), int(src.truncated + tgt.truncated)
+
+
+def translation_metrics(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF (sacrebleu, its default tokenization) of the hypotheses; empty
+    with a warning where sacrebleu is not installed (pip install 'aekit[text]')."""
+    try:
+        import sacrebleu
+    except ImportError:
+        log.warning("BLEU and chrF need sacrebleu: pip install 'aekit[text]'")
+        return {}
+    return {"bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
+            "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+            "exact_match": float(np.mean([h.strip() == r.strip() for h, r in zip(hypotheses, references)]))}
 
 
 class TextRun:
@@ -183,15 +228,34 @@ class TextRun:
 
     @property
     def max_length(self) -> int:
-        return int(self.model.config.input_shape[0])
+        """Tokens of an item (of the source side, for a translator)."""
+        c = self.model.config
+        return int(getattr(c, "source_length", c.input_shape[0]))
+
+    @property
+    def pairs(self) -> bool:
+        return hasattr(self.model.config, "source_length")
 
     def encode(self, texts) -> torch.Tensor:
-        """Token rows (N, max_length) of ``texts``, longer items truncated (logged)."""
+        """Token rows (N, max_length) of ``texts``, longer items truncated (logged); for a
+        translator, source rows with an empty target side."""
         enc = self.tokenizer.encode(texts, self.max_length)
         if enc.truncated:
             log.warning("%d of %d items are longer than the run's %d tokens and were truncated",
                         enc.truncated, len(enc.ids), self.max_length)
-        return torch.from_numpy(enc.ids)
+        ids = torch.from_numpy(enc.ids)
+        if self.pairs:
+            ids = torch.cat([ids, torch.zeros(len(ids), self.model.output_length(), dtype=ids.dtype)], 1)
+        return ids
+
+    def translate(self, texts, beam: int = 1, length_penalty: float = 1.0) -> list[str]:
+        """The translations of ``texts`` (greedy, or the best of a ``beam`` search)."""
+        if not self.pairs:
+            raise AekitError(f"translate: {self.path} is a {type(self.model).__name__} run, not a translator; "
+                             "train one with aekit train --model seq2seq --data pairs.tsv --target-column 2")
+        src = self.encode(texts)[:, :self.max_length]
+        out = [self.model.translate(chunk, beam=beam, length_penalty=length_penalty) for chunk in src.split(256)]
+        return self.tokenizer.decode(torch.cat(out))
 
     def _decode(self, z: torch.Tensor, **kw) -> list[str]:
         from .nets.modes import eval_mode
@@ -203,6 +267,9 @@ class TextRun:
         return self.model.transform(self.encode(texts))
 
     def reconstruct(self, texts) -> list[str]:
+        """Greedy reconstructions (a translator's: translations) of ``texts``."""
+        if self.pairs:
+            return self.translate(texts)
         return self.tokenizer.decode(self.model.reconstruct(self.encode(texts)))
 
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None) -> list[str]:
@@ -241,9 +308,17 @@ class TextRun:
         if not s.get("source") or not Path(s["source"]).exists():
             raise AekitError(f"{self.path}: the training file {s.get('source')} is not there to take the test items "
                              "from; pass --data FILE to evaluate on other items")
-        _, test = split_items(read_text(s["source"], **s.get("read", {})).texts, s["test_size"], s["seed"])
+        got = read_text(s["source"], **s.get("read", {}))
+        if self.pairs:
+            _, test = split_items(list(zip(got.texts, got.targets)), s["test_size"], s["seed"])
+            lengths = [self.max_length, self.model.output_length()]
+            return _rows(self.tokenizer, test, lengths, True)[0]
+        _, test = split_items(got.texts, s["test_size"], s["seed"])
         return self.encode(test).numpy()
 
     def score(self, texts) -> np.ndarray:
         """One anomaly score per item: −log p(x | z) (seqae), −ELBO (sentence_vae), in nats."""
+        if self.pairs:
+            raise AekitError(f"detect: {self.path} is a translator, which scores pairs, not items; "
+                             "detect unusual sentences with a seqae or sentence_vae run")
         return self.model.score(self.encode(texts)).double().numpy()

@@ -13,10 +13,10 @@ RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet",
             "no_report", "tensorboard", "tsne", "plugin",
             "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream",
             "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
-            "separator", "text_column", "tokenizer", "max_length")
+            "separator", "text_column", "target_column", "tokenizer", "max_length", "beam")
 SERIES_KEYS = ("stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
                "label_column", "impute")
-TEXT_KEYS = ("separator", "text_column", "tokenizer", "max_length", "test_size")
+TEXT_KEYS = ("separator", "text_column", "target_column", "tokenizer", "max_length", "test_size", "beam")
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 
@@ -209,6 +209,10 @@ def _text_flags(p: argparse.ArgumentParser) -> None:
                                                      "(fortune files); default: one item per line")
     g.add_argument("--text-column", default=None, help=".csv/.tsv: the text column, a name or a 1-based number "
                                                        "(default 1)")
+    g.add_argument("--target-column", default=None, help="seq2seq: the column of the translations, a name or a "
+                                                         "1-based number (e.g. 2 for German<TAB>English lines)")
+    g.add_argument("--beam", type=int, default=None, help="seq2seq: beam width of the test translations (default 1: "
+                                                          "greedy)")
     g.add_argument("--tokenizer", default=None, help="bpe (default: byte-level BPE), unigram or char")
     g.add_argument("--max-length", type=int, default=None,
                    help="tokens per item, EOS included; longer items are truncated and counted "
@@ -218,9 +222,9 @@ def _text_flags(p: argparse.ArgumentParser) -> None:
 def text_opts(run: dict) -> dict:
     """The text options given, as :func:`aekit.text_run.train_text_run` takes them."""
     out = {k: run[k] for k in TEXT_KEYS if run.get(k) is not None}
-    col = out.get("text_column")
-    if isinstance(col, str) and col.isdigit():
-        out["text_column"] = int(col)
+    for k in ("text_column", "target_column"):
+        if isinstance(out.get(k), str) and out[k].isdigit():
+            out[k] = int(out[k])
     return out
 
 

@@ -29,6 +29,7 @@ from .commands import (
 )
 from .fit import cmd_train
 from .options import TRAIN_FLAGS, _data_flags, _flag, _series_flags, _text_flags, model_flags
+from .text import cmd_translate
 
 
 class Parser(argparse.ArgumentParser):
@@ -202,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--dims", help="code dimensions to show, e.g. 0,1,5 (default all)")
     tv.add_argument("--out", default=None, help="PNG (or .npy); default RUN/traversal.png")
     tv.set_defaults(func=cmd_traverse)
+
+    tr = sub.add_parser("translate", help="translate sentences with a seq2seq run",
+                        description="Print the translation of each sentence given, or translate every line of "
+                                    "--data into --out.")
+    tr.add_argument("run", help="run directory (aekit train --model seq2seq)")
+    tr.add_argument("text", nargs="*", help="sentences to translate")
+    tr.add_argument("--data", help="a text file: translate every item (read as the run read its source column)")
+    tr.add_argument("--out", help="with --data: write the translations here, one per line")
+    tr.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    tr.set_defaults(func=cmd_translate)
 
     em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")
     em.add_argument("run", help="run directory")

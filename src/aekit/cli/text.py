@@ -9,6 +9,11 @@ from pathlib import Path
 from ..errors import AekitError
 
 
+def _line(text: str) -> str:
+    """An item on one line: its line breaks (\\n, \\r, \\v, \\f …) become spaces."""
+    return " ".join(text.splitlines())
+
+
 def is_text(run: str) -> bool:
     from ..text_run import is_text_run
 
@@ -43,14 +48,17 @@ def _items(inputs: list[str]) -> list[str]:
 
 
 def reconstruct(args: argparse.Namespace) -> int:
+    from .. import io
     from ..text_run import TextRun
 
     run = TextRun.load(args.run)
     items = _items(args.input)
-    for src, rec in zip(items, run.reconstruct(items)):
-        print(f"{src}\n  → {rec}")
+    recs = run.reconstruct(items)
+    for src, rec in zip(items, recs):
+        print(f"{_line(src)}\n  → {_line(rec)}")
     if args.out:
-        Path(args.out).write_text("".join(r.replace("\n", " ") + "\n" for r in run.reconstruct(items)))
+        with io.atomic_path(Path(args.out)) as tmp:
+            Path(tmp).write_text("".join(_line(r) + "\n" for r in recs), encoding="utf-8")
         print(f"wrote {args.out}")
     return 0
 
@@ -59,7 +67,7 @@ def sample(args: argparse.Namespace) -> int:
     from ..text_run import TextRun
 
     for line in TextRun.load(args.run).sample(args.n, temperature=args.temperature, seed=args.seed):
-        print(line)
+        print(_line(line))
     return 0
 
 
@@ -70,14 +78,37 @@ def interpolate(args: argparse.Namespace) -> int:
         raise AekitError(f"inputs: a text run interpolates between two items, got {len(args.inputs)}; "
                          'e.g. aekit interpolate RUN "first sentence" "second sentence"')
     for line in TextRun.load(args.run).interpolate(*args.inputs, steps=args.steps):
-        print(line)
+        print(_line(line))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    """``aekit translate RUN "Ich habe heute keine Zeit."`` (or ``--data FILE --out FILE``)."""
+    from .. import io
+    from ..text_run import TextRun
+
+    if bool(args.text) == bool(args.data):
+        raise AekitError('text: give sentences to translate (aekit translate RUN "a sentence") or --data FILE, not both')
+    if args.data and not args.out:
+        raise AekitError("--out: where to write the translations of --data, one per line")
+    run = TextRun.load(args.run)
+    items = _read(run, args.data) if args.data else list(args.text)
+    out = run.translate(items, beam=args.beam)
+    if args.data:
+        with io.atomic_path(Path(args.out)) as tmp:
+            Path(tmp).write_text("".join(_line(t) + "\n" for t in out), encoding="utf-8")
+        print(f"wrote {args.out}: {len(out)} translations")
+    else:
+        for t in out:
+            print(_line(t))
     return 0
 
 
 def _read(run, data: str) -> list[str]:
     from ..data.text import read_text
 
-    return read_text(data, **run.settings.get("read", {})).texts
+    read = {k: v for k, v in run.settings.get("read", {}).items() if k != "target_column"}  # items, not pairs
+    return read_text(data, **read).texts
 
 
 def embed(args: argparse.Namespace) -> int:
@@ -108,7 +139,7 @@ def detect(args: argparse.Namespace) -> int:
     scores = run.score(items)
     threshold = run.threshold(args.contamination)
     flags = scores > threshold
-    io.write_csv(args.out, ({"index": i, "score": f"{s:.9g}", "is_anomaly": int(a), "text": t.replace("\n", " ")}
+    io.write_csv(args.out, ({"index": i, "score": f"{s:.9g}", "is_anomaly": int(a), "text": _line(t)}
                             for i, (s, a, t) in enumerate(zip(scores, flags, items))),
                  fieldnames=["index", "score", "is_anomaly", "text"])
     summary = {"run": str(args.run), "data": str(args.data), "n": len(items), "n_anomalies": int(flags.sum()),

@@ -128,15 +128,25 @@ class TextAutoencoder(Autoencoder):
         """Greedy decoding: token ids (B, max_length), each row tokens + EOS + PAD."""
         return self.generate(z)
 
+    def output_length(self) -> int:
+        """Tokens per decoded row."""
+        return self.config.input_shape[0]
+
     @torch.no_grad()
     def generate(self, z: torch.Tensor, temperature: float = 0.0, max_length: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, beam: int = 1,
+                 length_penalty: float = 1.0) -> torch.Tensor:
         """Token ids (B, max_length) decoded from codes z (B, D): the most likely token at each
-        step (``temperature=0``) or a draw from softmax(logits / temperature). A row that has
-        not ended at max_length − 1 tokens gets its EOS there."""
+        step (``temperature=0``), a draw from softmax(logits / temperature), or with ``beam`` > 1
+        the best of a beam search. A row that has not ended at max_length − 1 tokens gets its
+        EOS there."""
         if temperature < 0:
             raise AekitError(f"temperature: must be ≥ 0 (0 = greedy), got {temperature}")
-        length = max_length or self.config.input_shape[0]
+        if not isinstance(beam, int) or beam < 1:
+            raise AekitError(f"beam: must be a positive number of hypotheses, got {beam!r}")
+        length = max_length or self.output_length()
+        if beam > 1:
+            return self.beam_search(z, beam, length, length_penalty)
         out = torch.full((len(z), length), PAD, dtype=torch.long, device=z.device)
         done = torch.zeros(len(z), dtype=torch.bool, device=z.device)
         tok = torch.full((len(z),), BOS, dtype=torch.long, device=z.device)
@@ -156,6 +166,41 @@ class TextAutoencoder(Autoencoder):
             if bool(done.all()):
                 break
         return out
+
+    @torch.no_grad()
+    def beam_search(self, z: torch.Tensor, beam: int, length: int, length_penalty: float = 1.0) -> torch.Tensor:
+        """The ``beam`` most likely partial rows are extended token by token; the finished row
+        with the best log-probability / (tokens ** length_penalty) is kept (Wu et al. 2016's
+        normalization with α = ``length_penalty``; 0: none). (B, length) token ids."""
+        b, k = len(z), beam
+        state = self.decoder.start(z.repeat_interleave(k, 0))
+        tok = torch.full((b * k,), BOS, dtype=torch.long, device=z.device)
+        scores = torch.zeros(b, k, device=z.device)
+        scores[:, 1:] = -math.inf  # the k hypotheses start as one
+        rows = torch.full((b * k, length), PAD, dtype=torch.long, device=z.device)
+        done = torch.zeros(b * k, dtype=torch.bool, device=z.device)
+        base = torch.arange(b, device=z.device)[:, None] * k
+        for t in range(length):
+            logits, state = self.decoder.step(tok, state)
+            logp = torch.log_softmax(logits.float(), -1)  # (B·K, V)
+            logp[:, PAD] = logp[:, BOS] = logp[:, MASK] = -math.inf
+            if t == length - 1:  # the last slot is an EOS
+                logp[:, :EOS] = logp[:, EOS + 1:] = -math.inf
+            logp[done] = -math.inf
+            logp[done, PAD] = 0.0  # a finished row goes on with PAD at no cost
+            v = logp.shape[1]
+            best, idx = (scores.view(-1, 1) + logp).view(b, k * v).topk(k, dim=1)  # (B, K)
+            sel = (base + idx // v).view(-1)
+            tok = (idx % v).view(-1)
+            rows, done, state = rows[sel], done[sel], self.decoder.select(state, sel)
+            rows[:, t] = tok
+            done = done | (tok == EOS)
+            scores = best
+            if bool(done.all()):
+                break
+        n_tok = (rows != PAD).sum(1).clamp(min=1).view(b, k).float()
+        pick = (scores / n_tok ** length_penalty).argmax(1)
+        return rows.view(b, k, length)[torch.arange(b, device=z.device), pick]
 
 
 @register("seqae")

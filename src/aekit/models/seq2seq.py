@@ -1,0 +1,126 @@
+"""Encoder–decoder for translation: the sequence autoencoder of :mod:`aekit.models.text` whose
+target is another sentence (Sutskever et al. 2014, "Sequence to Sequence Learning with Neural
+Networks"; Cho et al. 2014). The source x is encoded to a code z, and a recurrent language
+model started from z generates the target y:
+
+    z = enc(x),    −log p(y | x) = Σ_t CE(logits_t, y_t)   (PAD not counted)
+
+A row holds both sides: the source's ``source_length`` token ids, then the target's (each
+side tokens + EOS + PAD, one tokenizer shared by both languages, as in Lample et al. 2018), so
+``input_shape = (source_length + target_length,)`` and the trainer, the run directory and the
+contract see one row as for every family. ``reconstruct`` fills the target slot with the
+greedy translation; :meth:`Seq2Seq.translate` decodes greedily or with a beam search.
+
+:meth:`Seq2Seq.init_from` starts the encoder from an autoencoder trained on source sentences
+and the decoder from one trained on target sentences (e.g. ``denoising_seqae``), the
+autoencoder pretraining of Dai & Le 2015 and Lample et al. 2018.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..config import check, option
+from ..errors import AekitError
+from ..nets.modes import eval_mode
+from .base import Output
+from .registry import register
+from .text import TextAutoencoder, TextConfig, pad_to, teacher_inputs, token_nll, trim
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Seq2SeqConfig(TextConfig):
+    source_length: int = option(help="tokens of the source side of a row (the rest is the target)")
+
+    def validate(self) -> None:
+        super().validate()
+        n = self.input_shape[0] if len(self.input_shape) == 1 else 0
+        check(isinstance(self.source_length, int) and 2 <= self.source_length <= n - 2, "source_length",
+              f"must leave at least 2 tokens to each side of a row of {n}, got {self.source_length!r}")
+
+
+@register("seq2seq")
+class Seq2Seq(TextAutoencoder):
+    """Encoder–decoder translating the source side of a row into its target side."""
+
+    config_class = Seq2SeqConfig
+    paper = "Sutskever et al. 2014, Sequence to Sequence Learning with Neural Networks; Cho et al. 2014"
+    variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"})
+
+    def sides(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(source, target) token rows of x, each without all-PAD columns."""
+        s = self.config.source_length
+        return trim(x[:, :s]), trim(x[:, s:])
+
+    def output_length(self) -> int:
+        return self.config.input_shape[0] - self.config.source_length
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of the source side (B, latent_dim)."""
+        return self.encoder(self.sides(x)[0])
+
+    def forward(self, x: torch.Tensor) -> Output:
+        src, tgt = self.sides(x)
+        z = self.encoder(src)
+        logits = self.decoder(z, teacher_inputs(tgt))
+        nll = token_nll(logits, tgt)
+        rec = nll.sum(1)
+        pred = pad_to(logits.detach().argmax(-1), self.output_length())
+        recon = torch.cat([pad_to(src, self.config.source_length), pred], 1)
+        terms = {"recon": rec.detach().mean(), "nll_token": nll.detach().sum() / (tgt != 0).sum()}
+        return Output(loss=rec.mean(), terms=terms, recon=recon, z=z)
+
+    def reconstruction_nll(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log p(y | z) per row for rows x holding both sides (only the target is scored)."""
+        return super().reconstruction_nll(z, self.sides(x)[1])
+
+    @torch.inference_mode()
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """−log p(y | x) per row (nats): how unlikely the target is as a translation of the source."""
+        with eval_mode(self):
+            x = self.check_input(x)
+            src, tgt = self.sides(x)
+            return TextAutoencoder.reconstruction_nll(self, self.encoder(src), tgt)
+
+    @torch.inference_mode()
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """−log p(y_t | y_<t, x) of every target token, placed in the target slot; 0 elsewhere."""
+        x = self.check_input(x)
+        with eval_mode(self):
+            src, tgt = self.sides(x)
+            nll = token_nll(self.decoder(self.encoder(src), teacher_inputs(tgt)), tgt)
+            return torch.cat([torch.zeros(len(x), self.config.source_length, dtype=nll.dtype, device=nll.device),
+                              pad_to(nll, self.output_length())], 1)
+
+    @torch.inference_mode()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The rows with their target slot replaced by the greedy translation of the source."""
+        x = self.check_input(x)
+        with eval_mode(self):
+            s = self.config.source_length
+            return torch.cat([x[:, :s], self.generate(self.encode(x))], 1)
+
+    @torch.inference_mode()
+    def translate(self, source: torch.Tensor, beam: int = 1, length_penalty: float = 1.0) -> torch.Tensor:
+        """Target token rows (B, target_length) for source rows (B, ≤ source_length)."""
+        if source.dim() != 2 or source.shape[1] > self.config.source_length:
+            raise AekitError(f"source: expected token rows (batch, ≤ {self.config.source_length}), "
+                             f"got {tuple(source.shape)}")
+        with eval_mode(self):
+            z = self.encoder(trim(source.to(next(self.parameters()).device)))
+            return self.generate(z, beam=beam, length_penalty=length_penalty)
+
+    def init_from(self, source_model: TextAutoencoder, target_model: TextAutoencoder) -> Seq2Seq:
+        """Copy the encoder of ``source_model`` (trained on source sentences) and the decoder of
+        ``target_model`` (trained on target sentences); both must share this model's tokenizer
+        vocabulary, network, widths and code size."""
+        for name, m, part in (("source_model", source_model, "encoder"), ("target_model", target_model, "decoder")):
+            mine, theirs = getattr(self, part).state_dict(), getattr(m, part).state_dict()
+            shapes = {k: tuple(v.shape) for k, v in mine.items()}
+            if shapes != {k: tuple(v.shape) for k, v in theirs.items()}:
+                raise AekitError(f"{name}: its {part} does not match this model's (vocab_size, arch, hidden, "
+                                 "latent_dim and net_options must be the same)")
+            getattr(self, part).load_state_dict(theirs)
+        return self
