@@ -10,7 +10,7 @@ import pytest
 
 import aekit
 from aekit.cli import main
-from aekit.text_run import TextRun, split_items
+from aekit.tasks.text import TextRun, split_items
 from conftest import SHARED, need
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -93,6 +93,24 @@ def test_embed_and_detect_read_the_file_as_training_did(run, lines, tmp_path, ca
     assert summary["score"] == "neg_elbo" and summary["n"] == 52
 
 
+def test_the_report_shows_the_text_sections(run, tmp_path, capsys):
+    page = (run / "report.html").read_text()  # written by aekit train
+    for part in ("Summary", "Training curves", "KL per code dimension", "Reconstructions", "Samples", "Homotopy",
+                 "sentence_vae (SentenceVAE)"):
+        assert part in page, part
+    assert 'class="note"' not in page  # nothing left out
+    moved = tmp_path / "moved"
+    import shutil
+
+    shutil.copytree(run, moved)
+    cfg = json.loads((moved / "config.json").read_text())
+    cfg["data"]["text"]["source"] = str(tmp_path / "gone.txt")  # the training file is no longer there
+    (moved / "config.json").write_text(json.dumps(cfg))
+    assert main(["report", str(moved)]) == 0
+    page = (moved / "report.html").read_text()
+    assert "Summary" in page and "Homotopy" not in page and "gone.txt" in page  # a note says why
+
+
 def test_evaluate_recomputes_the_test_metrics(run, capsys):
     before = json.loads((run / "metrics.json").read_text())
     assert main(["evaluate", str(run), "--json", "--nll-samples", "8"]) == 0
@@ -111,7 +129,6 @@ def test_text_run_errors_are_one_line(run, lines, tmp_path, capsys):
         (["train", "--model", "seqae", "--data", str(lines), "--window", "8", "--out", str(tmp_path / "c")], "--window"),
         (["sample", str(run), "-n", "0"], "-n"),
         (["interpolate", str(run), "only one"], "two items"),
-        (["report", str(run)], "text run"),
     ]
     for argv, needle in cases:
         assert main(argv) != 0, argv
@@ -147,6 +164,8 @@ def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, 
     assert m["items"] == 40 and m["beam"] == 2 and {"bleu", "chrf", "nll_token"} <= set(m)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model_class"] == "Seq2Seq" and cfg["data"]["text"]["read"]["target_column"] == 2
+    page = (run / "report.html").read_text()
+    assert "Translations" in page and "reference" in page and "Samples" not in page
     assert main(["translate", str(run), "Ich habe heute keine Zeit.", "Das Abendessen hat mir geschmeckt.",
                  "--beam", "3"]) == 0
     assert len(capsys.readouterr().out.split("\n")) == 3  # two lines and the final newline

@@ -19,10 +19,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = RunDir(args.run).require_run().path
     if text.is_text(args.run):
-        from ..errors import AekitError
+        from ..report.text import build_text_report
 
-        raise AekitError(f"report: {args.run} is a text run, which has no HTML report yet; its test metrics are in "
-                         "metrics.json (aekit evaluate RUN) and aekit sample / reconstruct / interpolate print text")
+        rep = build_text_report(run_dir, out=args.out)
+        print(f"wrote {rep.path} ({len(rep.figures)} figures" + (f", {len(rep.notes)} sections left out)" if rep.notes else ")"))
+        return 0
     if _series_run(args.run):
         from ..report.series import build_series_report
         from ..series_run import read, recorded_read

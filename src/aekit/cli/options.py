@@ -193,7 +193,8 @@ def _series_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-steps", type=int, default=None,
                    help="train on the first N steps, test on the rest (default: all but the last --test-size)")
     g.add_argument("--test-size", type=float, default=None, help="fraction of the steps at the end kept for testing "
-                                                                  "(default 0.2)")
+                                                                  "(default 0.2); text runs: of the items, drawn at "
+                                                                  "random (default 0.1)")
     g.add_argument("--time-column", default=None, help="the time column (default: found by name, or none)")
     g.add_argument("--columns", default=None, help="channel columns to use, e.g. Pressure,Temperature (default all)")
     g.add_argument("--threshold", default=None, help="pot (default: peaks over threshold), quantile, or a number")

@@ -15,7 +15,7 @@ def _line(text: str) -> str:
 
 
 def is_text(run: str) -> bool:
-    from ..text_run import is_text_run
+    from ..tasks.text import is_text_run
 
     return is_text_run(run)
 
@@ -31,10 +31,12 @@ def train(run: dict, model_opts: dict, train_opts: dict) -> int:
         if run.get(k):
             raise AekitError(f"{_flag(k)}: not an option of a text run (--model {run.get('model')})")
     result = train_text_run(run["model"], run.get("data"), run.get("out"), overwrite=bool(run.get("overwrite")),
-                            **text_opts(run), **model_opts, **train_opts)
+                            report=not run.get("no_report"), **text_opts(run), **model_opts, **train_opts)
     m = result["metrics"]
     print(f"run written to {result['path']}")
     print(f"test metrics: {format_metrics({k: v for k, v in m.items() if k != 'split'})}")
+    if result["report"] is not None:
+        print(f"report written to {result['report']}")
     return 0
 
 
@@ -49,7 +51,7 @@ def _items(inputs: list[str]) -> list[str]:
 
 def reconstruct(args: argparse.Namespace) -> int:
     from .. import io
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     run = TextRun.load(args.run)
     items = _items(args.input)
@@ -64,7 +66,7 @@ def reconstruct(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     for line in TextRun.load(args.run).sample(args.n, temperature=args.temperature, seed=args.seed):
         print(_line(line))
@@ -72,7 +74,7 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def interpolate(args: argparse.Namespace) -> int:
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     if len(args.inputs) != 2:
         raise AekitError(f"inputs: a text run interpolates between two items, got {len(args.inputs)}; "
@@ -85,7 +87,7 @@ def interpolate(args: argparse.Namespace) -> int:
 def cmd_translate(args: argparse.Namespace) -> int:
     """``aekit translate RUN "Ich habe heute keine Zeit."`` (or ``--data FILE --out FILE``)."""
     from .. import io
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     if bool(args.text) == bool(args.data):
         raise AekitError('text: give sentences to translate (aekit translate RUN "a sentence") or --data FILE, not both')
@@ -113,7 +115,7 @@ def _read(run, data: str) -> list[str]:
 
 def embed(args: argparse.Namespace) -> int:
     from .. import io
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     if not args.data:
         raise AekitError("--data: a text run embeds the items of the file given with --data")
@@ -132,7 +134,7 @@ def detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import io
-    from ..text_run import TextRun
+    from ..tasks.text import TextRun
 
     run = TextRun.load(args.run)
     items = _read(run, args.data)
@@ -155,7 +157,7 @@ def evaluate(args: argparse.Namespace) -> int:
     import json
 
     from ..rundir import RunDir
-    from ..text_run import TextRun, text_metrics
+    from ..tasks.text import TextRun, text_metrics
     from .options import format_metrics
 
     run = TextRun.load(args.run)
