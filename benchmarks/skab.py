@@ -84,7 +84,10 @@ def binary(pairs) -> dict:
     tp = fp = fn = tn = 0
     for y, p in pairs:
         y, p = y == 1, p == 1
-        tp += int((y & p).sum()); fp += int((~y & p).sum()); fn += int((y & ~p).sum()); tn += int((~y & ~p).sum())
+        tp += int((y & p).sum())
+        fp += int((~y & p).sum())
+        fn += int((y & ~p).sum())
+        tn += int((~y & ~p).sum())
     return {"f1": tp / (tp + (fn + fp) / 2) if tp + fn + fp else 0.0, "far": 100 * fp / max(fp + tn, 1),
             "mar": 100 * fn / max(fn + tp, 1), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
@@ -131,7 +134,8 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
         nn.ConvTranspose1d(16, 32, 7, 2, 3, output_padding=1), nn.ReLU(), nn.ConvTranspose1d(32, out_channels, 7, 1, 3))
     for m in net:  # Keras initialization: Glorot-uniform kernels, zero biases
         if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
-            nn.init.xavier_uniform_(m.weight); nn.init.zeros_(m.bias)
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     nval = int(len(X) * 0.1)  # Keras validation_split: the last 10%, unshuffled
     xt, xv = X[:-nval], X[-nval:]
@@ -140,7 +144,9 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
         net.train()
         for idx in torch.randperm(len(xt)).split(32):
             loss = ((net(xt[idx]) - xt[idx]) ** 2).mean()
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         net.eval()
         with torch.no_grad():
             v = float(((net(xv) - xv) ** 2).mean())

@@ -35,6 +35,7 @@ from .setup import compile_forward, flush_denormals, make_optimizer, resolve_dev
 log = logging.getLogger("aekit.train")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+BUCKET = 50  # batches per length-sorted chunk of token rows (see Trainer._epoch_batches)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -98,6 +99,7 @@ class _Fit:
     n: int  # training rows
     n_batches: int
     sync_buffers: bool  # torchrun and the model has buffers: rank 0's are broadcast every step
+    lengths: Any = None  # token rows (a text family): the tokens of each training row, for bucketing
     optimizers: list = dataclasses.field(default_factory=list)
     schedulers: list = dataclasses.field(default_factory=list)
     backward: Any = None  # step(loss, opt) = backward(loss, opt) + apply(opt): _set_up_optimization
@@ -157,9 +159,13 @@ class Trainer:
         perm = torch.randperm(len(x), generator=gen).numpy()
         return x[perm[n_val:]], x[perm[:n_val]]
 
-    def _epoch_batches(self, xt: torch.Tensor, gen: torch.Generator):
+    def _epoch_batches(self, xt: torch.Tensor, gen: torch.Generator, lengths: torch.Tensor | None = None):
         """In-memory fast path: one permutation per epoch, batches sliced from the device
         tensor. Under torchrun each rank takes every world-th row of each global batch.
+        With ``lengths`` (token rows), batches are of rows of similar length: the permutation
+        is cut into chunks of BUCKET batches, each chunk sorted by length and cut into batches,
+        and the batches are shuffled — the padding a batch carries then stays small (a text
+        model drops the columns that are padding in every row of its batch).
         Yields (local batch, global batch size)."""
         c, n = self.config, len(xt)
         if is_lazy(xt):  # out-of-core (a memory map, a Dataset): read in batches (aekit.data.stream)
@@ -170,9 +176,14 @@ class Trainer:
                 # pinned host memory lets the copy to the GPU overlap with compute
                 yield (xb.pin_memory() if pin else xb).to(self.device, self._in_dtype, non_blocking=True), len(xb)
             return
-        perm = torch.randperm(n, generator=gen).to(xt.device)
-        for start in range(0, n, c.batch_size):
-            idx = perm[start:start + c.batch_size]
+        perm = torch.randperm(n, generator=gen)
+        if lengths is None:
+            batches = perm.to(xt.device).split(c.batch_size)
+        else:  # every chunk but the last is whole batches: as many batches as without buckets
+            batches = [b for chunk in perm.split(c.batch_size * BUCKET)
+                       for b in chunk[torch.argsort(lengths[chunk], stable=True)].split(c.batch_size)]
+            batches = [batches[i].to(xt.device) for i in torch.randperm(len(batches), generator=gen)]
+        for idx in batches:
             glob = len(idx)
             if self.world > 1:
                 idx = idx[self.rank::self.world]
@@ -246,8 +257,10 @@ class Trainer:
             dt = model.input_dtype()  # integer data for a float network is cast once, here
             xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device, dt)
             xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device, dt) if x_val is not None else None
+        # rows of token ids are batched by length (the model declares what it takes)
+        lengths = (xt != 0).sum(1).cpu() if getattr(model, "inputs", "features") == "tokens" and not data.streaming else None
         return _Fit(data=data, device=device, gen=gen, xt=xt, xv=xv, n=n, n_batches=math.ceil(n / c.batch_size),
-                    sync_buffers=self.world > 1 and any(True for _ in model.buffers()))
+                    sync_buffers=self.world > 1 and any(True for _ in model.buffers()), lengths=lengths)
 
     def _set_up_optimization(self, model, st: _Fit) -> None:
         """The model's optimizers (``configure_optimizers``), LR schedules, mixed precision and
@@ -331,7 +344,7 @@ class Trainer:
         window: list[dict[str, torch.Tensor]] = []
         bar = tqdm(total=st.n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
                    disable=None if (c.progress and self.is_main) else True, unit="batch")
-        for b, (xb, glob) in enumerate(self._epoch_batches(st.xt, st.gen)):
+        for b, (xb, glob) in enumerate(self._epoch_batches(st.xt, st.gen, st.lengths)):
             if st.data.batch_transform is not None:  # e.g. dynamic binarization: a fresh sample per batch
                 xb = st.data.batch_transform(xb, st.gen)
             w = len(xb)

@@ -1,0 +1,213 @@
+"""Benchmark T2: German → English translation on the trans-de-en sentence pairs, side by side:
+
+  dictionary   a word-by-word baseline from the single-word entries of the same dictionary
+               (de-en.gz): each German word, lowercased and stripped of punctuation, replaced by
+               the first English translation of the first entry that has it as a whole German
+               alternative; words not found are copied; punctuation kept
+  scratch      aekit.Seq2Seq (text-gru) trained from random weights on the training pairs
+  pretrained   the same, its encoder and decoder first trained as denoising sequence
+               autoencoders (aekit.DenoisingSeqAE: deletion + local shuffle, Lample et al. 2018)
+               on the German and on the English sides of the training pairs
+               (Seq2Seq.init_from), then trained on the pairs like scratch
+
+Protocol (the issue's): the 17,907 pairs of sentence_pairs.tsv; test = 1,000 pairs drawn with
+seed 0, validation = the next 1,000 of the same permutation, training = the other 15,907.
+One byte-level BPE tokenizer (aekit.data.tokens.Tokenizer, 8,000 tokens) trained on both
+sides of the training pairs. Each encoder–decoder trains ``--epochs`` epochs (Adam, lr 1e-3,
+batch 64) and keeps the weights of the epoch with the best validation BLEU (greedy); the
+test pairs are scored once, greedy and with a beam of 5. BLEU and chrF: sacrebleu's
+corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference per sentence.
+
+    python benchmarks/translate_de_en.py                 # full run
+    python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
+
+Writes benchmarks/results/translate_de_en{tag}.{json,md}. Run with OMP_NUM_THREADS=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import time
+
+import numpy as np
+from _common import DATA, command, machine, write_results
+
+PAIRS = DATA / "text" / "trans-de-en" / "sentence_pairs.tsv"
+DICT = DATA / "text" / "trans-de-en" / "de-en.gz"
+WORD = re.compile(r"\w[\w'’-]*|[^\w\s]", re.UNICODE)
+
+
+def _clean(s: str) -> str:
+    """An entry's text without its {gender}, [domain], (note) and <variant> annotations."""
+    s = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>", " ", s)
+    return " ".join(s.split())
+
+
+def dictionary(path) -> dict[str, str]:
+    """German word (lowercase) → English translation, from the entries whose German alternative
+    is one word: for each ``|`` group of a line, the German side's alternatives (``;``) are
+    paired with the English side's first alternative."""
+    table: dict[str, str] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or " :: " not in line:
+                continue
+            de, en = line.rstrip("\n").split(" :: ", 1)
+            for dg, eg in zip(de.split(" | "), en.split(" | ")):
+                target = _clean(eg.split(";")[0])
+                if not target:
+                    continue
+                for alt in dg.split(";"):
+                    w = _clean(alt)
+                    if w and " " not in w:
+                        table.setdefault(w.lower(), target)
+    return table
+
+
+def word_by_word(sentence: str, table: dict[str, str]) -> str:
+    out = []
+    for tok in WORD.findall(sentence):
+        out.append(table.get(tok.lower(), tok) if tok[0].isalnum() else tok)
+    text = " ".join(out)
+    return re.sub(r" ([.,!?;:])", r"\1", text)
+
+
+def bleu_chrf(hyp: list[str], ref: list[str]) -> dict[str, float]:
+    import sacrebleu
+
+    return {"bleu": float(sacrebleu.corpus_bleu(hyp, [ref]).score),
+            "chrf": float(sacrebleu.corpus_chrf(hyp, [ref]).score)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=15, help="epochs of each encoder-decoder on the pairs")
+    ap.add_argument("--pretrain-epochs", type=int, default=10, help="epochs of each side's denoising AE")
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--latent-dim", type=int, default=256)
+    ap.add_argument("--embed-dim", type=int, default=128)
+    ap.add_argument("--vocab-size", type=int, default=8000)
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+    import torch
+
+    import aekit
+    from aekit.data.text import read_text
+    from aekit.data.tokens import Tokenizer
+    from aekit.models.seq2seq import Seq2Seq
+    from aekit.models.text_denoising import DenoisingSeqAE
+    from aekit.tasks.text import text_metrics
+
+    t_all = time.perf_counter()
+    got = read_text(PAIRS, target_column=2)
+    pairs = list(zip(got.texts, got.targets))
+    perm = np.random.default_rng(0).permutation(len(pairs))
+    test = [pairs[i] for i in perm[:1000]]
+    val = [pairs[i] for i in perm[1000:2000]]
+    train = [pairs[i] for i in perm[2000:]]
+    epochs, pre_epochs = args.epochs, args.pretrain_epochs
+    if args.quick:
+        train, epochs, pre_epochs = train[:2000], 1, 1
+    print(f"{len(train)} training, {len(val)} validation, {len(test)} test pairs", flush=True)
+
+    rows: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    table = dictionary(DICT)
+    hyp = [word_by_word(s, table) for s, _ in test]
+    rows["dictionary"] = {**bleu_chrf(hyp, [t for _, t in test]), "seconds": time.perf_counter() - t0,
+                          "entries": len(table), "examples": hyp[:5]}
+    print(f"dictionary: {len(table)} words, BLEU {rows['dictionary']['bleu']:.2f}", flush=True)
+
+    tok = Tokenizer.train([s for s, _ in train] + [t for _, t in train], kind="bpe", vocab_size=args.vocab_size)
+    src_len = tok.suggest_max_length([s for s, _ in train], 0.99, cap=128)
+    tgt_len = tok.suggest_max_length([t for _, t in train], 0.99, cap=128)
+
+    def encode(items, length):
+        return tok.encode(items, length).ids
+
+    def rows_of(ps):
+        return np.concatenate([encode([s for s, _ in ps], src_len), encode([t for _, t in ps], tgt_len)], 1)
+
+    x_train, x_test = rows_of(train), rows_of(test)
+    opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
+            "net_options": {"embed_dim": args.embed_dim}}
+
+    def translate(model, ps, beam=1):
+        src = torch.from_numpy(encode([s for s, _ in ps], src_len))
+        out = torch.cat([model.translate(c, beam=beam) for c in src.split(256)])
+        return tok.decode(out)
+
+    def fit_pairs(model, name):
+        """Train on the pairs; keep the weights of the best validation BLEU (greedy)."""
+        best = {"bleu": -1.0}
+        curve = []
+
+        def on_epoch(trainer, m, epoch, row):
+            v = bleu_chrf(translate(m, val), [t for _, t in val])
+            curve.append({"epoch": epoch, "val_bleu": v["bleu"], "val_chrf": v["chrf"],
+                          "train_loss": row.get("train_loss")})
+            print(f"  {name} epoch {epoch}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+            if v["bleu"] > best["bleu"]:
+                best.update(v, epoch=epoch, state={k: t.clone() for k, t in m.state_dict().items()})
+
+        t = time.perf_counter()
+        aekit.Trainer(epochs=epochs, batch_size=64, lr=1e-3, seed=args.seed, val_split=0.0, progress=False,
+                      callbacks=[on_epoch]).fit(model, x_train)
+        model.load_state_dict(best.pop("state"))
+        seconds = time.perf_counter() - t
+        refs = [t_ for _, t_ in test]
+        greedy = translate(model, test)
+        beam = translate(model, test, args.beam)
+        return {**{f"greedy_{k}": v for k, v in bleu_chrf(greedy, refs).items()},
+                **{f"beam_{k}": v for k, v in bleu_chrf(beam, refs).items()},
+                "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve, "seconds": seconds,
+                "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
+
+    torch.manual_seed(args.seed)
+    scratch = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
+    rows["scratch"] = fit_pairs(scratch, "scratch")
+
+    t = time.perf_counter()
+    daes = {}
+    for side, length, col in (("de", src_len, 0), ("en", tgt_len, 1)):
+        torch.manual_seed(args.seed)
+        dae = DenoisingSeqAE(input_shape=(length,), **opts)
+        h = aekit.Trainer(epochs=pre_epochs, batch_size=64, lr=1e-3, seed=args.seed, val_split=0.0,
+                          progress=False).fit(dae, encode([p[col] for p in train], length))
+        daes[side] = dae
+        print(f"  DAE {side}: train loss {h[-1]['train_loss']:.2f}", flush=True)
+    pre_seconds = time.perf_counter() - t
+    torch.manual_seed(args.seed)
+    pre = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts).init_from(daes["de"], daes["en"])
+    rows["pretrained"] = {**fit_pairs(pre, "pretrained"), "pretrain_seconds": pre_seconds}
+
+    total = time.perf_counter() - t_all
+    result = {"command": command("translate_de_en.py", argv), "machine": machine(), "train_pairs": len(train),
+              "val_pairs": len(val), "test_pairs": len(test), "vocab_size": tok.vocab_size, "source_length": src_len,
+              "target_length": tgt_len, "epochs": epochs, "pretrain_epochs": pre_epochs, "options": opts,
+              "methods": rows, "seconds_total": total,
+              "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
+    lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
+             "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
+             f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}, "
+             f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
+             "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
+             "best epoch | test NLL/token | seconds |", "|---|---|---|---|---|---|---|---|---|",
+             f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
+             f"| | {rows['dictionary']['seconds']:.0f} |"]
+    for name in ("scratch", "pretrained"):
+        r = rows[name]
+        secs = r["seconds"] + r.get("pretrain_seconds", 0.0)
+        lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
+                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r['best_epoch']} | {r['nll_token']:.3f} | {secs:.0f} |")
+    write_results("translate_de_en", args.tag, result, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
