@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AekitError
-from .tabular import MISSING
+from .tabular import MISSING, _is_number
 
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -39,14 +39,6 @@ class Table:
 
 def _row_namer(lines: np.ndarray | None) -> Callable[[int], str]:
     return (lambda i: f"row {i}") if lines is None else (lambda i: f"row {i} (line {int(lines[i])})")
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return s.strip().lower() in MISSING
 
 
 def _sniff(lines: list[str]) -> str | None:

@@ -31,6 +31,7 @@ from ..nets.registry import Headed, Network, check_options, get_network, probe
 from ..nets.sequential import from_spec
 from ..nets.user import user_modules
 from ..rundir import RunDir
+from ..schedules import Clock
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -141,6 +142,9 @@ class Autoencoder(nn.Module):
             )
         self._given = given
         self._widest: int | None = None
+        # where training is (epoch, step), set by the trainer's hooks below; a family's
+        # schedules (β warm-up, noise level, k) are read from it with ``self.clock.at(schedule)``
+        self.clock = Clock()
 
     # -- networks ---------------------------------------------------------------------------
     def build_networks(self, code_dim: int, config: ArchConfig | None = None) -> tuple[nn.Module, nn.Module]:
@@ -278,10 +282,12 @@ class Autoencoder(nn.Module):
         return {"loss": out.loss.detach(), **{k: v.detach() for k, v in out.terms.items()}}
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        """Called by the trainer before each training epoch (0-based)."""
+        """Called by the trainer before each training epoch (0-based): sets ``self.clock``."""
+        self.clock.epoch, self.clock.epochs = epoch, epochs
 
     def on_train_step(self, step: int) -> None:
-        """Called by the trainer before each training step (0-based, global)."""
+        """Called by the trainer before each training step (0-based, global): sets ``self.clock``."""
+        self.clock.step = step
 
     def schedule_values(self) -> dict[str, float]:
         """Current values of scheduled hyperparameters (noise level, β, k …) for history.csv."""

@@ -32,7 +32,7 @@ import torch
 from ..config import check, option
 from ..latents import topk
 from ..nets.modes import eval_mode
-from ..schedules import Clock, Schedule
+from ..schedules import Schedule
 from .registry import register
 from .sparse import SparseAE, SparseAEConfig
 
@@ -75,7 +75,6 @@ class KSparseAE(SparseAE):
     def __init__(self, config: KSparseAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         self.k_schedule = self.config.k_schedule()
-        self.clock = Clock()
 
     def active_k(self) -> int:
         """k during training follows the schedule; in eval mode it is the final k."""
@@ -91,12 +90,6 @@ class KSparseAE(SparseAE):
         """Features for downstream use: the α·k largest units of the linear code. (B, D)"""
         with eval_mode(self):
             return topk(self.encode(self.check_input(x)), self.feature_k())
-
-    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.clock.epoch, self.clock.epochs = epoch, epochs
-
-    def on_train_step(self, step: int) -> None:
-        self.clock.step = step
 
     def schedule_values(self) -> dict[str, float]:
         return {"k": float(round(self.clock.at(self.k_schedule)))} if self.config.k_start else {}

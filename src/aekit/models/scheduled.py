@@ -20,7 +20,7 @@ from typing import Literal
 
 from ..config import check, option
 from ..corruption import check_level
-from ..schedules import Clock, Schedule
+from ..schedules import Schedule
 from .denoising import DenoisingAE, DenoisingAEConfig
 from .registry import register
 
@@ -62,16 +62,15 @@ class ScheduledDAE(DenoisingAE):
     def __init__(self, config: ScheduledDAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         self.schedule = self.config.schedule()
-        self.clock = Clock()
         self._update()
 
     def _update(self) -> None:
         self.corruption.level = self.clock.at(self.schedule)
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.clock.epoch, self.clock.epochs = epoch, epochs
+        super().on_train_epoch_start(epoch, epochs)
         self._update()
 
     def on_train_step(self, step: int) -> None:
-        self.clock.step = step
+        super().on_train_step(step)
         self._update()

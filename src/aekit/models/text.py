@@ -41,7 +41,7 @@ from ..errors import AekitError
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..nets.modes import eval_mode
 from ..nets.registry import get_network
-from ..schedules import Clock, Schedule
+from ..schedules import Schedule
 from .base import ArchConfig, Autoencoder, Output
 from .registry import register
 
@@ -259,7 +259,6 @@ class SentenceVAE(TextAutoencoder):
     def __init__(self, config: SentenceVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        self.clock = Clock()
         self.beta_schedule = (Schedule("linear", 0.0, c.beta, c.kl_anneal, unit="step", name="kl_anneal")
                               if c.kl_anneal else Schedule("constant", c.beta, c.beta, name="beta"))
 
@@ -268,12 +267,6 @@ class SentenceVAE(TextAutoencoder):
 
     def kl_weight(self) -> float:
         return self.clock.at(self.beta_schedule) if self.training else self.config.beta
-
-    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.clock.epoch, self.clock.epochs = epoch, epochs
-
-    def on_train_step(self, step: int) -> None:
-        self.clock.step = step
 
     def schedule_values(self) -> dict[str, float]:
         return {"beta": self.clock.at(self.beta_schedule)} if self.config.kl_anneal else {}

@@ -27,7 +27,7 @@ import torch
 
 from ..config import check, option
 from ..data.tokens import EOS, MASK, PAD
-from ..schedules import Clock, Schedule
+from ..schedules import Schedule
 from .registry import register
 from .text import SeqAE, TextConfig
 
@@ -107,12 +107,8 @@ class DenoisingSeqAE(SeqAE):
     def __init__(self, config: DenoisingSeqAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
-        self.clock = Clock()
         self.level = (Schedule("linear", c.noise_start, c.noise_level, c.schedule_length, name="noise_start")
                       if c.noise_start is not None else Schedule("constant", c.noise_level, c.noise_level))
-
-    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.clock.epoch, self.clock.epochs = epoch, epochs
 
     def schedule_values(self) -> dict[str, float]:
         return {"noise_level": self.clock.at(self.level)} if self.config.noise_start is not None else {}

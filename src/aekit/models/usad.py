@@ -228,6 +228,7 @@ class USAD(Autoencoder):
         return {k: v.detach() for k, v in terms.items()}
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
+        super().on_train_epoch_start(epoch, epochs)
         self.n = epoch + 1  # the trainer counts from 0, the paper from 1
 
     def schedule_values(self) -> dict[str, float]:

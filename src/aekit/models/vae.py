@@ -29,7 +29,7 @@ from ..config import check, option
 from ..latents import GaussianPosterior, standard_normal_log_prob
 from ..likelihoods import bernoulli_nll, gaussian_nll
 from ..nets.modes import eval_mode
-from ..schedules import Clock, Schedule
+from ..schedules import Schedule
 from .base import ArchConfig, Autoencoder, Output
 from .registry import register
 
@@ -62,19 +62,12 @@ class VAE(Autoencoder):
         self.encoder, self.decoder = self.build_networks(2 * c.latent_dim)
         if c.likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.zeros(c.input_shape))
-        self.clock = Clock()
         self.beta_schedule = (Schedule("linear", 0.0, c.beta, c.beta_warmup, name="beta_warmup")
                               if c.beta_warmup else Schedule("constant", c.beta, c.beta, name="beta"))
 
     def kl_weight(self) -> float:
         """β applied to the KL term: the warm-up value while training, the final β otherwise."""
         return self.clock.at(self.beta_schedule) if self.training else self.config.beta
-
-    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.clock.epoch, self.clock.epochs = epoch, epochs
-
-    def on_train_step(self, step: int) -> None:
-        self.clock.step = step
 
     def schedule_values(self) -> dict[str, float]:
         return {"beta": self.clock.at(self.beta_schedule)} if self.config.beta_warmup else {}

@@ -195,6 +195,7 @@ class VQVAE(AE):
         return Output(loss=loss, terms=terms, recon=self.output_activation(h), z=zq.flatten(1))
 
     def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
+        super().on_train_epoch_start(epoch, epochs)
         self.quantizer.counts.zero_()  # sampling uses the codes of the latest epoch
 
     @torch.inference_mode()

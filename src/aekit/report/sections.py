@@ -63,18 +63,28 @@ def summary(run: _Run) -> Section:
         ("device", tr.get("device_used", tr.get("device", "?"))),
     ]
     rows += [(f"final {k.replace('_', ' ')}", v) for k, v in last.items() if k.endswith("_loss")]
-    sec = Section("summary", "Summary", _table(rows))
-    if run.metrics:
-        split = run.metrics.get("split", "test")
-        sec.html += f"<h3>Final metrics ({html.escape(str(split))} set)</h3>" + _table(
-            [(k, v) for k, v in run.metrics.items() if k != "split"])
-    return sec
+    return Section("summary", "Summary", _table(rows) + metrics_html(run.metrics))
+
+
+def metrics_html(metrics: dict) -> str:
+    """The metrics of a run (``metrics.json``) as a summary shows them: a heading naming the
+    split, and a table; nothing without metrics."""
+    if not metrics:
+        return ""
+    split = metrics.get("split", "test")
+    return f"<h3>Final metrics ({html.escape(str(split))} set)</h3>" + _table(
+        [(k, v) for k, v in metrics.items() if k != "split"])
 
 
 def curves(run: _Run) -> Section | None:
-    h = run.history
-    if not h:
+    if not run.history:
         raise AekitError("history.csv is absent or empty")
+    return history_curves(run.history, "Each loss term for the training and validation data, per epoch.")
+
+
+def history_curves(h: list[dict], caption: str) -> Section:
+    """The training-curves section of a run's history rows: each loss term per epoch, the
+    scheduled values, and the values that stayed constant."""
     terms = []
     for k in h[0]:
         if k.startswith(("train_", "val_")):
@@ -82,7 +92,7 @@ def curves(run: _Run) -> Section | None:
             if t not in terms:
                 terms.append(t)
     sec = Section("curves", "Training curves")
-    sec.add("fig-loss", "Each loss term for the training and validation data, per epoch.", plots.loss_curves(h, terms))
+    sec.add("fig-loss", caption, plots.loss_curves(h, terms))
     other = [k for k in h[0] if k not in ("epoch", "seconds") and not k.startswith(("train_", "val_"))]
     varying = [k for k in other if len({round(r.get(k, math.nan), 12) for r in h}) > 1]
     constant = [k for k in other if k not in varying]

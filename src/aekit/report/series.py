@@ -15,17 +15,15 @@ series detector shows:
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import plots
 from ..rundir import RunDir
 from . import Report, collect
 from .page import Section, _page
-from .sections import _fmt, _table
+from .sections import _fmt, _table, history_curves, metrics_html
 from .series_plots import plot_channel_error, plot_series_scores, plot_windows
 
 MAX_SERIES = 3
@@ -46,23 +44,12 @@ def _summary(run: RunDir, det, metrics: dict) -> Section:
         ("parameters", f"{m.n_params():,}"),
         ("training", f"{len(hist)} epochs, batch {tr.get('batch_size', '?')}, lr {_fmt(tr.get('lr', '?'))}"),
     ]
-    sec = Section("summary", "Summary", _table(rows))
-    if metrics:
-        sec.html += f"<h3>Metrics ({html.escape(str(metrics.get('split', '')))})</h3>" + _table(
-            [(k, v) for k, v in metrics.items() if k != "split"])
-    return sec
+    return Section("summary", "Summary", _table(rows) + metrics_html(metrics))
 
 
 def _curves(run: RunDir) -> Section | None:
-    if not run.history_path.exists():
-        return None
-    h = run.read_history()
-    if not h:
-        return None
-    terms = list(dict.fromkeys(k.split("_", 1)[1] for k in h[0] if k.startswith(("train_", "val_"))))
-    sec = Section("curves", "Training curves")
-    sec.add("fig-loss", "Each loss term on the training windows, per epoch.", plots.loss_curves(h, terms))
-    return sec
+    h = run.read_history() if run.history_path.exists() else []
+    return history_curves(h, "Each loss term on the training windows, per epoch.") if h else None
 
 
 def _series(det, series: list, scores: list[np.ndarray]) -> Section:

@@ -21,11 +21,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .. import plots
 from ..rundir import RunDir
 from . import Report, collect
 from .page import Section, _page
-from .sections import _fmt, _table
+from .sections import _fmt, _table, history_curves, metrics_html
 
 SHOWN = 8  # items per table
 
@@ -52,21 +51,12 @@ def _summary(run: RunDir, tr, metrics: dict) -> Section:
         ("parameters", f"{m.n_params():,}"),
         ("training", f"{len(hist)} epochs, batch {t.get('batch_size', '?')}, lr {_fmt(t.get('lr', '?'))}"),
     ]
-    sec = Section("summary", "Summary", _table(rows))
-    if metrics:
-        sec.html += f"<h3>Metrics ({html.escape(str(metrics.get('split', '')))})</h3>" + _table(
-            [(k, v) for k, v in metrics.items() if k != "split"])
-    return sec
+    return Section("summary", "Summary", _table(rows) + metrics_html(metrics))
 
 
 def _curves(run: RunDir) -> Section | None:
     h = run.read_history() if run.history_path.exists() else []
-    if not h:
-        return None
-    terms = list(dict.fromkeys(k.split("_", 1)[1] for k in h[0] if k.startswith(("train_", "val_"))))
-    sec = Section("curves", "Training curves")
-    sec.add("fig-loss", "Each loss term per epoch (nats per item; nll_token per token).", plots.loss_curves(h, terms))
-    return sec
+    return history_curves(h, "Each loss term per epoch (nats per item; nll_token per token).") if h else None
 
 
 def kl_per_dimension(model, ids: torch.Tensor) -> np.ndarray:
