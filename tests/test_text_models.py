@@ -258,9 +258,10 @@ def sequence_logprob(model, z, rows):
         return -token_nll(model.decoder(z, teacher_inputs(rows)), rows).sum(1)
 
 
-def test_beam_search_finds_rows_at_least_as_likely_as_greedy_and_beam_one_is_greedy():
+@pytest.mark.parametrize("feed", [False, True], ids=["code-starts", "code-fed"])
+def test_beam_search_finds_rows_at_least_as_likely_as_greedy_and_beam_one_is_greedy(feed):
     torch.manual_seed(0)
-    model = SeqAE(**TINY).eval()
+    model = SeqAE(**{**TINY, "net_options": {"embed_dim": 8, "feed_code": feed}}).eval()
     z = torch.randn(6, 4)
     greedy = model.generate(z)
     assert torch.equal(model.generate(z, beam=1), greedy)
@@ -307,13 +308,18 @@ def test_the_translator_learns_a_word_by_word_language_pair_and_translates_only_
 def test_init_from_copies_the_source_encoder_and_the_target_decoder():
     from aekit.models.seq2seq import Seq2Seq
 
-    opts = {"vocab_size": 30, "latent_dim": 4, "hidden": (16,), "net_options": {"embed_dim": 8}}
+    # the translator feeds its code to every decoder step: the target-side autoencoder must too
+    opts = {"vocab_size": 30, "latent_dim": 4, "hidden": (16,), "net_options": {"embed_dim": 8, "feed_code": True}}
     torch.manual_seed(0)
     src_ae, tgt_ae = DenoisingSeqAE(input_shape=(8,), **opts), SeqAE(input_shape=(10,), **opts)
-    model = Seq2Seq(input_shape=(18,), source_length=8, **opts).init_from(src_ae, tgt_ae)
+    model = Seq2Seq(input_shape=(18,), source_length=8, **{**opts, "net_options": {"embed_dim": 8}})
+    assert model.config.net_options["feed_code"] is True  # its default, written into its config
+    model.init_from(src_ae, tgt_ae)
     for a, b in zip(model.encoder.state_dict().values(), src_ae.encoder.state_dict().values()):
         assert torch.equal(a, b)
     for a, b in zip(model.decoder.state_dict().values(), tgt_ae.decoder.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(aekit.AekitError, match="source_model"):
         model.init_from(SeqAE(input_shape=(8,), **{**opts, "hidden": (8,)}), tgt_ae)
+    with pytest.raises(aekit.AekitError, match="target_model"):
+        model.init_from(src_ae, SeqAE(input_shape=(10,), **{**opts, "net_options": {"embed_dim": 8}}))

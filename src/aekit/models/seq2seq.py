@@ -9,7 +9,10 @@ A row holds both sides: the source's ``source_length`` token ids, then the targe
 side tokens + EOS + PAD, one tokenizer shared by both languages, as in Lample et al. 2018), so
 ``input_shape = (source_length + target_length,)`` and the trainer, the run directory and the
 contract see one row as for every family. ``reconstruct`` fills the target slot with the
-greedy translation; :meth:`Seq2Seq.translate` decodes greedily or with a beam search.
+greedy translation; :meth:`Seq2Seq.translate` decodes greedily or with a beam search. The
+decoder reads the code at every step and beside its output (Cho et al. 2014; ``net_options``
+``feed_code``, true unless set false): a code that only starts the decoder is forgotten over a
+sentence.
 
 :meth:`Seq2Seq.init_from` starts the encoder from an autoencoder trained on source sentences
 and the decoder from one trained on target sentences (e.g. ``denoising_seqae``), the
@@ -48,6 +51,15 @@ class Seq2Seq(TextAutoencoder):
     config_class = Seq2SeqConfig
     paper = "Sutskever et al. 2014, Sequence to Sequence Learning with Neural Networks; Cho et al. 2014"
     variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"})
+
+    def build_networks(self, code_dim: int, config=None):
+        """The token network with the code fed to every decoder step (Cho et al. 2014) unless
+        ``net_options`` says ``feed_code: false``; the choice is written into the config."""
+        c = config or self.config
+        if "feed_code" not in c.net_options:
+            c = c.replace(net_options={**c.net_options, "feed_code": True})
+            self.config = c
+        return super().build_networks(code_dim, c)
 
     def sides(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(source, target) token rows of x, each without all-PAD columns."""

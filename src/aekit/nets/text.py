@@ -15,9 +15,14 @@ token t. ``decoder(z, inputs)`` runs it over whole rows (teacher forcing, (B, T)
 ``start(z)`` and ``step(tokens, state)`` run it one token at a time for greedy decoding,
 sampling and beam search.
 
+With ``feed_code`` the decoder also reads z at every step, beside the token's embedding,
+and its output layer sees z beside the state (Cho et al. 2014's decoder: the code cannot be
+forgotten over a long row).
+
 Registered as ``text-gru`` and ``text-lstm``; their options (``net_options``):
 ``embed_dim`` (default 128), ``layers`` (1), ``dropout`` (0.0, between stacked layers and on
-the embeddings). The state width is the family's ``hidden[0]`` (default 256).
+the embeddings), ``feed_code`` (false; the translator's default is true). The state width is
+the family's ``hidden[0]`` (default 256).
 """
 
 from __future__ import annotations
@@ -28,17 +33,20 @@ from torch import nn
 from ..errors import AekitError
 from .registry import Network, _add
 
-OPTIONS = ("embed_dim", "layers", "dropout")
+OPTIONS = ("embed_dim", "layers", "dropout", "feed_code")
 PAD = 0  # aekit.data.tokens.PAD: the padding id of every tokenizer (tests hold the two equal)
 
 
-def _options(cfg) -> tuple[int, int, float]:
+def _options(cfg) -> tuple[int, int, float, bool]:
     o = cfg.net_options
     embed, layers, dropout = int(o.get("embed_dim", 128)), int(o.get("layers", 1)), float(o.get("dropout", 0.0))
     if embed < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
         raise AekitError(f"net_options: embed_dim and layers must be ≥ 1 and dropout in [0, 1), got "
                          f"embed_dim={embed}, layers={layers}, dropout={dropout}")
-    return embed, layers, dropout
+    feed = o.get("feed_code", False)
+    if not isinstance(feed, bool):
+        raise AekitError(f"net_options: feed_code must be true or false, got {feed!r}")
+    return embed, layers, dropout, feed
 
 
 def _rnn(cell: str, inputs: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
@@ -68,38 +76,46 @@ class TokenDecoder(nn.Module):
     """A recurrent language model whose initial state is a linear map of the code z."""
 
     def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float, cell: str,
-                 latent_dim: int):
+                 latent_dim: int, feed_code: bool = False):
         super().__init__()
-        self.cell, self.layers, self.hidden = cell, layers, hidden
+        self.cell, self.layers, self.hidden, self.feed_code = cell, layers, hidden, feed_code
         self.embed = nn.Embedding(vocab, embed, padding_idx=PAD)
         self.drop = nn.Dropout(dropout)
-        self.rnn = _rnn(cell, embed, hidden, layers, dropout)
+        extra = latent_dim if feed_code else 0  # z beside each input and beside the output state
+        self.rnn = _rnn(cell, embed + extra, hidden, layers, dropout)
         # z → the initial state of every layer (h, and c for an LSTM)
         self.init = nn.Linear(latent_dim, hidden * layers * (2 if cell == "lstm" else 1))
-        self.out = nn.Linear(hidden, vocab)
+        self.out = nn.Linear(hidden + extra, vocab)
 
     def start(self, z: torch.Tensor):
-        """The initial recurrent state for codes z (B, D)."""
+        """The decoding state for codes z (B, D): the recurrent state, and z itself."""
         s = torch.tanh(self.init(z)).view(len(z), -1, self.layers, self.hidden).permute(1, 2, 0, 3)
         s = s.contiguous()  # (1 or 2, layers, B, H)
-        return (s[0], s[1]) if self.cell == "lstm" else s[0]
+        return ((s[0], s[1]) if self.cell == "lstm" else s[0]), z
+
+    def _with_code(self, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """u (B, T, ·) with z (B, D) beside every step, when the code is fed."""
+        return torch.cat([u, z[:, None].expand(-1, u.shape[1], -1)], -1) if self.feed_code else u
 
     def forward(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits (B, T, V) of tokens 1..T given ``inputs`` (B, T) = BOS, x_1..x_{T−1}."""
-        h, _ = self.rnn(self.drop(self.embed(inputs)), self.start(z))
-        return self.out(h)
+        state, _ = self.start(z)
+        h, _ = self.rnn(self._with_code(self.drop(self.embed(inputs)), z), state)
+        return self.out(self._with_code(h, z))
 
     def step(self, tokens: torch.Tensor, state):
         """One step: logits (B, V) of the next token after ``tokens`` (B,), and the new state."""
-        h, state = self.rnn(self.embed(tokens)[:, None], state)
-        return self.out(h[:, 0]), state
+        rnn_state, z = state
+        h, rnn_state = self.rnn(self._with_code(self.embed(tokens)[:, None], z), rnn_state)
+        return self.out(self._with_code(h, z)[:, 0]), (rnn_state, z)
 
     @staticmethod
     def select(state, index: torch.Tensor):
         """The state of the rows ``index`` (beam search reorders hypotheses)."""
-        if isinstance(state, tuple):
-            return tuple(s[:, index] for s in state)
-        return state[:, index]
+        rnn_state, z = state
+        if isinstance(rnn_state, tuple):
+            return tuple(s[:, index] for s in rnn_state), z[index]
+        return rnn_state[:, index], z[index]
 
 
 def _check(cfg) -> None:
@@ -116,10 +132,10 @@ def _check(cfg) -> None:
 def _builder(cell: str):
     def build(cfg, code_dim: int):
         _check(cfg)
-        embed, layers, dropout = _options(cfg)
+        embed, layers, dropout, feed = _options(cfg)
         hidden = cfg.hidden[0] if cfg.hidden else 256
         return (TokenEncoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, code_dim),
-                TokenDecoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, cfg.latent_dim))
+                TokenDecoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, cfg.latent_dim, feed))
     return build
 
 
