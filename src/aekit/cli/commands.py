@@ -238,7 +238,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     for name in model_names():
         cls = MODELS[name]
-        print(f"{name:<10} {cls.__name__:<14} {cls.paper}")
+        print(f"{name:<16} {cls.__name__:<15} {cls.paper}")
     return 0
 
 

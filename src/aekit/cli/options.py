@@ -203,7 +203,8 @@ def _series_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _text_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("text options", "with a text family (--model seqae, sentence_vae, denoising_seqae), "
+    g = p.add_argument_group("text options", "with a text family (--model seqae, sentence_vae, denoising_seqae, "
+                                             "seq2seq), "
                                              "--data is a text file (one item per line), a .csv/.tsv column or a "
                                              "folder of .txt files; a tokenizer is trained on the training items")
     g.add_argument("--separator", default=None, help="items are blocks between lines equal to this, e.g. %% "
