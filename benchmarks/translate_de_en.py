@@ -93,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--feed-code", type=int, default=1, help="1: the decoder reads the code at every step "
                     "(Cho et al. 2014), 0: the code only starts it")
+    ap.add_argument("--attention", action="store_true", help="the decoder also attends over the encoder's states "
+                    "(Luong et al. 2015); the denoising autoencoders have no attention, the translator's starts new")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -139,6 +141,9 @@ def main(argv=None) -> int:
     x_train, x_test = rows_of(train), rows_of(test)
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
             "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code)}}
+    dae_opts = {**opts, "net_options": dict(opts["net_options"])}  # an autoencoder never attends
+    if args.attention:
+        opts["net_options"]["attention"] = True
 
     def translate(model, ps, beam=1):
         src = torch.from_numpy(encode([s for s, _ in ps], src_len))
@@ -179,7 +184,7 @@ def main(argv=None) -> int:
     daes = {}
     for side, length, col in (("de", src_len, 0), ("en", tgt_len, 1)):
         torch.manual_seed(args.seed)
-        dae = DenoisingSeqAE(input_shape=(length,), **opts)
+        dae = DenoisingSeqAE(input_shape=(length,), **dae_opts)
         h = aekit.Trainer(epochs=pre_epochs, batch_size=64, lr=args.lr, seed=args.seed, val_split=0.0,
                           progress=False).fit(dae, encode([p[col] for p in train], length))
         daes[side] = dae
@@ -197,7 +202,8 @@ def main(argv=None) -> int:
               "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
-             f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}, "
+             f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}"
+             f"{', attention' if args.attention else ''}, lr {args.lr}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
              "best epoch | test NLL/token | seconds |", "|---|---|---|---|---|---|---|---|---|",

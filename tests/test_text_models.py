@@ -166,6 +166,10 @@ def test_corruptions_keep_eos_and_padding_and_do_what_their_papers_say():
     assert (spans > 0).any() and (removed >= spans).all()
     assert 0.15 < float(removed.sum() / n_tok.sum()) < 0.45
     assert not (((f[:, 1:] == MASK) & (f[:, :-1] == MASK)).any())  # one MASK per span
+    short = rows(50, length=4, vocab=40, min_tokens=1, seed=5)  # rows narrower than the longest span
+    for corrupt in (lambda r: infill_spans(r, 0.5), lambda r: delete_tokens(r, 0.5), lambda r: shuffle_local(r, 3)):
+        out = corrupt(short)
+        assert out.shape == short.shape and ((out == EOS).sum(1) == 1).all()
 
 
 def test_denoising_corrupts_only_while_training_and_follows_its_schedule():
@@ -323,3 +327,41 @@ def test_init_from_copies_the_source_encoder_and_the_target_decoder():
         model.init_from(SeqAE(input_shape=(8,), **{**opts, "hidden": (8,)}), tgt_ae)
     with pytest.raises(aekit.AekitError, match="target_model"):
         model.init_from(src_ae, SeqAE(input_shape=(10,), **{**opts, "net_options": {"embed_dim": 8}}))
+
+
+def test_an_attending_translator_reads_only_the_real_source_tokens_and_learns_the_toy_pair():
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(input_shape=(12,), source_length=6, vocab_size=20, latent_dim=32, hidden=(64,),
+                    net_options={"embed_dim": 16, "attention": True})
+    train, test = word_by_word(3000, 0), word_by_word(200, 1)
+    aekit.Trainer(epochs=10, batch_size=64, lr=5e-3, progress=False, val_split=0).fit(model, train.numpy())
+    out = model.translate(test[:, :6])
+    assert float((out == test[:, 6:]).all(1).float().mean()) > 0.9  # attention makes this pair easy
+    # a short source translates the same alone as beside a longer one (its padding is masked out)
+    lengths = (test[:, :6] != PAD).sum(1)
+    short, long_ = int(lengths.argmin()), int(lengths.argmax())
+    assert lengths[short] < lengths[long_]
+    alone = model.translate(test[short:short + 1, :6])
+    both = model.translate(test[[short, long_], :6])
+    assert torch.equal(alone[0], both[0])
+    assert torch.equal(model.translate(test[:8, :6], beam=1), out[:8])
+    with pytest.raises(aekit.AekitError, match="translate"):
+        model.decode(torch.zeros(1, 32))
+
+
+def test_attention_is_the_translators_alone_and_pretraining_leaves_it_new():
+    from aekit.models.seq2seq import Seq2Seq
+
+    opts = {"vocab_size": 30, "latent_dim": 4, "hidden": (16,)}
+    with pytest.raises(aekit.AekitError, match="only seq2seq"):
+        SeqAE(input_shape=(8,), **opts, net_options={"attention": True})
+    torch.manual_seed(0)
+    net = {"embed_dim": 8, "feed_code": True}
+    src_ae, tgt_ae = SeqAE(input_shape=(8,), **opts, net_options=net), SeqAE(input_shape=(10,), **opts, net_options=net)
+    model = Seq2Seq(input_shape=(18,), source_length=8, **opts, net_options={**net, "attention": True})
+    before = model.decoder.score.weight.clone()
+    model.init_from(src_ae, tgt_ae)
+    assert torch.equal(model.decoder.out.weight, tgt_ae.decoder.out.weight)
+    assert torch.equal(model.decoder.score.weight, before)

@@ -12,6 +12,8 @@ contract see one row as for every family. ``reconstruct`` fills the target slot 
 greedy translation; :meth:`Seq2Seq.translate` decodes greedily or with a beam search. The
 decoder reads the code at every step and beside its output (Cho et al. 2014; ``net_options``
 ``feed_code``, true unless set false): a code that only starts the decoder is forgotten over a
+sentence. With ``net_options`` ``attention`` the decoder also attends over the encoder's states
+(Luong et al. 2015; :mod:`aekit.nets.text`): the code then no longer has to carry the whole
 sentence.
 
 :meth:`Seq2Seq.init_from` starts the encoder from an autoencoder trained on source sentences
@@ -36,6 +38,7 @@ from .text import TextAutoencoder, TextConfig, pad_to, teacher_inputs, token_nll
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Seq2SeqConfig(TextConfig):
     source_length: int = option(help="tokens of the source side of a row (the rest is the target)")
+    attends = True
 
     def validate(self) -> None:
         super().validate()
@@ -50,7 +53,8 @@ class Seq2Seq(TextAutoencoder):
 
     config_class = Seq2SeqConfig
     paper = "Sutskever et al. 2014, Sequence to Sequence Learning with Neural Networks; Cho et al. 2014"
-    variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"})
+    variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"},
+                {"source_length": 6, "net_options": {"embed_dim": 8, "attention": True}})
 
     def build_networks(self, code_dim: int, config=None):
         """The token network with the code fed to every decoder step (Cho et al. 2014) unless
@@ -73,10 +77,22 @@ class Seq2Seq(TextAutoencoder):
         """The code of the source side (B, latent_dim)."""
         return self.encoder(self.sides(x)[0])
 
+    def encode_source(self, src: torch.Tensor):
+        """(code, memory) of source rows: memory is what an attending decoder reads (None
+        for a decoder that only reads the code)."""
+        z, memory = self.encoder.states(src)
+        return z, memory if self.decoder.attention else None
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.decoder.attention:
+            raise AekitError("decode: this translator's decoder attends over the source's states, which a code "
+                             "alone does not hold; use translate(source)")
+        return super().decode(z)
+
     def forward(self, x: torch.Tensor) -> Output:
         src, tgt = self.sides(x)
-        z = self.encoder(src)
-        logits = self.decoder(z, teacher_inputs(tgt))
+        z, memory = self.encode_source(src)
+        logits = self.decoder(z, teacher_inputs(tgt), memory=memory)
         nll = token_nll(logits, tgt)
         rec = nll.sum(1)
         pred = pad_to(logits.detach().argmax(-1), self.output_length())
@@ -85,16 +101,22 @@ class Seq2Seq(TextAutoencoder):
         return Output(loss=rec.mean(), terms=terms, recon=recon, z=z)
 
     def reconstruction_nll(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """−log p(y | z) per row for rows x holding both sides (only the target is scored)."""
-        return super().reconstruction_nll(z, self.sides(x)[1])
+        """−log p(y | z, x's source) per row for rows x holding both sides (only the target is
+        scored; an attending decoder reads the source's states too), in chunks of rows."""
+        src, tgt = self.sides(x)
+        rows = max(1, self.logits_budget // (tgt.shape[1] * self.config.vocab_size))
+        out = []
+        for zc, sc, tc in zip(z.split(rows), src.split(rows), tgt.split(rows)):
+            memory = self.encode_source(sc)[1]
+            out.append(token_nll(self.decoder(zc, teacher_inputs(tc), memory=memory), tc).sum(1))
+        return torch.cat(out)
 
     @torch.inference_mode()
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """−log p(y | x) per row (nats): how unlikely the target is as a translation of the source."""
         with eval_mode(self):
             x = self.check_input(x)
-            src, tgt = self.sides(x)
-            return TextAutoencoder.reconstruction_nll(self, self.encoder(src), tgt)
+            return self.reconstruction_nll(self.encode(x), x)
 
     @torch.inference_mode()
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +124,8 @@ class Seq2Seq(TextAutoencoder):
         x = self.check_input(x)
         with eval_mode(self):
             src, tgt = self.sides(x)
-            nll = token_nll(self.decoder(self.encoder(src), teacher_inputs(tgt)), tgt)
+            z, memory = self.encode_source(src)
+            nll = token_nll(self.decoder(z, teacher_inputs(tgt), memory=memory), tgt)
             return torch.cat([torch.zeros(len(x), self.config.source_length, dtype=nll.dtype, device=nll.device),
                               pad_to(nll, self.output_length())], 1)
 
@@ -110,9 +133,8 @@ class Seq2Seq(TextAutoencoder):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The rows with their target slot replaced by the greedy translation of the source."""
         x = self.check_input(x)
-        with eval_mode(self):
-            s = self.config.source_length
-            return torch.cat([x[:, :s], self.generate(self.encode(x))], 1)
+        s = self.config.source_length
+        return torch.cat([x[:, :s], self.translate(x[:, :s])], 1)
 
     @torch.inference_mode()
     def translate(self, source: torch.Tensor, beam: int = 1, length_penalty: float = 1.0) -> torch.Tensor:
@@ -121,18 +143,19 @@ class Seq2Seq(TextAutoencoder):
             raise AekitError(f"source: expected token rows (batch, ≤ {self.config.source_length}), "
                              f"got {tuple(source.shape)}")
         with eval_mode(self):
-            z = self.encoder(trim(source.to(next(self.parameters()).device)))
-            return self.generate(z, beam=beam, length_penalty=length_penalty)
+            z, memory = self.encode_source(trim(source.to(next(self.parameters()).device)))
+            return self.generate(z, beam=beam, length_penalty=length_penalty, memory=memory)
 
     def init_from(self, source_model: TextAutoencoder, target_model: TextAutoencoder) -> Seq2Seq:
         """Copy the encoder of ``source_model`` (trained on source sentences) and the decoder of
         ``target_model`` (trained on target sentences); both must share this model's tokenizer
-        vocabulary, network, widths and code size."""
+        vocabulary, network, widths and code size. An attending decoder keeps its own (new)
+        attention layers: an autoencoder has none."""
         for name, m, part in (("source_model", source_model, "encoder"), ("target_model", target_model, "decoder")):
             mine, theirs = getattr(self, part).state_dict(), getattr(m, part).state_dict()
-            shapes = {k: tuple(v.shape) for k, v in mine.items()}
-            if shapes != {k: tuple(v.shape) for k, v in theirs.items()}:
+            own = {"score.weight", "combine.weight", "combine.bias"} if part == "decoder" and self.decoder.attention else set()
+            if {k: tuple(v.shape) for k, v in mine.items() if k not in own} != {k: tuple(v.shape) for k, v in theirs.items()}:
                 raise AekitError(f"{name}: its {part} does not match this model's (vocab_size, arch, hidden, "
                                  "latent_dim and net_options must be the same)")
-            getattr(self, part).load_state_dict(theirs)
+            getattr(self, part).load_state_dict({**mine, **theirs})
         return self

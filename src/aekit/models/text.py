@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,8 +57,11 @@ class TextConfig(ArchConfig):
     arch: str = option("text-gru", "token network: text-gru or text-lstm")
     hidden: tuple[int, ...] = option((256,), "width of the recurrent state (hidden[0])")
     latent_dim: int = option(32, "code size")
+    attends: ClassVar[bool] = False  # may the decoder attend over the encoder's states (net_options)?
 
     def validate(self) -> None:
+        check(not self.net_options.get("attention") or self.attends, "net_options",
+              "attention lets an autoencoder's decoder copy its input past the code; only seq2seq takes it")
         check(isinstance(self.vocab_size, int) and self.vocab_size > 5, "vocab_size",
               f"must be an integer > 5 (the 5 special tokens and at least one more), got {self.vocab_size!r}")
         check(get_network(self.arch).input_dtype == "long", "arch",
@@ -135,22 +139,22 @@ class TextAutoencoder(Autoencoder):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, temperature: float = 0.0, max_length: int | None = None,
                  generator: torch.Generator | None = None, beam: int = 1,
-                 length_penalty: float = 1.0) -> torch.Tensor:
+                 length_penalty: float = 1.0, memory=None) -> torch.Tensor:
         """Token ids (B, max_length) decoded from codes z (B, D): the most likely token at each
         step (``temperature=0``), a draw from softmax(logits / temperature), or with ``beam`` > 1
         the best of a beam search. A row that has not ended at max_length − 1 tokens gets its
-        EOS there."""
+        EOS there. ``memory``: the encoder's states, for a decoder that attends over them."""
         if temperature < 0:
             raise AekitError(f"temperature: must be ≥ 0 (0 = greedy), got {temperature}")
         if not isinstance(beam, int) or beam < 1:
             raise AekitError(f"beam: must be a positive number of hypotheses, got {beam!r}")
         length = max_length or self.output_length()
         if beam > 1:
-            return self.beam_search(z, beam, length, length_penalty)
+            return self.beam_search(z, beam, length, length_penalty, memory)
         out = torch.full((len(z), length), PAD, dtype=torch.long, device=z.device)
         done = torch.zeros(len(z), dtype=torch.bool, device=z.device)
         tok = torch.full((len(z),), BOS, dtype=torch.long, device=z.device)
-        state = self.decoder.start(z)
+        state = self.decoder.start(z, memory)
         for t in range(length):
             logits, state = self.decoder.step(tok, state)
             logits[:, PAD] = logits[:, BOS] = logits[:, MASK] = -math.inf  # never emitted
@@ -168,12 +172,15 @@ class TextAutoencoder(Autoencoder):
         return out
 
     @torch.no_grad()
-    def beam_search(self, z: torch.Tensor, beam: int, length: int, length_penalty: float = 1.0) -> torch.Tensor:
+    def beam_search(self, z: torch.Tensor, beam: int, length: int, length_penalty: float = 1.0,
+                    memory=None) -> torch.Tensor:
         """The ``beam`` most likely partial rows are extended token by token; the finished row
         with the best log-probability / (tokens ** length_penalty) is kept (Wu et al. 2016's
         normalization with α = ``length_penalty``; 0: none). (B, length) token ids."""
         b, k = len(z), beam
-        state = self.decoder.start(z.repeat_interleave(k, 0))
+        if memory is not None:
+            memory = tuple(m.repeat_interleave(k, 0) for m in memory)
+        state = self.decoder.start(z.repeat_interleave(k, 0), memory)
         tok = torch.full((b * k,), BOS, dtype=torch.long, device=z.device)
         scores = torch.zeros(b, k, device=z.device)
         scores[:, 1:] = -math.inf  # the k hypotheses start as one

@@ -59,7 +59,7 @@ def infill_spans(x: torch.Tensor, p: float, mean_span: float = 3.0, max_span: in
     start = tok & (torch.rand(x.shape, device=x.device) < p / mean_span)
     length = torch.poisson(torch.full(x.shape, mean_span, device=x.device)).clamp_(1, max_span)
     covered = torch.zeros_like(tok)
-    for j in range(max_span):  # position s + j is covered when a span starting at s is longer than j
+    for j in range(min(max_span, x.shape[1])):  # s + j is covered when a span starting at s is longer than j
         hit = start & (length > j)
         covered[:, j:] |= hit[:, :x.shape[1] - j] if j else hit
     covered &= tok

@@ -17,15 +17,21 @@ sampling and beam search.
 
 With ``feed_code`` the decoder also reads z at every step, beside the token's embedding,
 and its output layer sees z beside the state (Cho et al. 2014's decoder: the code cannot be
-forgotten over a long row).
+forgotten over a long row). With ``attention`` (the translator only: an autoencoder's decoder
+could copy its input past the code) the decoder also attends over the encoder's states at
+every step — Luong et al. 2015's global attention with the "general" score, a_t =
+softmax(h_t W Hᵀ) over the source's real tokens, h̃_t = tanh(W_c [h_t; a_t H]) — and the
+encoder hands its states over as ``memory`` (:meth:`TokenEncoder.states`).
 
 Registered as ``text-gru`` and ``text-lstm``; their options (``net_options``):
 ``embed_dim`` (default 128), ``layers`` (1), ``dropout`` (0.0, between stacked layers and on
-the embeddings), ``feed_code`` (false; the translator's default is true). The state width is
-the family's ``hidden[0]`` (default 256).
+the embeddings), ``feed_code`` (false; the translator's default is true), ``attention``
+(false). The state width is the family's ``hidden[0]`` (default 256).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -33,20 +39,21 @@ from torch import nn
 from ..errors import AekitError
 from .registry import Network, _add
 
-OPTIONS = ("embed_dim", "layers", "dropout", "feed_code")
+OPTIONS = ("embed_dim", "layers", "dropout", "feed_code", "attention")
 PAD = 0  # aekit.data.tokens.PAD: the padding id of every tokenizer (tests hold the two equal)
 
 
-def _options(cfg) -> tuple[int, int, float, bool]:
+def _options(cfg) -> tuple[int, int, float, bool, bool]:
     o = cfg.net_options
     embed, layers, dropout = int(o.get("embed_dim", 128)), int(o.get("layers", 1)), float(o.get("dropout", 0.0))
     if embed < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
         raise AekitError(f"net_options: embed_dim and layers must be ≥ 1 and dropout in [0, 1), got "
                          f"embed_dim={embed}, layers={layers}, dropout={dropout}")
-    feed = o.get("feed_code", False)
-    if not isinstance(feed, bool):
-        raise AekitError(f"net_options: feed_code must be true or false, got {feed!r}")
-    return embed, layers, dropout, feed
+    feed, attention = o.get("feed_code", False), o.get("attention", False)
+    for name, v in (("feed_code", feed), ("attention", attention)):
+        if not isinstance(v, bool):
+            raise AekitError(f"net_options: {name} must be true or false, got {v!r}")
+    return embed, layers, dropout, feed, attention
 
 
 def _rnn(cell: str, inputs: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
@@ -66,56 +73,78 @@ class TokenEncoder(nn.Module):
         self.head = nn.Linear(hidden, code_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = (x != PAD).sum(1).clamp_(min=1) - 1  # (B,) index of the EOS
+        return self.states(x)[0]
+
+    def states(self, x: torch.Tensor):
+        """(code (B, code_dim), memory): memory = (the states at every position (B, L, H), the
+        mask of the real tokens (B, L)), what an attending decoder reads."""
+        real = x != PAD
+        last = real.sum(1).clamp_(min=1) - 1  # (B,) index of the EOS
         h, _ = self.rnn(self.drop(self.embed(x)))  # (B, L, H)
         state = h[torch.arange(len(x), device=x.device), last]  # (B, H)
-        return self.head(state)
+        return self.head(state), (h, real)
 
 
 class TokenDecoder(nn.Module):
     """A recurrent language model whose initial state is a linear map of the code z."""
 
     def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float, cell: str,
-                 latent_dim: int, feed_code: bool = False):
+                 latent_dim: int, feed_code: bool = False, attention: bool = False):
         super().__init__()
         self.cell, self.layers, self.hidden, self.feed_code = cell, layers, hidden, feed_code
+        self.attention = attention
         self.embed = nn.Embedding(vocab, embed, padding_idx=PAD)
         self.drop = nn.Dropout(dropout)
         extra = latent_dim if feed_code else 0  # z beside each input and beside the output state
         self.rnn = _rnn(cell, embed + extra, hidden, layers, dropout)
         # z → the initial state of every layer (h, and c for an LSTM)
         self.init = nn.Linear(latent_dim, hidden * layers * (2 if cell == "lstm" else 1))
+        if attention:
+            self.score = nn.Linear(hidden, hidden, bias=False)  # Luong's "general" score h_t W hᵢ
+            self.combine = nn.Linear(2 * hidden, hidden)
         self.out = nn.Linear(hidden + extra, vocab)
 
-    def start(self, z: torch.Tensor):
-        """The decoding state for codes z (B, D): the recurrent state, and z itself."""
+    def start(self, z: torch.Tensor, memory=None):
+        """The decoding state for codes z (B, D): the recurrent state, z itself, and the
+        encoder's ``memory`` (an attending decoder needs it: :meth:`TokenEncoder.states`)."""
+        if self.attention and memory is None:
+            raise AekitError("memory: this decoder attends over the encoder's states; pass the memory that "
+                             "TokenEncoder.states gives with the code")
         s = torch.tanh(self.init(z)).view(len(z), -1, self.layers, self.hidden).permute(1, 2, 0, 3)
         s = s.contiguous()  # (1 or 2, layers, B, H)
-        return ((s[0], s[1]) if self.cell == "lstm" else s[0]), z
+        return ((s[0], s[1]) if self.cell == "lstm" else s[0]), z, memory if self.attention else None
 
     def _with_code(self, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """u (B, T, ·) with z (B, D) beside every step, when the code is fed."""
         return torch.cat([u, z[:, None].expand(-1, u.shape[1], -1)], -1) if self.feed_code else u
 
-    def forward(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    def _attend(self, h: torch.Tensor, memory) -> torch.Tensor:
+        """h̃ = tanh(W_c [h; context]) for decoder states h (B, T, H) over memory (B, L, H)."""
+        if memory is None:
+            return h
+        states, real = memory
+        scores = self.score(h) @ states.transpose(1, 2)  # (B, T, L)
+        weights = torch.softmax(scores.masked_fill(~real[:, None, :], -math.inf), -1)
+        return torch.tanh(self.combine(torch.cat([h, weights @ states], -1)))
+
+    def forward(self, z: torch.Tensor, inputs: torch.Tensor, memory=None) -> torch.Tensor:
         """Teacher forcing: logits (B, T, V) of tokens 1..T given ``inputs`` (B, T) = BOS, x_1..x_{T−1}."""
-        state, _ = self.start(z)
+        state, _, memory = self.start(z, memory)
         h, _ = self.rnn(self._with_code(self.drop(self.embed(inputs)), z), state)
-        return self.out(self._with_code(h, z))
+        return self.out(self._with_code(self._attend(h, memory), z))
 
     def step(self, tokens: torch.Tensor, state):
         """One step: logits (B, V) of the next token after ``tokens`` (B,), and the new state."""
-        rnn_state, z = state
+        rnn_state, z, memory = state
         h, rnn_state = self.rnn(self._with_code(self.embed(tokens)[:, None], z), rnn_state)
-        return self.out(self._with_code(h, z)[:, 0]), (rnn_state, z)
+        return self.out(self._with_code(self._attend(h, memory), z)[:, 0]), (rnn_state, z, memory)
 
     @staticmethod
     def select(state, index: torch.Tensor):
         """The state of the rows ``index`` (beam search reorders hypotheses)."""
-        rnn_state, z = state
-        if isinstance(rnn_state, tuple):
-            return tuple(s[:, index] for s in rnn_state), z[index]
-        return rnn_state[:, index], z[index]
+        rnn_state, z, memory = state
+        rnn_state = tuple(s[:, index] for s in rnn_state) if isinstance(rnn_state, tuple) else rnn_state[:, index]
+        return rnn_state, z[index], None if memory is None else (memory[0][index], memory[1][index])
 
 
 def _check(cfg) -> None:
@@ -132,10 +161,10 @@ def _check(cfg) -> None:
 def _builder(cell: str):
     def build(cfg, code_dim: int):
         _check(cfg)
-        embed, layers, dropout, feed = _options(cfg)
+        embed, layers, dropout, feed, attention = _options(cfg)
         hidden = cfg.hidden[0] if cfg.hidden else 256
         return (TokenEncoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, code_dim),
-                TokenDecoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, cfg.latent_dim, feed))
+                TokenDecoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, cfg.latent_dim, feed, attention))
     return build
 
 

@@ -58,7 +58,7 @@ def text_metrics(model, ids: np.ndarray, nll_samples: int = 0, batch_size: int =
             if model.variational:
                 kl.append(enc.kl())
                 means.append(enc.mean)
-            rec = model.decode(z)[:, :target.shape[1]]
+            rec = (model.translate(sides(xb)[0]) if sides else model.decode(z))[:, :target.shape[1]]
             exact.append((rec == target).all(1))
             tokens += int((target != 0).sum())
     nll_t = torch.cat(nll).double()
