@@ -177,7 +177,9 @@ def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, 
     assert r.translate(["Guten Morgen!"]) == r.reconstruct(["Guten Morgen!"])
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["items"] == 40  # the same test pairs, read and split again
+    again = json.loads(capsys.readouterr().out)
+    assert again["items"] == 40  # the same test pairs, read and split again
+    assert again["bleu"] == pytest.approx(m["bleu"]) and again["chrf"] == pytest.approx(m["chrf"])
 
 
 def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):

@@ -123,7 +123,7 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
         "read": {k: v for k, v in read_opts.items() if v is not None},
         "tokenizer": tok.kind, "vocab_size": tok.vocab_size, "max_length": lengths[-1],
         "train_items": len(train), "test_items": len(test), "truncated": truncated, "test_size": test_size,
-        "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles]}})
+        "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles], **({"beam": beam} if pairs else {})}})
     metrics = {"split": "test", **text_metrics(net, x_test, nll_samples=nll_samples)}
     if pairs:
         result = TextRun(net, tok, {}, run.path)

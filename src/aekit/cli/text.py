@@ -163,6 +163,12 @@ def evaluate(args: argparse.Namespace) -> int:
     run = TextRun.load(args.run)
     ids = run.encode(_read(run, args.data)).numpy() if args.data else run.test_ids()
     metrics = {"split": "data" if args.data else "test", **text_metrics(run.model, ids, nll_samples=args.nll_samples)}
+    if run.pairs and not args.data:  # the translations of the test sources against their references
+        from ..tasks.text import translation_metrics
+
+        test, beam = run.test_items(), int(run.settings.get("beam", 1))  # decoded as at training time
+        metrics.update(translation_metrics(run.translate([p[0] for p in test], beam=beam), [p[1] for p in test]))
+        metrics["beam"] = beam
     RunDir(args.run).write_metrics(metrics)
     shown = {k: v for k, v in metrics.items() if k != "split"}
     print(json.dumps(metrics, indent=2) if args.json else f"{args.run}: {format_metrics(shown)}")

@@ -206,8 +206,9 @@ class TextRun:
         q = np.asarray(self.settings["score_quantiles"], dtype=np.float64)
         return float(np.interp(1 - contamination, np.linspace(0, 1, len(q)), q))
 
-    def test_ids(self) -> np.ndarray:
-        """Token rows of the run's test items: its source read and split again as in training."""
+    def test_items(self) -> list:
+        """The run's test items (a translator's: (source, target) pairs): its file read and
+        split again as in training."""
         from ..data.text import read_text
 
         s = self.settings
@@ -215,11 +216,13 @@ class TextRun:
             raise AekitError(f"{self.path}: the training file {s.get('source')} is not there to take the test items "
                              "from; pass --data FILE to evaluate on other items")
         got = read_text(s["source"], **s.get("read", {}))
+        return split_items(list(zip(got.texts, got.targets)) if self.pairs else got.texts, s["test_size"], s["seed"])[1]
+
+    def test_ids(self) -> np.ndarray:
+        """Token rows of the run's test items."""
+        test = self.test_items()
         if self.pairs:
-            _, test = split_items(list(zip(got.texts, got.targets)), s["test_size"], s["seed"])
-            lengths = [self.max_length, self.model.output_length()]
-            return token_rows(self.tokenizer, test, lengths, True)[0]
-        _, test = split_items(got.texts, s["test_size"], s["seed"])
+            return token_rows(self.tokenizer, test, [self.max_length, self.model.output_length()], True)[0]
         return self.encode(test).numpy()
 
     def score(self, texts) -> np.ndarray:
