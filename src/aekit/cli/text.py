@@ -27,7 +27,7 @@ def train(run: dict, model_opts: dict, train_opts: dict) -> int:
 
     for k in ("format", "key", "label_column", "image_size", "binarize", "channel_norm", "stream", "preprocess",
               "tsne", "tensorboard", "window", "train_steps", "time_column", "columns", "threshold", "risk",
-              "score", "data_root"):
+              "score", "data_root", "stride", "impute"):
         if run.get(k):
             raise AekitError(f"{_flag(k)}: not an option of a text run (--model {run.get('model')})")
     result = train_text_run(run["model"], run.get("data"), run.get("out"), overwrite=bool(run.get("overwrite")),
