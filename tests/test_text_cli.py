@@ -198,3 +198,11 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "a").exists() and not (tmp_path / "s.csv").exists()
+
+
+def test_commands_for_other_runs_refuse_a_text_run_in_one_line(run, tmp_path, capsys):
+    for argv in (["export", str(run)], ["denoise", str(run), "x.txt", "--out", str(tmp_path / "y.npy")],
+                 ["traverse", str(run)], ["serve", str(run)]):
+        assert main(argv) != 0, argv
+        err = capsys.readouterr().err.strip()
+        assert "is a text run" in err and len(err.splitlines()) == 1, err

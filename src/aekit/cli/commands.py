@@ -139,6 +139,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..deploy import check_format, check_outputs, export
     from ..rundir import RunDir
 
+    text.refuse(args.run, "export")
     fmt = check_format(args.format)  # every argument is checked before the run is loaded
     outputs = check_outputs(args.outputs, "--outputs")
     run = RunDir(args.run).require_run()
@@ -151,6 +152,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_denoise(args: argparse.Namespace) -> int:
     from ..tasks.denoise import denoise_path
 
+    text.refuse(args.run, "denoise")
     summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
     print(f"wrote {summary.pop('out')}")
     if args.noise:
@@ -174,6 +176,7 @@ def cmd_traverse(args: argparse.Namespace) -> int:
     from ..apply import traverse_to_path
     from ..errors import AekitError
 
+    text.refuse(args.run, "traverse")
     run_dir = Path(args.run)
     try:
         dims = [int(d) for d in args.dims.split(",")] if args.dims else None
@@ -211,6 +214,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ..errors import AekitError
     from ..serve import serve
+
+    text.refuse(args.run, "serve")
 
     if args.max_batch < 1:
         raise AekitError(f"--max-batch: must be at least 1, got {args.max_batch}")

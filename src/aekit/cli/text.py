@@ -20,6 +20,13 @@ def is_text(run: str) -> bool:
     return is_text_run(run)
 
 
+def refuse(run: str, command: str) -> None:
+    """A one-line error for the commands that do not take a text run (yet)."""
+    if is_text(run):
+        raise AekitError(f"{command}: {run} is a text run, which {command} does not take; text runs have "
+                         "sample, reconstruct, interpolate, embed, detect, evaluate, translate and report")
+
+
 def train(run: dict, model_opts: dict, train_opts: dict) -> int:
     """``aekit train --model sentence_vae --data quotes.txt --separator %``."""
     from ..text_run import train_text_run
