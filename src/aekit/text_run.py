@@ -25,6 +25,7 @@ from .errors import AekitError
 from .rundir import RunDir
 from .tasks.text import (
     TextRun,
+    chunked,
     is_text_run,
     split_items,
     text_metrics,
@@ -117,7 +118,7 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     trainer = Trainer(tcfg, out_dir=run.path)
     trainer.fit(net, Data(x_train=x_train, x_test=x_test, name=name))
     # the training items' scores, for aekit detect's threshold at any contamination
-    quantiles = np.quantile(net.score(torch.from_numpy(x_train)).double().numpy(), np.linspace(0, 1, 1001))
+    quantiles = np.quantile(chunked(net.score, torch.from_numpy(x_train)).double().numpy(), np.linspace(0, 1, 1001))
     run.write_config(data={"text": {
         "source": os.path.abspath(data) if isinstance(data, str) else str(data),
         "read": {k: v for k, v in read_opts.items() if v is not None},

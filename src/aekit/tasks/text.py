@@ -79,6 +79,14 @@ def text_metrics(model, ids: np.ndarray, nll_samples: int = 0, batch_size: int =
     return out
 
 
+CHUNK = 256  # rows per forward pass: a file of any length goes through the network in pieces
+
+
+def chunked(fn, rows: torch.Tensor) -> torch.Tensor:
+    """``fn`` applied to ``rows`` CHUNK rows at a time, the results concatenated."""
+    return torch.cat([fn(c) for c in rows.split(CHUNK)])
+
+
 def split_items(texts: list, test_size: float, seed: int) -> tuple[list, list]:
     """(training items, test items): a seeded random split, the same every time."""
     order = np.random.default_rng(seed).permutation(len(texts))
@@ -155,28 +163,23 @@ class TextRun:
             raise AekitError(f"translate: {self.path} is a {type(self.model).__name__} run, not a translator; "
                              "train one with aekit train --model seq2seq --data pairs.tsv --target-column 2")
         src = self.encode(texts)[:, :self.max_length]
-        return self.tokenizer.decode(self._chunked(
+        return self.tokenizer.decode(chunked(
             lambda c: self.model.translate(c, beam=beam, length_penalty=length_penalty), src))
-
-    CHUNK = 256  # rows per forward pass: a file of any length is encoded and decoded in pieces
-
-    def _chunked(self, fn, rows: torch.Tensor) -> torch.Tensor:
-        return torch.cat([fn(c) for c in rows.split(self.CHUNK)])
 
     def _decode(self, z: torch.Tensor, **kw) -> list[str]:
         from ..nets.modes import eval_mode
 
         with eval_mode(self.model):
-            return self.tokenizer.decode(self._chunked(lambda c: self.model.generate(c, **kw), z))
+            return self.tokenizer.decode(chunked(lambda c: self.model.generate(c, **kw), z))
 
     def codes(self, texts) -> torch.Tensor:
-        return self._chunked(self.model.transform, self.encode(texts))
+        return chunked(self.model.transform, self.encode(texts))
 
     def reconstruct(self, texts) -> list[str]:
         """Greedy reconstructions (a translator's: translations) of ``texts``."""
         if self.pairs:
             return self.translate(texts)
-        return self.tokenizer.decode(self._chunked(self.model.reconstruct, self.encode(texts)))
+        return self.tokenizer.decode(chunked(self.model.reconstruct, self.encode(texts)))
 
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None) -> list[str]:
         if not self.model.generative:
@@ -230,4 +233,4 @@ class TextRun:
         if self.pairs:
             raise AekitError(f"detect: {self.path} is a translator, which scores pairs, not items; "
                              "detect unusual sentences with a seqae or sentence_vae run")
-        return self._chunked(self.model.score, self.encode(texts)).double().numpy()
+        return chunked(self.model.score, self.encode(texts)).double().numpy()
