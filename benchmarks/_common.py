@@ -31,3 +31,16 @@ def write_results(name: str, tag: str, result: dict, lines: list[str]) -> None:
     (OUT / f"{name}{tag}.json").write_text(json.dumps(result, indent=1))
     (OUT / f"{name}{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def tutorial_epoch(model, loader, opt, limit: int | None = None) -> None:
+    """One epoch of the loop a tutorial writes: for each DataLoader batch, ``model(x).loss``,
+    zero_grad, backward, step (the first ``limit`` batches only, when given)."""
+    model.train()
+    for i, (xb,) in enumerate(loader):
+        if limit is not None and i >= limit:
+            break
+        loss = model(xb).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()

@@ -75,7 +75,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import command, machine, write_results
+from _common import command, machine, tutorial_epoch, write_results
 from throughput import matmul_flops
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -141,15 +141,7 @@ def plain_epoch(model, series: np.ndarray, window: int, stride: int, batch: int,
     view = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)  # (T − W + 1, C, W), a view
     windows = torch.from_numpy(view[::stride].transpose(0, 2, 1).copy())  # (N, W, C), copied
     loader = DataLoader(TensorDataset(windows), batch_size=batch, shuffle=True)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    for i, (xb,) in enumerate(loader):
-        if limit is not None and i >= limit:
-            break
-        loss = model(xb).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    tutorial_epoch(model, loader, torch.optim.Adam(model.parameters(), lr=1e-3), limit)
     return len(windows)
 
 

@@ -31,7 +31,7 @@ import statistics
 import time
 
 import numpy as np
-from _common import command, machine, write_results
+from _common import command, machine, tutorial_epoch, write_results
 
 
 def main(argv=None) -> int:
@@ -60,13 +60,8 @@ def main(argv=None) -> int:
     x = torch.from_numpy(ids)
 
     def plain_train(model):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        model.train()
-        for (xb,) in DataLoader(TensorDataset(x), batch_size=64, shuffle=True):
-            loss = model(xb).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        tutorial_epoch(model, DataLoader(TensorDataset(x), batch_size=64, shuffle=True),
+                    torch.optim.Adam(model.parameters(), lr=1e-3))
 
     def plain_decode(model, z):
         out = []

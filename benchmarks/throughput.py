@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import MNIST
+from _common import MNIST, tutorial_epoch
 from torch import nn
 
 import aekit
@@ -128,16 +128,9 @@ def plain_rate(kind: str, x: np.ndarray, epochs: int) -> float:
     model = stock_layers(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(torch.from_numpy(x)), batch_size=256, shuffle=True)
-    model.train()
 
     def epoch(limit=None):
-        for i, (xb,) in enumerate(loader):
-            if limit is not None and i >= limit:
-                break
-            loss = model(xb).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        tutorial_epoch(model, loader, opt, limit)
 
     epoch(limit=20)
     t0 = time.perf_counter()
