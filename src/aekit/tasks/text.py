@@ -83,8 +83,10 @@ CHUNK = 256  # rows per forward pass: a file of any length goes through the netw
 
 
 def chunked(fn, rows: torch.Tensor) -> torch.Tensor:
-    """``fn`` applied to ``rows`` CHUNK rows at a time, the results concatenated."""
-    return torch.cat([fn(c) for c in rows.split(CHUNK)])
+    """``fn`` applied to ``rows`` CHUNK rows at a time (:func:`aekit.data.batches.batched`)."""
+    from ..data.batches import batched
+
+    return batched(fn, rows, CHUNK)
 
 
 def split_items(texts: list, test_size: float, seed: int) -> tuple[list, list]:
