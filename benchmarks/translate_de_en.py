@@ -95,6 +95,12 @@ def main(argv=None) -> int:
                     "(Cho et al. 2014), 0: the code only starts it")
     ap.add_argument("--attention", action="store_true", help="the decoder also attends over the encoder's states "
                     "(Luong et al. 2015); the denoising autoencoders have no attention, the translator's starts new")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout on the embeddings and on the decoder's "
+                    "output states (net_options dropout)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0, help="the translator's training loss against "
+                    "targets smoothed by this ε")
+    ap.add_argument("--methods", default="scratch,pretrained", help="which encoder-decoders to train (the "
+                    "dictionary always runs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -140,8 +146,9 @@ def main(argv=None) -> int:
 
     x_train, x_test = rows_of(train), rows_of(test)
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
-            "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code)}}
+            "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout}}
     dae_opts = {**opts, "net_options": dict(opts["net_options"])}  # an autoencoder never attends
+    opts["label_smoothing"] = args.label_smoothing  # the translator's option
     if args.attention:
         opts["net_options"]["attention"] = True
 
@@ -176,23 +183,26 @@ def main(argv=None) -> int:
                 "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve, "seconds": seconds,
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
 
-    torch.manual_seed(args.seed)
-    scratch = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
-    rows["scratch"] = fit_pairs(scratch, "scratch")
-
-    t = time.perf_counter()
-    daes = {}
-    for side, length, col in (("de", src_len, 0), ("en", tgt_len, 1)):
+    methods = args.methods.split(",")
+    if "scratch" in methods:
         torch.manual_seed(args.seed)
-        dae = DenoisingSeqAE(input_shape=(length,), **dae_opts)
-        h = aekit.Trainer(epochs=pre_epochs, batch_size=64, lr=args.lr, seed=args.seed, val_split=0.0,
-                          progress=False).fit(dae, encode([p[col] for p in train], length))
-        daes[side] = dae
-        print(f"  DAE {side}: train loss {h[-1]['train_loss']:.2f}", flush=True)
-    pre_seconds = time.perf_counter() - t
-    torch.manual_seed(args.seed)
-    pre = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts).init_from(daes["de"], daes["en"])
-    rows["pretrained"] = {**fit_pairs(pre, "pretrained"), "pretrain_seconds": pre_seconds}
+        scratch = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
+        rows["scratch"] = fit_pairs(scratch, "scratch")
+
+    if "pretrained" in methods:
+        t = time.perf_counter()
+        daes = {}
+        for side, length, col in (("de", src_len, 0), ("en", tgt_len, 1)):
+            torch.manual_seed(args.seed)
+            dae = DenoisingSeqAE(input_shape=(length,), **dae_opts)
+            h = aekit.Trainer(epochs=pre_epochs, batch_size=64, lr=args.lr, seed=args.seed, val_split=0.0,
+                              progress=False).fit(dae, encode([p[col] for p in train], length))
+            daes[side] = dae
+            print(f"  DAE {side}: train loss {h[-1]['train_loss']:.2f}", flush=True)
+        pre_seconds = time.perf_counter() - t
+        torch.manual_seed(args.seed)
+        pre = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts).init_from(daes["de"], daes["en"])
+        rows["pretrained"] = {**fit_pairs(pre, "pretrained"), "pretrain_seconds": pre_seconds}
 
     total = time.perf_counter() - t_all
     result = {"command": command("translate_de_en.py", argv), "machine": machine(), "train_pairs": len(train),
@@ -203,13 +213,14 @@ def main(argv=None) -> int:
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
              f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}"
-             f"{', attention' if args.attention else ''}, lr {args.lr}, "
+             f"{', attention' if args.attention else ''}, dropout {args.dropout}, label smoothing "
+             f"{args.label_smoothing}, lr {args.lr}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
              "best epoch | test NLL/token | seconds |", "|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
              f"| | {rows['dictionary']['seconds']:.0f} |"]
-    for name in ("scratch", "pretrained"):
+    for name in [m for m in ("scratch", "pretrained") if m in rows]:
         r = rows[name]
         secs = r["seconds"] + r.get("pretrain_seconds", 0.0)
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "

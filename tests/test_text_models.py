@@ -365,3 +365,27 @@ def test_attention_is_the_translators_alone_and_pretraining_leaves_it_new():
     model.init_from(src_ae, tgt_ae)
     assert torch.equal(model.decoder.out.weight, tgt_ae.decoder.out.weight)
     assert torch.equal(model.decoder.score.weight, before)
+
+
+def test_label_smoothing_changes_the_training_loss_only_and_matches_its_definition():
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    opts = {"vocab_size": 20, "latent_dim": 8, "hidden": (16,), "net_options": {"embed_dim": 8}}
+    x = word_by_word(16, 0)
+    plain = Seq2Seq(input_shape=(12,), source_length=6, **opts)
+    smooth = Seq2Seq(input_shape=(12,), source_length=6, label_smoothing=0.2, **opts)
+    smooth.load_state_dict(plain.state_dict())
+    a, b = plain(x), smooth(x)
+    assert torch.equal(a.terms["recon"], b.terms["recon"])  # the reported NLL is the true one
+    # (1 − ε)·NLL + ε·(mean over the vocabulary of −log p) per target token, summed per row
+    src, tgt = smooth.sides(x)
+    logp = torch.log_softmax(smooth.decoder(smooth.encoder(src), torch.cat(
+        [torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], 1)), -1)
+    nll = -logp.gather(-1, tgt[..., None])[..., 0]
+    want = ((0.8 * nll - 0.2 * logp.mean(-1)) * (tgt != PAD)).sum(1).mean()
+    assert torch.allclose(b.loss, want, atol=1e-5) and b.loss.item() > a.loss.item()
+    smooth.eval()
+    assert torch.allclose(smooth(x).loss, a.loss)  # evaluation reports the unsmoothed loss
+    with pytest.raises(aekit.AekitError, match="label_smoothing"):
+        Seq2Seq(input_shape=(12,), source_length=6, label_smoothing=1.0, **opts)

@@ -38,10 +38,13 @@ from .text import TextAutoencoder, TextConfig, pad_to, teacher_inputs, token_nll
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Seq2SeqConfig(TextConfig):
     source_length: int = option(help="tokens of the source side of a row (the rest is the target)")
+    label_smoothing: float = option(0.0, "training loss against targets smoothed by ε (Szegedy et al. 2016); "
+                                    "the reported NLL is always the true one")
     attends = True
 
     def validate(self) -> None:
         super().validate()
+        check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
         n = self.input_shape[0] if len(self.input_shape) == 1 else 0
         check(isinstance(self.source_length, int) and 2 <= self.source_length <= n - 2, "source_length",
               f"must leave at least 2 tokens to each side of a row of {n}, got {self.source_length!r}")
@@ -95,10 +98,12 @@ class Seq2Seq(TextAutoencoder):
         logits = self.decoder(z, teacher_inputs(tgt), memory=memory)
         nll = token_nll(logits, tgt)
         rec = nll.sum(1)
+        eps = self.config.label_smoothing
+        loss = token_nll(logits, tgt, eps).sum(1).mean() if eps > 0 and self.training else rec.mean()
         pred = pad_to(logits.detach().argmax(-1), self.output_length())
         recon = torch.cat([pad_to(src, self.config.source_length), pred], 1)
         terms = {"recon": rec.detach().mean(), "nll_token": nll.detach().sum() / (tgt != 0).sum()}
-        return Output(loss=rec.mean(), terms=terms, recon=recon, z=z)
+        return Output(loss=loss, terms=terms, recon=recon, z=z)
 
     def reconstruction_nll(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """−log p(y | z, x's source) per row for rows x holding both sides (only the target is

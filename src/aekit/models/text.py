@@ -74,11 +74,12 @@ def teacher_inputs(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], 1)
 
 
-def token_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """−log p(x_t | …) of every position (B, T), 0 at PAD positions."""
+def token_nll(logits: torch.Tensor, x: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """−log p(x_t | …) of every position (B, T), 0 at PAD positions (the cross-entropy against
+    targets smoothed by ``label_smoothing`` when it is > 0)."""
     b, t, v = logits.shape
     return F.cross_entropy(logits.reshape(b * t, v).float(), x.reshape(b * t), ignore_index=PAD,
-                           reduction="none").view(b, t)
+                           reduction="none", label_smoothing=label_smoothing).view(b, t)
 
 
 def trim(x: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,10 @@ softmax(h_t W Hᵀ) over the source's real tokens, h̃_t = tanh(W_c [h_t; a_t H]
 encoder hands its states over as ``memory`` (:meth:`TokenEncoder.states`).
 
 Registered as ``text-gru`` and ``text-lstm``; their options (``net_options``):
-``embed_dim`` (default 128), ``layers`` (1), ``dropout`` (0.0, between stacked layers and on
-the embeddings), ``feed_code`` (false; the translator's default is true), ``attention``
-(false). The state width is the family's ``hidden[0]`` (default 256).
+``embed_dim`` (default 128), ``layers`` (1), ``dropout`` (0.0, between stacked layers, on
+the embeddings and on the states the output layer reads), ``feed_code`` (false; the
+translator's default is true), ``attention`` (false). The state width is the family's
+``hidden[0]`` (default 256).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class TokenDecoder(nn.Module):
         """Teacher forcing: logits (B, T, V) of tokens 1..T given ``inputs`` (B, T) = BOS, x_1..x_{T−1}."""
         state, _, memory = self.start(z, memory)
         h, _ = self.rnn(self._with_code(self.drop(self.embed(inputs)), z), state)
-        return self.out(self._with_code(self._attend(h, memory), z))
+        return self.out(self._with_code(self.drop(self._attend(h, memory)), z))
 
     def step(self, tokens: torch.Tensor, state):
         """One step: logits (B, V) of the next token after ``tokens`` (B,), and the new state."""
