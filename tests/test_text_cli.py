@@ -145,6 +145,28 @@ def test_text_run_errors_are_one_line(run, lines, tmp_path, capsys):
     assert isinstance(aekit.load(seqae), aekit.SeqAE)
 
 
+def test_no_truncate_refuses_long_items_at_training_and_at_every_later_command(lines, tmp_path, capsys):
+    base = ["train", "--model", "seqae", "--data", str(lines), "--epochs", "1", "--vocab-size", "300",
+            "--hidden", "8", "--latent-dim", "4", "--quiet", "--no-truncate"]
+    assert main([*base, "--max-length", "6", "--out", str(tmp_path / "short")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--max-length" in err and "lines.txt" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "short").exists()
+    # without --max-length the default length holds every training item, so nothing is cut
+    assert main([*base, "--out", str(tmp_path / "whole")]) == 0
+    text = json.loads((tmp_path / "whole" / "config.json").read_text())["data"]["text"]
+    assert text["truncate"] is False and text["truncated"] == 0
+    r = TextRun.load(tmp_path / "whole")
+    long_item = " ".join(["word"] * 4 * text["max_length"])
+    with pytest.raises(aekit.AekitError, match="--no-truncate"):
+        r.encode([long_item])
+    assert main(["reconstruct", str(tmp_path / "whole"), long_item]) != 0
+    assert "--no-truncate" in capsys.readouterr().err
+    # a run trained without it cuts the item and says so
+    assert main(["train", *base[1:-1], "--max-length", "6", "--out", str(tmp_path / "cut")]) == 0
+    assert TextRun.load(tmp_path / "cut").encode([long_item]).shape == (1, 6)
+
+
 @pytest.fixture(scope="module")
 def translator(tmp_path_factory):
     src = need(PAIRS)

@@ -49,13 +49,15 @@ def is_text_family(model: Any) -> bool:
 def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLike | RunDir | None = None, *,
                    overwrite: bool = False, separator: str | None = None, text_column: str | int | None = None,
                    target_column: str | int | None = None, encoding: str = "utf-8", tokenizer: str = "bpe",
-                   max_length: int | None = None, test_size: float = 0.1, nll_samples: int = 0,
+                   max_length: int | None = None, truncate: bool = True, test_size: float = 0.1,
+                   nll_samples: int = 0,
                    beam: int = 1, report: bool = True, **options: Any) -> dict[str, Any]:
     """Train a text family on the items of ``data`` (a text file, a table column, a folder)
     into a run directory: tokenizer (``tokenizer`` kind, ``vocab_size`` tokens at most)
     trained on the training items, rows of ``max_length`` tokens (default: the 99th
     percentile of the training items' lengths, at most 256; longer items are truncated and
-    counted), the family trained with :class:`~aekit.Trainer` (64 items a batch unless
+    counted — or, with ``truncate=False``, refused here and at every later command on the run,
+    the default length then holding every training item), the family trained with :class:`~aekit.Trainer` (64 items a batch unless
     ``batch_size`` says otherwise, fewer for a small corpus), test metrics in metrics.json.
     ``seq2seq`` trains on pairs: ``text_column`` the source, ``target_column`` the target
     (one tokenizer for both sides; each side its own length), and its test metrics add BLEU
@@ -100,9 +102,14 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     vocab = int(model_opts.pop("vocab_size", 8000))
     sides = [[p[0] for p in train], [p[1] for p in train]] if pairs else [train]
     tok = Tokenizer.train([t for side in sides for t in side], kind=tokenizer, vocab_size=vocab)
-    lengths = [int(max_length or tok.suggest_max_length(side, 0.99, cap=256)) for side in sides]
+    whole = 0.99 if truncate else 1.0  # the quantile of the items the default length holds whole
+    lengths = [int(max_length or tok.suggest_max_length(side, whole, cap=256)) for side in sides]
     x_train, truncated = token_rows(tok, train, lengths, pairs)
-    x_test, _ = token_rows(tok, test, lengths, pairs)
+    x_test, test_truncated = token_rows(tok, test, lengths, pairs)
+    if not truncate and truncated + test_truncated:
+        raise AekitError(f"--data: {truncated + test_truncated} items of {data} are longer than "
+                         f"{' / '.join(str(n - 1) for n in lengths)} tokens (--max-length, EOS included); raise "
+                         "--max-length, or leave out --no-truncate to cut them")
     if truncated:
         log.warning("%d training items are longer than %s tokens and were truncated (--max-length)", truncated,
                     " / ".join(map(str, lengths)))
@@ -123,7 +130,8 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
         "source": os.path.abspath(data) if isinstance(data, str) else str(data),
         "read": {k: v for k, v in read_opts.items() if v is not None},
         "tokenizer": tok.kind, "vocab_size": tok.vocab_size, "max_length": lengths[-1],
-        "train_items": len(train), "test_items": len(test), "truncated": truncated, "test_size": test_size,
+        "train_items": len(train), "test_items": len(test), "truncated": truncated, "truncate": bool(truncate),
+        "test_size": test_size,
         "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles], **({"beam": beam} if pairs else {})}})
     metrics = {"split": "test", **text_metrics(net, x_test, nll_samples=nll_samples)}
     if pairs:

@@ -13,10 +13,11 @@ RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet",
             "no_report", "tensorboard", "tsne", "plugin",
             "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream",
             "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
-            "separator", "text_column", "target_column", "tokenizer", "max_length", "beam")
+            "separator", "text_column", "target_column", "tokenizer", "max_length", "truncate", "beam")
 SERIES_KEYS = ("stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
                "label_column", "impute")
-TEXT_KEYS = ("separator", "text_column", "target_column", "tokenizer", "max_length", "test_size", "beam")
+TEXT_KEYS = ("separator", "text_column", "target_column", "tokenizer", "max_length", "truncate", "test_size",
+             "beam")
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 
@@ -219,6 +220,9 @@ def _text_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-length", type=int, default=None,
                    help="tokens per item, EOS included; longer items are truncated and counted "
                         "(default: the 99th percentile of the training items, at most 256)")
+    g.add_argument("--no-truncate", dest="truncate", action="store_false", default=None,
+                   help="refuse items longer than --max-length instead of truncating them, now and at every later "
+                        "command on the run (the default length then holds every training item, at most 256)")
 
 
 def text_opts(run: dict) -> dict:

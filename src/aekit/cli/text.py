@@ -47,9 +47,16 @@ def train(run: dict, model_opts: dict, train_opts: dict) -> int:
     return 0
 
 
+def _is_file(item: str) -> bool:
+    try:
+        return Path(item).is_file()
+    except OSError:  # a sentence longer than a file name can be
+        return False
+
+
 def _items(inputs: list[str]) -> list[str]:
     """Items given on the command line; a single existing file is read one item per line."""
-    if len(inputs) == 1 and Path(inputs[0]).is_file():
+    if len(inputs) == 1 and _is_file(inputs[0]):
         from ..data.text import read_text
 
         return read_text(inputs[0]).texts

@@ -148,9 +148,14 @@ class TextRun:
         return hasattr(self.model.config, "source_length")
 
     def encode(self, texts) -> torch.Tensor:
-        """Token rows (N, max_length) of ``texts``, longer items truncated (logged); for a
-        translator, source rows with an empty target side."""
+        """Token rows (N, max_length) of ``texts``, longer items truncated (logged) or, for a run
+        trained with ``truncate=False`` (``--no-truncate``), refused; for a translator, source
+        rows with an empty target side."""
         enc = self.tokenizer.encode(texts, self.max_length)
+        if enc.truncated and self.settings.get("truncate") is False:
+            raise AekitError(f"{enc.truncated} of {len(enc.ids)} items are longer than the run's "
+                             f"{self.max_length - 1} tokens, and {self.path} was trained with --no-truncate; "
+                             "shorten them or split them into several items")
         if enc.truncated:
             log.warning("%d of %d items are longer than the run's %d tokens and were truncated",
                         enc.truncated, len(enc.ids), self.max_length)
