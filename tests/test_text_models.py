@@ -389,3 +389,31 @@ def test_label_smoothing_changes_the_training_loss_only_and_matches_its_definiti
     assert torch.allclose(smooth(x).loss, a.loss)  # evaluation reports the unsmoothed loss
     with pytest.raises(aekit.AekitError, match="label_smoothing"):
         Seq2Seq(input_shape=(12,), source_length=6, label_smoothing=1.0, **opts)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_bidirectional_encoder_reads_each_row_backwards_from_its_eos_never_from_its_padding(cell):
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = SeqAE(input_shape=(16,), vocab_size=30, latent_dim=6, hidden=(12,), arch=f"text-{cell}",
+                  net_options={"embed_dim": 8, "bidirectional": True}).eval()
+    x = rows(6, 16, 30)
+    padded = torch.cat([x, torch.zeros(6, 9, dtype=x.dtype)], 1)
+    (za, (ha, _)), (zb, (hb, _)) = model.encoder.states(x), model.encoder.states(padded)
+    assert torch.allclose(za, zb, atol=1e-6) and torch.allclose(ha, hb[:, :16], atol=1e-6)
+    # the backward state at the first token has read the whole row: changing the last real token changes it
+    n = int((x[0] != PAD).sum())
+    y = x.clone()
+    y[0, n - 2] = 5 + (y[0, n - 2] - 4) % 25
+    assert not torch.allclose(model.encoder(y)[0], za[0])
+    assert torch.allclose(model.encoder(y)[1:], za[1:], atol=1e-6)
+    # an attending translator on it learns the toy pair
+    torch.manual_seed(0)
+    s2s = Seq2Seq(input_shape=(12,), source_length=6, vocab_size=20, latent_dim=32, hidden=(64,), arch=f"text-{cell}",
+                  net_options={"embed_dim": 16, "attention": True, "bidirectional": True})
+    train, test = word_by_word(3000, 0), word_by_word(200, 1)
+    aekit.Trainer(epochs=6, batch_size=64, lr=5e-3, progress=False, val_split=0).fit(s2s, train.numpy())
+    assert float((s2s.translate(test[:, :6]) == test[:, 6:]).all(1).float().mean()) > 0.9
+    with pytest.raises(aekit.AekitError, match="bidirectional"):
+        SeqAE(input_shape=(8,), vocab_size=30, net_options={"bidirectional": 1})

@@ -57,7 +57,8 @@ class Seq2Seq(TextAutoencoder):
     config_class = Seq2SeqConfig
     paper = "Sutskever et al. 2014, Sequence to Sequence Learning with Neural Networks; Cho et al. 2014"
     variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"},
-                {"source_length": 6, "net_options": {"embed_dim": 8, "attention": True}})
+                {"source_length": 6, "net_options": {"embed_dim": 8, "attention": True}},
+                {"source_length": 6, "arch": "text-lstm", "net_options": {"attention": True, "bidirectional": True}})
 
     def build_networks(self, code_dim: int, config=None):
         """The token network with the code fed to every decoder step (Cho et al. 2014) unless

@@ -26,8 +26,11 @@ encoder hands its states over as ``memory`` (:meth:`TokenEncoder.states`).
 Registered as ``text-gru`` and ``text-lstm``; their options (``net_options``):
 ``embed_dim`` (default 128), ``layers`` (1), ``dropout`` (0.0, between stacked layers, on
 the embeddings and on the states the output layer reads), ``feed_code`` (false; the
-translator's default is true), ``attention`` (false). The state width is the family's
-``hidden[0]`` (default 256).
+translator's default is true), ``attention`` (false), ``bidirectional`` (false: with it the
+encoder also reads each row backwards from its EOS — packed, so padding never enters — the
+code reads both directions' final states, and an attending decoder reads both directions'
+states mapped to the state width, as in Bahdanau et al. 2015). The state width is the
+family's ``hidden[0]`` (default 256).
 """
 
 from __future__ import annotations
@@ -40,38 +43,44 @@ from torch import nn
 from ..errors import AekitError
 from .registry import Network, _add
 
-OPTIONS = ("embed_dim", "layers", "dropout", "feed_code", "attention")
+OPTIONS = ("embed_dim", "layers", "dropout", "feed_code", "attention", "bidirectional")
 PAD = 0  # aekit.data.tokens.PAD: the padding id of every tokenizer (tests hold the two equal)
 
 
-def _options(cfg) -> tuple[int, int, float, bool, bool]:
+def _options(cfg) -> tuple[int, int, float, bool, bool, bool]:
     o = cfg.net_options
     embed, layers, dropout = int(o.get("embed_dim", 128)), int(o.get("layers", 1)), float(o.get("dropout", 0.0))
     if embed < 1 or layers < 1 or not 0.0 <= dropout < 1.0:
         raise AekitError(f"net_options: embed_dim and layers must be ≥ 1 and dropout in [0, 1), got "
                          f"embed_dim={embed}, layers={layers}, dropout={dropout}")
-    feed, attention = o.get("feed_code", False), o.get("attention", False)
-    for name, v in (("feed_code", feed), ("attention", attention)):
+    feed, attention, both = o.get("feed_code", False), o.get("attention", False), o.get("bidirectional", False)
+    for name, v in (("feed_code", feed), ("attention", attention), ("bidirectional", both)):
         if not isinstance(v, bool):
             raise AekitError(f"net_options: {name} must be true or false, got {v!r}")
-    return embed, layers, dropout, feed, attention
+    return embed, layers, dropout, feed, attention, both
 
 
-def _rnn(cell: str, inputs: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
+def _rnn(cell: str, inputs: int, hidden: int, layers: int, dropout: float, bidirectional: bool = False) -> nn.RNNBase:
     kind = nn.GRU if cell == "gru" else nn.LSTM
-    return kind(inputs, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+    return kind(inputs, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0,
+                bidirectional=bidirectional)
 
 
 class TokenEncoder(nn.Module):
-    """(B, L) token ids → (B, code_dim): the recurrent state at each row's last real token."""
+    """(B, L) token ids → (B, code_dim): the recurrent state at each row's last real token
+    (and, bidirectional, the backward state at its first)."""
 
     def __init__(self, vocab: int, embed: int, hidden: int, layers: int, dropout: float, cell: str,
-                 code_dim: int):
+                 code_dim: int, bidirectional: bool = False):
         super().__init__()
+        self.bidirectional = bidirectional
         self.embed = nn.Embedding(vocab, embed, padding_idx=PAD)
         self.drop = nn.Dropout(dropout)
-        self.rnn = _rnn(cell, embed, hidden, layers, dropout)
-        self.head = nn.Linear(hidden, code_dim)
+        self.rnn = _rnn(cell, embed, hidden, layers, dropout, bidirectional)
+        width = 2 * hidden if bidirectional else hidden
+        self.head = nn.Linear(width, code_dim)
+        if bidirectional:  # both directions' states → the width an attending decoder reads
+            self.bridge = nn.Linear(width, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.states(x)[0]
@@ -80,10 +89,18 @@ class TokenEncoder(nn.Module):
         """(code (B, code_dim), memory): memory = (the states at every position (B, L, H), the
         mask of the real tokens (B, L)), what an attending decoder reads."""
         real = x != PAD
-        last = real.sum(1).clamp_(min=1) - 1  # (B,) index of the EOS
-        h, _ = self.rnn(self.drop(self.embed(x)))  # (B, L, H)
-        state = h[torch.arange(len(x), device=x.device), last]  # (B, H)
-        return self.head(state), (h, real)
+        n = real.sum(1).clamp_(min=1)  # (B,) real tokens, EOS included
+        rows = torch.arange(len(x), device=x.device)
+        u = self.drop(self.embed(x))
+        if not self.bidirectional:
+            h, _ = self.rnn(u)  # (B, L, H)
+            return self.head(h[rows, n - 1]), (h, real)  # the state at the EOS
+        # the backward direction must start at each row's EOS, not in its padding: packed rows
+        packed = nn.utils.rnn.pack_padded_sequence(u, n.cpu(), batch_first=True, enforce_sorted=False)
+        h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=x.shape[1])
+        half = h.shape[-1] // 2  # (B, L, 2H): forward states, then backward states
+        state = torch.cat([h[rows, n - 1, :half], h[:, 0, half:]], -1)  # each direction after the whole row
+        return self.head(state), (self.bridge(h), real)
 
 
 class TokenDecoder(nn.Module):
@@ -162,9 +179,9 @@ def _check(cfg) -> None:
 def _builder(cell: str):
     def build(cfg, code_dim: int):
         _check(cfg)
-        embed, layers, dropout, feed, attention = _options(cfg)
+        embed, layers, dropout, feed, attention, both = _options(cfg)
         hidden = cfg.hidden[0] if cfg.hidden else 256
-        return (TokenEncoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, code_dim),
+        return (TokenEncoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, code_dim, both),
                 TokenDecoder(cfg.vocab_size, embed, hidden, layers, dropout, cell, cfg.latent_dim, feed, attention))
     return build
 
