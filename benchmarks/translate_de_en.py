@@ -95,6 +95,8 @@ def main(argv=None) -> int:
                     "(Cho et al. 2014), 0: the code only starts it")
     ap.add_argument("--attention", action="store_true", help="the decoder also attends over the encoder's states "
                     "(Luong et al. 2015); the denoising autoencoders have no attention, the translator's starts new")
+    ap.add_argument("--bidirectional", action="store_true", help="the encoders also read each sentence backwards "
+                    "(net_options bidirectional), the denoising autoencoders' too")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout on the embeddings and on the decoder's "
                     "output states (net_options dropout)")
     ap.add_argument("--label-smoothing", type=float, default=0.0, help="the translator's training loss against "
@@ -146,7 +148,8 @@ def main(argv=None) -> int:
 
     x_train, x_test = rows_of(train), rows_of(test)
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
-            "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout}}
+            "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout,
+                            "bidirectional": args.bidirectional}}
     dae_opts = {**opts, "net_options": dict(opts["net_options"])}  # an autoencoder never attends
     opts["label_smoothing"] = args.label_smoothing  # the translator's option
     if args.attention:
@@ -213,7 +216,7 @@ def main(argv=None) -> int:
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
              f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}"
-             f"{', attention' if args.attention else ''}, dropout {args.dropout}, label smoothing "
+             f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}, dropout {args.dropout}, label smoothing "
              f"{args.label_smoothing}, lr {args.lr}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
