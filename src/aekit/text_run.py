@@ -58,7 +58,8 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     percentile of the training items' lengths, at most 256; longer items are truncated and
     counted — or, with ``truncate=False``, refused here and at every later command on the run,
     the default length then holding every training item), the family trained with :class:`~aekit.Trainer` (64 items a batch unless
-    ``batch_size`` says otherwise, fewer for a small corpus), test metrics in metrics.json.
+    ``batch_size`` says otherwise, fewer for a small corpus; epochs as in
+    :mod:`aekit.train.defaults` unless ``epochs`` is given), test metrics in metrics.json.
     ``seq2seq`` trains on pairs: ``text_column`` the source, ``target_column`` the target
     (one tokenizer for both sides; each side its own length), and its test metrics add BLEU
     and chrF of the translations (greedy, or a ``beam`` search) against the references.
@@ -97,8 +98,6 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     if len(items) < 10:
         raise AekitError(f"--data: {data} holds {len(items)} items; a text run needs at least 10")
     train, test = split_items(items, test_size, tcfg.seed)
-    if "batch_size" not in train_opts:  # 64 items a batch, fewer when there are fewer to fit
-        tcfg = tcfg.replace(batch_size=min(64, len(train) - int(round(tcfg.val_split * len(train)))))
     vocab = int(model_opts.pop("vocab_size", 8000))
     sides = [[p[0] for p in train], [p[1] for p in train]] if pairs else [train]
     tok = Tokenizer.train([t for side in sides for t in side], kind=tokenizer, vocab_size=vocab)
@@ -118,6 +117,8 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     torch.manual_seed(tcfg.seed)
     shape = {"source_length": lengths[0]} if pairs else {}
     net = cls(input_shape=(sum(lengths),), vocab_size=tok.vocab_size, **shape, **model_opts)
+    if "arch" not in model_opts:
+        log.info("arch: %s (text items, %d tokens a row); pass --arch to choose", net.config.arch, sum(lengths))
     log.info("training %s (%d parameters) on %d items of %s → %s", cls.__name__, net.n_params(), len(train), data,
              run.path)
     run.path.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from ..data.lazy import is_lazy
 from ..errors import AekitError, close_matches
 from ..nets.modes import eval_mode
 from ..rundir import RunDir
-from . import checkpoint
+from . import checkpoint, defaults
 from . import distributed as dist_
 from .setup import compile_forward, flush_denormals, make_optimizer, resolve_device
 
@@ -40,14 +40,14 @@ BUCKET = 50  # batches per length-sorted chunk of token rows (see Trainer._epoch
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig(Config):
-    epochs: int = 10
-    batch_size: int = 256
+    epochs: int | None = None  # None: about 2000 steps, 3-300 epochs (aekit.train.defaults)
+    batch_size: int | None = None  # None: min(256, training rows); 64 for rows of tokens
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9  # sgd / rmsprop only
     val_split: float = 0.1
-    early_stopping: int = 0  # patience in epochs without a better validation loss; 0 = off
+    early_stopping: int | None = None  # patience in epochs; 0 = off; None: on with the default epochs only
     lr_schedule: Literal["constant", "cosine"] = "constant"
     grad_clip: float = 0.0  # max global gradient norm; 0 = off
     seed: int = 0
@@ -59,8 +59,9 @@ class TrainConfig(Config):
     fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE/sparse/VAE on CPU (see _fused_step)
 
     def validate(self) -> None:
-        check(self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
-        check(self.batch_size > 0, "batch_size", f"must be a positive integer, got {self.batch_size}")
+        check(self.epochs is None or self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
+        check(self.batch_size is None or self.batch_size > 0, "batch_size",
+              f"must be a positive integer, got {self.batch_size}")
         check(self.lr > 0 and math.isfinite(self.lr), "lr", f"learning rate must be positive, got {self.lr}")
         check(
             self.optimizer in OPTIMIZERS,
@@ -69,7 +70,8 @@ class TrainConfig(Config):
         )
         check(self.weight_decay >= 0, "weight_decay", f"must be ≥ 0, got {self.weight_decay}")
         check(0 <= self.val_split < 1, "val_split", f"must be in [0, 1), got {self.val_split}")
-        check(self.early_stopping >= 0, "early_stopping", f"patience must be ≥ 0, got {self.early_stopping}")
+        check(self.early_stopping is None or self.early_stopping >= 0, "early_stopping",
+              f"patience must be ≥ 0, got {self.early_stopping}")
         check(self.grad_clip >= 0, "grad_clip", f"must be ≥ 0 (0 turns it off), got {self.grad_clip}")
         check(self.log_every > 0, "log_every", f"must be positive, got {self.log_every}")
         check(0 <= self.seed < 2**32, "seed", f"must be in [0, 2**32), got {self.seed}")
@@ -126,7 +128,10 @@ class Trainer:
     """``Trainer(epochs=20).fit(model, data)``; with ``out_dir`` it writes a run directory.
 
     ``callbacks``: callables ``cb(trainer, model, epoch, row)`` run after each epoch's
-    history row is made (on the main process only).
+    history row is made (on the main process only). Options left ``None`` (``batch_size``,
+    ``epochs``, ``early_stopping``) are sized to the data when ``fit`` starts
+    (:mod:`aekit.train.defaults`): ``config`` then holds the numbers used, ``requested`` what
+    was asked for, and ``chosen`` how each default was chosen.
     """
 
     def __init__(self, config: TrainConfig | None = None, *, out_dir: str | Path | None = None,
@@ -135,7 +140,8 @@ class Trainer:
             config = TrainConfig.from_dict(kwargs, where="Trainer")
         elif kwargs:
             config = config.replace(**kwargs)
-        self.config = config
+        self.requested = self.config = config
+        self.chosen: dict[str, str] = {}
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = list(callbacks or [])
         self.history: list[dict[str, float]] = []
@@ -237,12 +243,18 @@ class Trainer:
         gen = torch.Generator().manual_seed(c.seed)
         x_train, x_val = self._split(x_all, gen, ordered=data.chronological)
         n = len(x_train)
+        tokens = getattr(model, "inputs", "features") == "tokens"
+        self.config, self.chosen = defaults.resolve(self.requested, n, tokens)  # options left None, sized to n
+        c = self.config
         if c.batch_size > n:
             raise AekitError(
-                f"batch_size: {c.batch_size} is larger than the {n} training samples; use a batch size ≤ {n}"
+                f"batch_size: {c.batch_size} is larger than the {n} training samples; use a batch size ≤ {n} "
+                "(or leave it unset: the default fits the data)"
             )
         self.rank, self.world = dist_.setup(device)
         self.device = device
+        if self.chosen and self.is_main:  # one line saying what the unset options became
+            log.info("%s", ", ".join(f"{k} {getattr(c, k)} ({why})" for k, why in self.chosen.items()))
         # each rank draws its own noise (corruption, reparameterization), reproducibly
         torch.manual_seed(c.seed + self.rank)
         model.to(device)
@@ -258,7 +270,7 @@ class Trainer:
             xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device, dt)
             xv = torch.from_numpy(np.ascontiguousarray(x_val)).to(device, dt) if x_val is not None else None
         # rows of token ids are batched by length (the model declares what it takes)
-        lengths = (xt != 0).sum(1).cpu() if getattr(model, "inputs", "features") == "tokens" and not data.streaming else None
+        lengths = (xt != 0).sum(1).cpu() if tokens and not data.streaming else None
         return _Fit(data=data, device=device, gen=gen, xt=xt, xv=xv, n=n, n_batches=math.ceil(n / c.batch_size),
                     sync_buffers=self.world > 1 and any(True for _ in model.buffers()), lengths=lengths)
 
@@ -527,6 +539,7 @@ class Trainer:
         """config.json (the model, data and training sections) and preprocess.json."""
         run = RunDir(self.out_dir)
         run.write_config(model=model.config_dict(), data=data.describe(),
-                         training={**self.config.to_dict(), "device_used": str(self.device),
+                         training={**self.config.to_dict(), **({"defaults": self.chosen} if self.chosen else {}),
+                                   "epochs_trained": len(self.history), "device_used": str(self.device),
                                    "world_size": self.world, "train_seconds": round(self.train_seconds, 3)})
         run.write_preprocess(data.preprocess)
