@@ -116,6 +116,8 @@ def train_series_run(model: str = "ae", data: Any = None, out: str | os.PathLike
     run = RunDir.of(out if out is not None else Path("runs") / f"{model}-{name}", "out").prepare(overwrite)
     det = SeriesDetector(model, window=window, model_options=model_opts or None, trainer_options=train_opts or None,
                          **det_opts)
+    if "arch" not in det_opts:
+        log.info("arch: %s (series run, windows W×C: the series default); pass --arch to choose", det._arch())
     det.fit(train, out_dir=run.path)
     det.save(run.path)
     # detect and embed read new files as the training file was read

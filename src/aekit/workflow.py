@@ -60,7 +60,8 @@ def train_run(model: Any = "ae", data: Any = "digits", out: str | os.PathLike | 
     """Train a model into a run directory and evaluate it, as ``aekit train`` does.
 
     ``model``: a family name (``"ae"``, ``"vae"`` … — ``aekit models``) built with the family
-    options among ``options`` and ``input_shape`` from the data, or an
+    options among ``options`` and ``input_shape`` from the data (without ``arch``, the
+    network that fits the data's shape, said in one log line: :func:`_choose_arch`), or an
     :class:`~aekit.Autoencoder` built by the caller. ``data``: a named set (``aekit datasets``)
     or a file/folder read with the data options among ``options`` (``format``, ``key``,
     ``label_column``, ``image_size``, ``impute``, ``binarize``, ``channel_norm``, ``stream``),
@@ -68,7 +69,8 @@ def train_run(model: Any = "ae", data: Any = "digits", out: str | os.PathLike | 
     ``out``: the run directory (default ``runs/MODEL-DATA-TIME``); it must be empty unless
     ``overwrite``. ``options`` also takes every :class:`~aekit.TrainConfig` field (``epochs``,
     ``batch_size``, ``lr``, ``seed``, ``progress`` …); a data set's suggested training settings
-    fill in those not given. ``preprocess``: ``auto``, ``none``, ``scale``, ``standardize`` …
+    fill in those not given, and the trainer sizes the batch size and epochs still unset to
+    the data (:mod:`aekit.train.defaults`). ``preprocess``: ``auto``, ``none``, ``scale``, ``standardize`` …
     (fitted on the training split, saved as ``preprocess.json``). ``callbacks``: called after
     every epoch as ``cb(trainer, model, epoch, row)``; ``tensorboard`` adds a logger writing
     to ``RUN/tensorboard``. The model is seeded with ``seed`` before it is built, so the same
@@ -87,6 +89,7 @@ def train_run(model: Any = "ae", data: Any = "digits", out: str | os.PathLike | 
     tcfg = TrainConfig.from_dict({**training_defaults(data_name), **train_opts}, where="training options")
     d = _load_data(data, data_root, download, tcfg.seed, preprocess, data_opts)
     if not built:
+        _choose_arch(cls, model_opts, d.input_shape)
         model = _build(cls, {**model_opts, "input_shape": d.input_shape}, d, tcfg.seed)
     if out is None:
         out = _default_out(cls.registry_name or cls.__name__.lower(), data_name)
@@ -208,6 +211,46 @@ def _build(cls, opts: dict, data, seed: int):
         if not isinstance(e, MemoryError) and "memory" not in str(e).lower() and "overflow" not in str(e).lower():
             raise
         raise AekitError("model: the network is too large to allocate; lower --latent-dim, --hidden or --channels") from None
+
+
+def _choose_arch(cls, model_opts: dict, shape: tuple[int, ...]) -> None:
+    """Unless the user chose ``arch`` (or the family has a network of its own), the network
+    that fits the samples' shape, said in one line: images (C, H, W) that halve at least twice
+    → ``conv`` (smaller ones, such as 1×8×8 digits, and ``--hidden`` → ``mlp``); windows of a
+    series (W, C) → ``tcn``, as a series run chooses (:class:`aekit.SeriesDetector`); tables
+    and anything else → ``mlp``. A network whose config refuses the shape is passed over."""
+    import dataclasses
+
+    from .errors import AekitError
+    from .nets.conv import conv_layout
+    from .nets.registry import NETWORKS
+
+    fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
+    if "arch" not in fields or "arch" in model_opts or fields["arch"].default != "mlp":
+        return
+    dims = "×".join(map(str, shape))
+    arch, why = "mlp", f"table, {shape[0]} columns" if len(shape) == 1 else f"samples of shape {dims}"
+    if len(shape) == 3:
+        why = f"image data, {dims}"
+        try:
+            stages = len(conv_layout(shape, ())[0])
+        except AekitError:
+            stages = 0
+        if "hidden" in model_opts or "tied" in model_opts:
+            why += "; --hidden/--tied are the MLP's"
+        elif stages >= 2 or "channels" in model_opts:
+            arch = "conv"
+        else:
+            why += ": too small or odd-sized for conv, which halves the height and width at least twice"
+    elif len(shape) == 2 and "tcn" in NETWORKS and not ("hidden" in model_opts or "tied" in model_opts):
+        arch, why = "tcn", f"series windows, {shape[0]} steps × {shape[1]} channels"
+    if arch != "mlp":
+        try:  # the network's own check of the shape and the options given
+            cls.config_class.from_dict({**model_opts, "input_shape": shape, "arch": arch})
+        except AekitError as e:
+            arch, why = "mlp", f"{why}; {arch} does not take it ({e})"
+    model_opts["arch"] = arch
+    log.info("arch: %s (%s); pass --arch to choose", arch, why)
 
 
 def _fit_output_to_data(cls, model_opts: dict, data) -> None:

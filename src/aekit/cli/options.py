@@ -25,6 +25,12 @@ def format_metrics(metrics: dict) -> str:
     return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 
 
+# family options whose default aekit train chooses from the data (aekit.workflow._choose_arch)
+CHOSEN_FROM_DATA = {"arch": " (default: from the data: conv for images C×H×W that halve at least twice "
+                            "(e.g. 1×28×28), tcn for series windows W×C, mlp for tables and smaller images; text "
+                            "families text-gru)"}
+
+
 class ModelFlag(NamedTuple):
     """An ``aekit train`` flag for a family option, made from the config field(s) of that name."""
 
@@ -62,6 +68,7 @@ def model_flags() -> list[ModelFlag]:
         defaults = {repr(f.default) for _, f, _ in uses}
         if len(defaults) == 1 and uses[0][1].default is not dataclasses.MISSING:
             text += f" (default {_shown(uses[0][1].default)})"
+        text += CHOSEN_FROM_DATA.get(name, "")
         if len(fams) < len(names):
             text += f" [{', '.join(fams)}]"
         kinds = {h if h in (int, float) else str for h in hints}
@@ -99,13 +106,16 @@ def _metavar(hints: list) -> str | None:
 
 
 TRAIN_FLAGS = [
-    ("epochs", int, "training epochs"),
-    ("batch_size", int, "batch size"),
+    ("epochs", int, "training epochs (default: about 2000 optimizer steps, ceil(2000 / batches per epoch) "
+                    "within 3-300, with early stopping; digits 100; series runs 30)"),
+    ("batch_size", int, "batch size (default: min(256, training rows); 64 for text families, series runs and "
+                        "digits, at most the training rows)"),
     ("lr", float, "learning rate"),
     ("optimizer", str, "adam (default), adamw, sgd, rmsprop, adagrad"),
     ("weight_decay", float, "weight decay"),
     ("val_split", float, "fraction of the training data held out for validation"),
-    ("early_stopping", int, "stop after N epochs without a better validation loss (0 = off)"),
+    ("early_stopping", int, "stop after N epochs without a better validation loss, keeping the best weights "
+                            "(0 = off; default max(5, epochs / 10) with the default epochs, else off)"),
     ("lr_schedule", str, "constant or cosine"),
     ("grad_clip", float, "clip the global gradient norm (0 = off)"),
     ("seed", int, "random seed (same seed ⇒ same weights on CPU)"),

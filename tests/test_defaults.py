@@ -1,0 +1,175 @@
+"""Defaults sized to the data: the batch size fits small data, the epochs follow a budget of
+optimizer steps (with early stopping), and ``aekit train`` picks the network from the data's
+shape — each recorded in the run directory, each overridden by a value the user gives."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import aekit
+from aekit.cli import main
+from aekit.errors import AekitError
+from aekit.train import TrainConfig
+from aekit.train.defaults import resolve
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _resolved(n_rows: int, **given):
+    """The config a Trainer fits ``n_rows`` rows with (10% held out for validation, as it does)."""
+    cfg = TrainConfig(**given)
+    n_train = n_rows - int(round(cfg.val_split * n_rows))
+    return resolve(cfg, n_train)
+
+
+# -- the rule, without training ---------------------------------------------------------------
+def test_the_documented_epochs_for_100_rows_mnist_and_a_million_rows():
+    small, chosen = _resolved(100)  # 90 training rows: one batch of 90, one step per epoch
+    assert (small.batch_size, small.epochs, small.early_stopping) == (90, 300, 30)
+    assert set(chosen) == {"batch_size", "epochs", "early_stopping"}
+    mnist, _ = _resolved(60_000)  # 54,000 rows: 211 batches of 256 → ceil(2000 / 211) = 10 epochs
+    assert (mnist.batch_size, mnist.epochs, mnist.early_stopping) == (256, 10, 5)
+    big, _ = _resolved(10**6)  # 900,000 rows: 3,516 batches per epoch, already past 2000 steps
+    assert (big.batch_size, big.epochs, big.early_stopping) == (256, 3, 5)
+    # the budget in between: 10,000 rows → 36 batches per epoch → ceil(2000 / 36) = 56 epochs
+    mid, _ = _resolved(10_000)
+    assert (mid.epochs, mid.early_stopping) == (56, 6)
+
+
+def test_values_the_user_gives_are_kept():
+    cfg, chosen = _resolved(100, epochs=7)
+    assert (cfg.epochs, cfg.batch_size, cfg.early_stopping) == (7, 90, 0)  # no early stopping added
+    assert set(chosen) == {"batch_size"}
+    cfg, chosen = _resolved(10**6, batch_size=32, early_stopping=2)
+    assert (cfg.batch_size, cfg.early_stopping, cfg.epochs) == (32, 2, 3) and set(chosen) == {"epochs"}
+    # rows of tokens (the text families) take batches of 64
+    assert resolve(TrainConfig(), 1000, tokens=True)[0].batch_size == 64
+    assert resolve(TrainConfig(), 40, tokens=True)[0].batch_size == 40
+
+
+def test_a_given_batch_size_larger_than_the_training_rows_is_still_refused():
+    x = np.random.default_rng(0).random((40, 5)).astype(np.float32)
+    with pytest.raises(AekitError, match=r"^batch_size: 64 is larger than the 36 training samples; use a batch size ≤ 36"):
+        aekit.Trainer(batch_size=64, progress=False).fit(aekit.AE(input_shape=(5,), latent_dim=2), x)
+
+
+def test_a_fit_with_the_defaults_records_what_it_used(tmp_path):
+    x = np.random.default_rng(0).random((50, 4)).astype(np.float32)
+    t = aekit.Trainer(progress=False, out_dir=tmp_path)
+    t.fit(aekit.AE(input_shape=(4,), latent_dim=2, hidden=(8,)), x)
+    assert t.requested.epochs is None and t.config.batch_size == 45 and t.config.epochs == 300
+    assert 1 <= len(t.history) <= 300 and t.config.early_stopping == 30
+    tr = json.loads((tmp_path / "config.json").read_text())["training"]
+    assert (tr["batch_size"], tr["epochs"], tr["early_stopping"]) == (45, 300, 30)
+    assert tr["epochs_trained"] == len(t.history) and set(tr["defaults"]) == {"batch_size", "epochs", "early_stopping"}
+    if len(t.history) < 300:  # it stopped early: the best epoch is `patience` epochs before the last
+        best = min(range(len(t.history)), key=lambda i: t.history[i]["val_loss"])
+        assert best == len(t.history) - 1 - 30
+
+
+# -- small data through the command, no options -----------------------------------------------
+@pytest.fixture
+def small_files(tmp_path):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(40, 2))
+    rows = z @ rng.normal(size=(2, 5))
+    (tmp_path / "t.csv").write_text("a,b,c,d,e\n" + "".join(",".join(f"{v:.4f}" for v in r) + "\n" for r in rows))
+    (tmp_path / "imgs").mkdir()
+    for i in range(30):
+        a = np.zeros((16, 16), np.uint8)
+        a[rng.integers(0, 8):, rng.integers(0, 8):] = 255  # a bright corner block of random size
+        Image.fromarray(a).save(tmp_path / "imgs" / f"{i:02d}.png")
+    return tmp_path
+
+
+def _train(tmp_path, caplog, *args):
+    with caplog.at_level(logging.INFO, logger="aekit"):
+        code = main(["train", *args])
+    return code, [r.getMessage() for r in caplog.records if r.name.startswith("aekit")]
+
+
+def test_a_40_row_csv_trains_with_no_options(small_files, monkeypatch, caplog, capsys):
+    monkeypatch.chdir(small_files)
+    code, logs = _train(small_files, caplog, "--data", "t.csv")
+    assert code == 0, capsys.readouterr().err
+    run = next((small_files / "runs").iterdir())
+    cfg = json.loads((run / "config.json").read_text())
+    # 40 rows: 32 train (80/20), of which 3 are held out for validation → batches of 29
+    assert cfg["training"]["batch_size"] == 29 and cfg["training"]["epochs"] == 300
+    assert cfg["model"]["arch"] == "mlp" and "arch: mlp (table, 5 columns); pass --arch to choose" in logs
+    assert cfg["training"]["epochs_trained"] == len((run / "history.csv").read_text().splitlines()) - 1
+    assert main(["evaluate", str(run)]) == 0
+
+
+def test_a_folder_of_30_images_trains_with_no_options_on_a_conv_net(small_files, monkeypatch, caplog, capsys):
+    monkeypatch.chdir(small_files)
+    code, logs = _train(small_files, caplog, "--data", "imgs", "--out", "run")
+    assert code == 0, capsys.readouterr().err
+    cfg = json.loads((small_files / "run" / "config.json").read_text())
+    assert cfg["model"]["arch"] == "conv" and "arch: conv (image data, 1×16×16); pass --arch to choose" in logs
+    assert cfg["training"]["batch_size"] == 22  # 30 images: 24 train, 2 held out for validation
+    # every later command rebuilds the conv net from config.json
+    model = aekit.load(small_files / "run")
+    assert model.config.arch == "conv"
+    assert main(["evaluate", "run"]) == 0
+    assert main(["reconstruct", "run", "imgs/00.png", "--out", "rec.png"]) == 0
+    assert main(["embed", "run", "--out", "codes.npy"]) == 0 and np.load("codes.npy").shape == (6, 32)
+
+
+def test_an_explicit_batch_size_larger_than_the_data_is_refused_by_the_command(small_files, capsys):
+    code = main(["train", "--data", str(small_files / "t.csv"), "--batch-size", "64", "--out",
+                 str(small_files / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "batch_size: 64 is larger than the 29 training samples" in err
+
+
+# -- the network, chosen from the data --------------------------------------------------------
+KINDS = [  # (samples, options, chosen network, the start of what is said)
+    ((5,), {}, "mlp", "arch: mlp (table, 5 columns)"),
+    ((1, 16, 16), {}, "conv", "arch: conv (image data, 1×16×16)"),
+    ((3, 28, 20), {}, "conv", "arch: conv (image data, 3×28×20)"),
+    ((1, 8, 8), {}, "mlp", "arch: mlp (image data, 1×8×8: too small or odd-sized for conv"),
+    ((3, 15, 15), {}, "mlp", "arch: mlp (image data, 3×15×15: too small or odd-sized for conv"),
+    ((1, 16, 16), {"hidden": "16"}, "mlp", "arch: mlp (image data, 1×16×16; --hidden/--tied are the MLP's)"),
+    ((32, 2), {}, "tcn", "arch: tcn (series windows, 32 steps × 2 channels)"),
+    ((1, 16, 16), {"arch": "mlp"}, "mlp", None),  # an explicit arch always wins, silently
+    ((32, 2), {"arch": "gru"}, "gru", None),
+]
+
+
+@pytest.mark.parametrize("shape,opts,arch,said", KINDS, ids=[f"{'x'.join(map(str, k[0]))}-{k[2]}" for k in KINDS])
+def test_the_network_fits_the_data(shape, opts, arch, said, tmp_path, caplog):
+    x = np.random.default_rng(0).random((20, *shape)).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="aekit"):
+        res = aekit.train_run("ae", x, tmp_path / "run", epochs=1, latent_dim=2, report=False, progress=False,
+                              **opts)
+    said_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("arch: ")]
+    assert res.model.config.arch == arch
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["arch"] == arch
+    assert aekit.load(tmp_path / "run").config.arch == arch
+    if said is None:
+        assert said_lines == []
+    else:
+        assert len(said_lines) == 1 and said_lines[0].startswith(said) and said_lines[0].endswith("pass --arch to choose")
+
+
+def test_a_text_run_says_its_token_network(tmp_path, caplog):
+    from aekit.text_run import train_text_run
+
+    words = ["red", "green", "blue", "small", "large", "cat", "dog", "bird"]
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(words, 4)) for _ in range(40)]
+    (tmp_path / "t.txt").write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.INFO, logger="aekit"):
+        res = train_text_run("seqae", str(tmp_path / "t.txt"), tmp_path / "run", epochs=1, vocab_size=40,
+                             hidden="16", latent_dim=4, report=False, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("arch: ")]
+    assert res["model"].config.arch == "text-gru" and len(said) == 1 and said[0].startswith("arch: text-gru (text")
+    # 36 training items, 4 held out for validation: the text batch of 64 shrinks to 32
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["batch_size"] == 32
