@@ -140,14 +140,17 @@ KINDS = [  # (samples, options, chosen network, the start of what is said)
     ((32, 2), {}, "tcn", "arch: tcn (series windows, 32 steps × 2 channels)"),
     ((1, 16, 16), {"arch": "mlp"}, "mlp", None),  # an explicit arch always wins, silently
     ((32, 2), {"arch": "gru"}, "gru", None),
+    # k-sparse is the paper's linear, tied encoder: it keeps it on images too
+    ((1, 16, 16), {"model": "ksparse", "k": 2}, "mlp", "arch: mlp (image data, 1×16×16; KSparseAE is defined on"),
 ]
 
 
 @pytest.mark.parametrize("shape,opts,arch,said", KINDS, ids=[f"{'x'.join(map(str, k[0]))}-{k[2]}" for k in KINDS])
 def test_the_network_fits_the_data(shape, opts, arch, said, tmp_path, caplog):
     x = np.random.default_rng(0).random((20, *shape)).astype(np.float32)
+    opts = dict(opts)
     with caplog.at_level(logging.INFO, logger="aekit"):
-        res = aekit.train_run("ae", x, tmp_path / "run", epochs=1, latent_dim=2, report=False, progress=False,
+        res = aekit.train_run(opts.pop("model", "ae"), x, tmp_path / "run", epochs=1, latent_dim=2, report=False, progress=False,
                               **opts)
     said_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("arch: ")]
     assert res.model.config.arch == arch

@@ -222,12 +222,15 @@ def _choose_arch(cls, model_opts: dict, shape: tuple[int, ...]) -> None:
     import dataclasses
 
     from .errors import AekitError
+    from .models.base import ArchConfig
     from .nets.conv import conv_layout
     from .nets.registry import NETWORKS
 
     fields = {f.name: f for f in dataclasses.fields(cls.config_class)}
     if "arch" not in fields or "arch" in model_opts or fields["arch"].default != "mlp":
         return
+    # a family with MLP layers of its own by default (k-sparse: the paper's linear encoder) keeps them
+    own_mlp = "hidden" in fields and fields["hidden"].default != ArchConfig.__dataclass_fields__["hidden"].default
     dims = "×".join(map(str, shape))
     arch, why = "mlp", f"table, {shape[0]} columns" if len(shape) == 1 else f"samples of shape {dims}"
     if len(shape) == 3:
@@ -238,11 +241,13 @@ def _choose_arch(cls, model_opts: dict, shape: tuple[int, ...]) -> None:
             stages = 0
         if "hidden" in model_opts or "tied" in model_opts:
             why += "; --hidden/--tied are the MLP's"
+        elif own_mlp:
+            why += f"; {cls.__name__} is defined on fully connected layers"
         elif stages >= 2 or "channels" in model_opts:
             arch = "conv"
         else:
             why += ": too small or odd-sized for conv, which halves the height and width at least twice"
-    elif len(shape) == 2 and "tcn" in NETWORKS and not ("hidden" in model_opts or "tied" in model_opts):
+    elif len(shape) == 2 and "tcn" in NETWORKS and not (own_mlp or "hidden" in model_opts or "tied" in model_opts):
         arch, why = "tcn", f"series windows, {shape[0]} steps × {shape[1]} channels"
     if arch != "mlp":
         try:  # the network's own check of the shape and the options given
