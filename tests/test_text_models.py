@@ -417,3 +417,154 @@ def test_a_bidirectional_encoder_reads_each_row_backwards_from_its_eos_never_fro
     assert float((s2s.translate(test[:, :6]) == test[:, 6:]).all(1).float().mean()) > 0.9
     with pytest.raises(aekit.AekitError, match="bidirectional"):
         SeqAE(input_shape=(8,), vocab_size=30, net_options={"bidirectional": 1})
+
+
+# -- the transformer token network ------------------------------------------------------------
+
+TT = {**TINY, "arch": "text-transformer", "net_options": {"embed_dim": 8, "heads": 2}}
+
+
+def test_the_transformer_encoder_never_reads_padding():
+    """Extra PAD columns, or longer rows beside it, change neither a row's code nor its states
+    (in training and in evaluation, with and without gradients); every real token does."""
+    torch.manual_seed(0)
+    model = SeqAE(**TT)
+    x = rows(6, 16, 30)
+    padded = torch.cat([x, torch.zeros(6, 9, dtype=x.dtype)], 1)
+    for mode, grad in ((True, True), (False, True), (False, False)):  # the last: PyTorch's fused path
+        model.train(mode)
+        with torch.set_grad_enabled(grad):
+            (za, (ha, real)), (zb, (hb, _)) = model.encoder.states(x), model.encoder.states(padded)
+            short = int((x != PAD).sum(1).argmin())
+            alone = model.encoder(x[short:short + 1, :int((x[short] != PAD).sum())])
+        torch.testing.assert_close(za, zb, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(ha, hb[:, :16], rtol=1e-5, atol=1e-6)
+        assert torch.equal(real, x != PAD) and (hb[:, 16:] == 0).all() and (ha[x == PAD] == 0).all()
+        torch.testing.assert_close(alone[0], za[short], rtol=1e-5, atol=1e-6)
+    n = int((x[0] != PAD).sum())
+    for i in (0, n - 2):  # the first and the last token before EOS: the mean reads both
+        y = x.clone()
+        y[0, i] = 5 + (y[0, i] - 4) % 25
+        assert not torch.allclose(model.encoder(y)[0], za[0])
+        torch.testing.assert_close(model.encoder(y)[1:], za[1:], rtol=1e-5, atol=1e-6)
+    assert torch.isfinite(model.encoder(torch.zeros(2, 4, dtype=torch.long))).all()  # a row of padding only
+
+
+def tiny_transformer(attention: bool):
+    """An untrained text-transformer autoencoder (codes z) or attending translator (codes and
+    memory of source rows), with codes large enough that rows decode differently."""
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    net = {"embed_dim": 16, "heads": 2, "layers": 2}
+    if not attention:
+        return SeqAE(**{**TT, "net_options": net}).eval(), 4 * torch.randn(6, 4), None
+    model = Seq2Seq(input_shape=(26,), source_length=10, vocab_size=30, latent_dim=4, hidden=(16,),
+                    arch="text-transformer", net_options={**net, "attention": True}).eval()
+    z, memory = model.encode_source(rows(6, 10, 30, seed=7))
+    return model, z, memory
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["code", "attention"])
+def test_transformer_decoding_step_by_step_is_the_teacher_forced_decoder(attention):
+    """step() with its cache of earlier positions gives the teacher-forced decoder's logits at
+    every position of the same prefix; greedy decoding is their argmax; select() carries the
+    cache with the rows it picks; a beam finds rows at least as likely as greedy's."""
+    from aekit.models.text import teacher_inputs
+
+    model, z, memory = tiny_transformer(attention)
+    dec = model.decoder
+    with torch.no_grad():
+        y = model.generate(z, memory=memory)  # (6, L) greedy
+        assert len({tuple(r) for r in y.tolist()}) > 1  # the rows differ: the code matters
+        u = teacher_inputs(y)
+        logits = dec(z, u, memory=memory)  # (6, L, V)
+        state = dec.start(z, memory)
+        for t in range(y.shape[1]):
+            step, state = dec.step(u[:, t], state)
+            torch.testing.assert_close(step, logits[:, t], rtol=1e-4, atol=1e-5)
+        masked = logits.clone()
+        masked[..., [PAD, BOS, MASK]] = -math.inf  # never emitted
+        inside = (y != PAD) & (torch.arange(y.shape[1]) < y.shape[1] - 1)  # the last slot is a forced EOS
+        assert torch.equal(masked.argmax(-1)[inside], y[inside])
+        perm = torch.tensor([3, 0, 5, 1, 4, 2])
+        state = dec.start(z, memory)
+        for t in range(4):
+            _, state = dec.step(u[:, t], state)
+        step, _ = dec.step(u[perm, 4], dec.select(state, perm))
+        torch.testing.assert_close(step, logits[perm, 4], rtol=1e-4, atol=1e-5)
+
+        def logprob(r):
+            return -token_nll(dec(z, teacher_inputs(r), memory=memory), r).sum(1)
+
+        best = model.generate(z, beam=4, length_penalty=0.0, memory=memory)
+        assert (logprob(best) >= logprob(y) - 1e-4).all()
+
+
+def test_an_attending_transformer_translator_learns_the_toy_pair_and_masks_the_source_padding():
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(input_shape=(12,), source_length=6, vocab_size=20, latent_dim=32, hidden=(64,),
+                    arch="text-transformer", net_options={"embed_dim": 32, "attention": True})
+    assert "feed_code" not in model.config.net_options  # the recurrent networks' option, not added here
+    train, test = word_by_word(3000, 0), word_by_word(200, 1)
+    aekit.Trainer(epochs=5, batch_size=64, lr=3e-3, progress=False, val_split=0).fit(model, train.numpy())
+    out = model.translate(test[:, :6])
+    assert float((out == test[:, 6:]).all(1).float().mean()) > 0.9
+    lengths = (test[:, :6] != PAD).sum(1)
+    short, long_ = int(lengths.argmin()), int(lengths.argmax())
+    assert lengths[short] < lengths[long_]
+    assert torch.equal(model.translate(test[short:short + 1, :6])[0], model.translate(test[[short, long_], :6])[0])
+    torch.testing.assert_close(model.score(test[short:short + 1]), model.score(test[[short, long_]])[:1])
+    assert torch.equal(model.translate(test[:8, :6], beam=3), out[:8])  # the toy pair has one answer
+    with pytest.raises(aekit.AekitError, match="translate"):
+        model.decode(torch.zeros(1, 32))
+
+
+def test_the_transformer_network_takes_its_options_and_refuses_the_recurrent_ones():
+    from aekit.models.seq2seq import Seq2Seq
+
+    model = SeqAE(**{**TT, "hidden": (24,), "net_options": {"embed_dim": 12, "heads": 3, "layers": 3}})
+    layers = model.decoder.body.layers
+    assert len(layers) == 3 and len(model.encoder.body.layers) == 3
+    assert layers[0].self_attn.num_heads == 3 and layers[0].linear1.out_features == 24
+    assert model.encoder.embed.weight.shape == (30, 12)
+    for opts, name in (({"bidirectional": True}, "bidirectional"), ({"feed_code": True}, "feed_code"),
+                       ({"embed_dim": 10, "heads": 4}, "heads"), ({"layers": 0}, "layers"),
+                       ({"dropout": 1.0}, "dropout"), ({"attention": "yes"}, "attention")):
+        with pytest.raises(aekit.AekitError, match=name) as err:
+            SeqAE(**{**TT, "net_options": opts})
+        assert "\n" not in str(err.value)
+    with pytest.raises(aekit.AekitError, match="only seq2seq"):
+        SeqAE(**{**TT, "net_options": {"attention": True}})
+    # a translator pretrained from two transformer autoencoders: its decoder has the same layers
+    opts = {"vocab_size": 30, "latent_dim": 4, "hidden": (16,), "arch": "text-transformer",
+            "net_options": {"embed_dim": 8, "heads": 2}}
+    torch.manual_seed(0)
+    src_ae, tgt_ae = DenoisingSeqAE(input_shape=(8,), **opts), SeqAE(input_shape=(10,), **opts)
+    s2s = Seq2Seq(input_shape=(18,), source_length=8, **{**opts, "net_options": {"embed_dim": 8, "heads": 2,
+                                                                                 "attention": True}})
+    s2s.init_from(src_ae, tgt_ae)
+    for mine, theirs in ((s2s.encoder, src_ae.encoder), (s2s.decoder, tgt_ae.decoder)):
+        assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
+
+
+def test_the_transformer_autoencoder_learns_real_text_through_its_code(fortunes):
+    """Four epochs on 1,500 fortunes: the held-out loss per token falls far below the untrained
+    model's, and an item is likelier under its own code than under another item's."""
+    tok, train, held = fortunes
+    torch.manual_seed(0)
+    model = SeqAE(input_shape=(32,), vocab_size=tok.vocab_size, latent_dim=16, hidden=(64,),
+                  arch="text-transformer", net_options={"embed_dim": 32})
+    x = torch.from_numpy(held)
+    n = (x != PAD).sum()
+    before = float(model.score(x).sum() / n)
+    aekit.Trainer(epochs=4, batch_size=32, lr=3e-3, progress=False, val_split=0).fit(model, train)
+    after = float(model.score(x).sum() / n)
+    assert before > 0.9 * math.log(tok.vocab_size) and after < 0.7 * before, (before, after)
+    with torch.no_grad():
+        z = model.eval().encode(x)
+        other = float(model.reconstruction_nll(z.roll(1, 0), x).sum() / n)
+    assert other > after + 0.05, (after, other)
+    assert all(isinstance(t, str) for t in tok.decode(model.reconstruct(x[:4])))

@@ -236,10 +236,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.networks:
         from ..nets import get_network, network_names
 
-        for name in [*network_names(), "module"]:
+        names = [*network_names(), "module"]
+        width = max(12, *map(len, names))
+        for name in names:
             net = get_network(name)
             origin = "" if net.origin == "aekit" else f"  (from {net.origin})"
-            print(f"{name:<12} {net.description}{origin}")
+            print(f"{name:<{width}} {net.description}{origin}")
         return 0
     for name in model_names():
         cls = MODELS[name]

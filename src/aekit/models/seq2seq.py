@@ -14,11 +14,15 @@ decoder reads the code at every step and beside its output (Cho et al. 2014; ``n
 ``feed_code``, true unless set false): a code that only starts the decoder is forgotten over a
 sentence. With ``net_options`` ``attention`` the decoder also attends over the encoder's states
 (Luong et al. 2015; :mod:`aekit.nets.text`): the code then no longer has to carry the whole
-sentence.
+sentence. On ``text-transformer`` (:mod:`aekit.nets.text_transformer`) the decoder reads the
+code at every position through its cross-attention, and with ``attention`` the code and the
+source's states (the encoder–decoder attention of Vaswani et al. 2017).
 
 :meth:`Seq2Seq.init_from` starts the encoder from an autoencoder trained on source sentences
 and the decoder from one trained on target sentences (e.g. ``denoising_seqae``), the
-autoencoder pretraining of Dai & Le 2015 and Lample et al. 2018.
+autoencoder pretraining of Dai & Le 2015 and Lample et al. 2018. (A ``text-transformer``
+decoder has the same layers with and without ``attention``: all of it is copied, its
+cross-attention having read only the code until then.)
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 from ..config import check, option
 from ..errors import AekitError
 from ..nets.modes import eval_mode
+from ..nets.registry import get_network
 from .base import Output
 from .registry import register
 from .text import TextAutoencoder, TextConfig, pad_to, teacher_inputs, token_nll, trim
@@ -58,13 +63,16 @@ class Seq2Seq(TextAutoencoder):
     paper = "Sutskever et al. 2014, Sequence to Sequence Learning with Neural Networks; Cho et al. 2014"
     variants = ({"source_length": 5}, {"source_length": 7, "arch": "text-lstm"},
                 {"source_length": 6, "net_options": {"embed_dim": 8, "attention": True}},
-                {"source_length": 6, "arch": "text-lstm", "net_options": {"attention": True, "bidirectional": True}})
+                {"source_length": 6, "arch": "text-lstm", "net_options": {"attention": True, "bidirectional": True}},
+                {"source_length": 6, "arch": "text-transformer",
+                 "net_options": {"embed_dim": 8, "heads": 2, "layers": 1, "attention": True}})
 
     def build_networks(self, code_dim: int, config=None):
         """The token network with the code fed to every decoder step (Cho et al. 2014) unless
-        ``net_options`` says ``feed_code: false``; the choice is written into the config."""
+        ``net_options`` says ``feed_code: false``; the choice is written into the config. (A
+        network without the option, ``text-transformer``, reads the code at every step anyway.)"""
         c = config or self.config
-        if "feed_code" not in c.net_options:
+        if "feed_code" not in c.net_options and "feed_code" in (get_network(c.arch).options or ()):
             c = c.replace(net_options={**c.net_options, "feed_code": True})
             self.config = c
         return super().build_networks(code_dim, c)

@@ -4,7 +4,9 @@ Continuous Space").
 
 A row x = (x_1, …, x_n, EOS, PAD, …) of token ids (:class:`aekit.data.tokens.Tokenizer`) is
 encoded to a code z by a recurrent encoder, and a recurrent language model started from z
-reconstructs it token by token (:mod:`aekit.nets.text`, ``text-gru`` / ``text-lstm``):
+reconstructs it token by token (:mod:`aekit.nets.text`, ``text-gru`` / ``text-lstm``; or a
+Transformer encoder and a causal Transformer decoder that reads z at every position,
+:mod:`aekit.nets.text_transformer`, ``text-transformer``):
 
     p(x | z) = Π_t p(x_t | x_<t, z),    −log p(x | z) = Σ_t CE(logits_t, x_t)   (PAD not counted)
 
@@ -46,7 +48,7 @@ from ..schedules import Schedule
 from .base import ArchConfig, Autoencoder, Output
 from .registry import register
 
-TOKEN_NETWORKS = ("text-gru", "text-lstm")
+TOKEN_NETWORKS = ("text-gru", "text-lstm", "text-transformer")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -54,8 +56,9 @@ class TextConfig(ArchConfig):
     """A text family: rows of ``input_shape = (max_length,)`` token ids over ``vocab_size`` tokens."""
 
     vocab_size: int = option(help="tokens in the tokenizer's vocabulary (specials included)")
-    arch: str = option("text-gru", "token network: text-gru or text-lstm")
-    hidden: tuple[int, ...] = option((256,), "width of the recurrent state (hidden[0])")
+    arch: str = option("text-gru", "token network: text-gru, text-lstm or text-transformer")
+    hidden: tuple[int, ...] = option((256,), "width of the recurrent state (hidden[0]); text-transformer: of its "
+                                     "feed-forward layers")
     latent_dim: int = option(32, "code size")
     attends: ClassVar[bool] = False  # may the decoder attend over the encoder's states (net_options)?
 
@@ -97,7 +100,7 @@ class TextAutoencoder(Autoencoder):
 
     config_class = TextConfig
     inputs = "tokens"
-    variants = ({}, {"arch": "text-lstm"})
+    variants = ({}, {"arch": "text-lstm"}, {"arch": "text-transformer", "net_options": {"embed_dim": 8, "heads": 2}})
     # ids per chunk of teacher-forced logits (rows × steps × vocab floats)
     logits_budget: int = 1 << 23
 
@@ -262,7 +265,8 @@ class SentenceVAE(TextAutoencoder):
     paper = "Bowman et al. 2016, Generating Sentences from a Continuous Space; Kingma et al. 2016 (free bits)"
     variational = True
     generative = True
-    variants = ({}, {"arch": "text-lstm", "word_dropout": 0.5, "free_bits": 0.5, "kl_anneal": 0})
+    variants = ({}, {"arch": "text-lstm", "word_dropout": 0.5, "free_bits": 0.5, "kl_anneal": 0},
+                {"arch": "text-transformer", "word_dropout": 0.3, "net_options": {"embed_dim": 8, "layers": 1}})
 
     def __init__(self, config: SentenceVAEConfig | None = None, **kwargs):
         super().__init__(config, **kwargs)

@@ -1,10 +1,11 @@
 """Encoder/decoder networks shared by every family, registered by name (:mod:`.registry`):
 ``mlp``, ``conv``, ``resnet``, for series windows ``lstm``, ``gru``, ``tcn`` and
-``transformer``, the user's ``nn.Sequential`` and the user's own modules."""
+``transformer``, for token rows ``text-gru``, ``text-lstm`` and ``text-transformer``, the
+user's ``nn.Sequential`` and the user's own modules."""
 
 from . import builtin  # noqa: F401  (registers mlp, conv, resnet, lstm, gru, tcn, transformer, sequential, module,
 
-#                                     text-gru, text-lstm)
+#                                     text-gru, text-lstm, text-transformer)
 from .conv import ConvTranspose2d, conv_decoder, conv_encoder, conv_layout
 from .mlp import Stack, TiedLinear, activation, mlp, tied_mlp
 from .modes import eval_mode

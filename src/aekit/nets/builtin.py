@@ -103,4 +103,4 @@ _add(Network("sequential", _modules_only, "the user's nn.Sequential of stock tor
 _add(Network("module", _modules_only, "the user's own encoder and decoder modules, passed again at load time",
              builtin=True, modules=True))
 
-from . import text  # noqa: E402,F401  (registers text-gru and text-lstm, listed after the others)
+from . import text, text_transformer  # noqa: E402,F401  (register text-gru, text-lstm, text-transformer last)

@@ -67,8 +67,8 @@ class Network:
 
 
 NETWORKS: dict[str, Network] = {}
-RESERVED = ("mlp", "conv", "resnet", "lstm", "gru", "tcn", "transformer", "text-gru", "text-lstm", "sequential",
-            "module")
+RESERVED = ("mlp", "conv", "resnet", "lstm", "gru", "tcn", "transformer", "text-gru", "text-lstm",
+            "text-transformer", "sequential", "module")
 
 
 def _add(net: Network) -> Network:

@@ -30,7 +30,8 @@ translator's default is true), ``attention`` (false), ``bidirectional`` (false: 
 encoder also reads each row backwards from its EOS — packed, so padding never enters — the
 code reads both directions' final states, and an attending decoder reads both directions'
 states mapped to the state width, as in Bahdanau et al. 2015). The state width is the
-family's ``hidden[0]`` (default 256).
+family's ``hidden[0]`` (default 256). The Transformer token network, ``text-transformer``, is
+:mod:`aekit.nets.text_transformer`.
 """
 
 from __future__ import annotations
@@ -171,8 +172,9 @@ def _check(cfg) -> None:
         raise AekitError(f"input_shape: a token network takes rows of token ids, (max_length,) with "
                          f"max_length ≥ 2, got {shape}")
     if getattr(cfg, "vocab_size", None) is None:
-        raise AekitError("arch: the token networks (text-gru, text-lstm) are for the text families "
-                         "(seqae, sentence_vae, denoising_seqae, seq2seq); use mlp, conv or a sequence network here")
+        raise AekitError("arch: the token networks (text-gru, text-lstm, text-transformer) are for the text "
+                         "families (seqae, sentence_vae, denoising_seqae, seq2seq); use mlp, conv or a sequence "
+                         "network here")
     _options(cfg)
 
 
