@@ -111,3 +111,59 @@ def test_every_family_works_in_both_estimators(family):
     t = AutoencoderTransformer(model=family, **opts).fit(x)
     z = t.transform(x)
     assert z.shape == (64, t.n_components_) and t.inverse_transform(z).shape == x.shape
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    return load_digits().data[:200] / 16.0  # (200, 64) in [0, 1]
+
+
+@pytest.mark.parametrize("shape, kw", [((200, 1, 8, 8), {}), ((200, 8, 8), {}), ((200, 64), {"input_shape": (1, 8, 8)})])
+def test_default_treats_images_in_unit_range_as_images(shape, kw):
+    x = _digits().reshape(shape)
+    det = AnomalyDetector(epochs=1, random_state=0, **kw).fit(x)  # epochs only to be quick: not a resolved option
+    assert (det.data_kind_, det.preprocess_, det.anomaly_score_) == ("image", "none", "recon")
+    assert det.preprocessor_.method == "none"  # not standardized: the pixels stay in [0, 1]
+    assert det.model_.config.output == "sigmoid" and det.model_.config.recon_loss == "mse"
+    assert det.model_.config.arch == "mlp"
+    recon = det.model_.decode(det.model_.code(det._torch(det._prepared(x)))).detach().numpy()
+    assert recon.min() >= 0.0 and recon.max() <= 1.0  # a sigmoid decoder
+
+
+def test_default_scales_8bit_images_and_standardizes_tables():
+    x = _digits().reshape(200, 1, 8, 8)
+    det = AnomalyDetector(epochs=1, random_state=0).fit(np.round(x * 255))
+    assert (det.data_kind_, det.preprocess_, det.anomaly_score_) == ("image", "scale", "recon")
+    np.testing.assert_allclose(det._prepared(np.round(x * 255)), np.round(x * 255) / 255, rtol=1e-6)
+    wide = np.random.default_rng(0).normal(size=(200, 5)) * [1, 10, 100, 1000, 1e4]  # a table: ranges far apart
+    tab = AnomalyDetector(epochs=1, random_state=0).fit(wide)
+    assert (tab.data_kind_, tab.preprocess_, tab.anomaly_score_) == ("table", "standardize", "combined")
+    assert tab.model_.config.output == "linear"
+    np.testing.assert_allclose(tab._prepared(wide).std(0), 1.0, rtol=1e-3)  # standardized, as before
+    flat = AnomalyDetector(epochs=1, random_state=0).fit(_digits())  # flat rows in [0, 1] are still a table
+    assert (flat.data_kind_, flat.preprocess_, flat.anomaly_score_) == ("table", "standardize", "combined")
+
+
+def test_explicit_options_win_over_the_data_rule():
+    x = _digits().reshape(200, 1, 8, 8)
+    det = AnomalyDetector(preprocess="standardize", anomaly_score="combined", epochs=1, random_state=0).fit(x)
+    assert (det.data_kind_, det.preprocess_, det.anomaly_score_) == ("image", "standardize", "combined")
+    assert det.model_.config.output == "linear"  # standardized data need an unbounded decoder
+    vae = AnomalyDetector(model="vae", epochs=1, random_state=0).fit(x)
+    assert vae.anomaly_score_ == "elbo"  # a variational family keeps its own score
+    tab = AnomalyDetector(preprocess="none", anomaly_score="recon", epochs=1, random_state=0).fit(_digits())
+    assert (tab.preprocess_, tab.anomaly_score_) == ("none", "recon")
+
+
+def test_default_detector_on_real_mnist_digits(mnist):
+    """Trained on 500 images of one digit without any option, the default ranks the other
+    digits clearly above it; the previous default (standardized pixels, combined score)
+    reached 0.76 here, and PCA keeping 90% of the variance about 0.96 on the full protocol."""
+    from sklearn.metrics import roc_auc_score
+
+    x, y = mnist.train(), mnist.y_train
+    xte, yte = mnist.test()[:2000], mnist.y_test[:2000]
+    det = AnomalyDetector(random_state=0).fit(x[y == 5][:500])
+    auc = roc_auc_score(yte != 5, -det.score_samples(xte))
+    assert auc >= 0.85, auc  # chance is 0.5
