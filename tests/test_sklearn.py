@@ -140,6 +140,9 @@ def test_default_scales_8bit_images_and_standardizes_tables():
     tab = AnomalyDetector(epochs=1, random_state=0).fit(wide)
     assert (tab.data_kind_, tab.preprocess_, tab.anomaly_score_) == ("table", "standardize", "combined")
     assert tab.model_.config.output == "linear"
+    assert tab.latent_dim_ == 4 and det.latent_dim_ == 8  # a narrower code on tables than on images
+    assert AnomalyDetector(latent_dim=6, epochs=1).fit(wide).latent_dim_ == 6  # a given width wins
+    assert AnomalyDetector(model="ksparse", epochs=1).fit(wide).latent_dim_ == 8  # its k=8 needs 8 units
     np.testing.assert_allclose(tab._prepared(wide).std(0), 1.0, rtol=1e-3)  # standardized, as before
     flat = AnomalyDetector(epochs=1, random_state=0).fit(_digits())  # flat rows in [0, 1] are still a table
     assert (flat.data_kind_, flat.preprocess_, flat.anomaly_score_) == ("table", "standardize", "combined")

@@ -33,6 +33,8 @@ from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+TABLE_LATENT_DIM = 4  # AnomalyDetector's code width on tables when latent_dim=None (8 elsewhere)
+
 
 def data_defaults(X: np.ndarray, input_shape=None) -> dict:
     """What ``"auto"`` options resolve to for the training data ``X`` (n, ...).
@@ -129,8 +131,9 @@ class _AutoencoderEstimator(BaseEstimator):
         return self.preprocessor_.transform(X).astype(np.float32, copy=False)
 
     # -- fitting --------------------------------------------------------------------------------
-    def _build_model(self, shape):
-        return build_family(self.model, shape, latent_dim=self.latent_dim, hidden=self.hidden, arch=self.arch,
+    def _build_model(self, shape, latent_dim=None):
+        latent_dim = self.latent_dim if latent_dim is None else latent_dim
+        return build_family(self.model, shape, latent_dim=latent_dim, hidden=self.hidden, arch=self.arch,
                             encoder=self.encoder, decoder=self.decoder,
                             unbounded=self.preprocess_ == "standardize", model_options=self.model_options)
 
@@ -240,8 +243,11 @@ class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
     - tables (flat rows, also when every column lies in [0, 1]) are standardized, the decoder
       is linear and the score is ``"combined"``, as before.
 
-    The network is the MLP 64-8-64 for both (``arch="mlp"``): on one-class MNIST the conv
-    network scored lower and trained about 15× slower (RESULTS.md, section B).
+    The network is an MLP for both (``arch="mlp"``): 64-8-64 on images, 64-4-64 on tables
+    (``latent_dim=None`` resolves to 8 or 4, kept in ``latent_dim_``: a narrower code than the
+    many tables with 5 to 9 columns; k-sparse and VQ, which need 8, keep 8; RESULTS.md,
+    section A, says how this was chosen). On
+    one-class MNIST the conv network scored lower and trained about 15× slower (section B).
 
     ``anomaly_score``: ``"auto"`` (−ELBO for variational families; else ``"recon"`` on images
     and ``"combined"`` on tables), ``"recon"``, ``"elbo"``, ``"mahalanobis"`` or ``"combined"``
@@ -261,6 +267,16 @@ class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
         self.anomaly_score = anomaly_score
         self.contamination = contamination
 
+    def _build_model(self, shape):
+        from .errors import AekitError
+
+        if self.latent_dim is None and self.encoder is None and self.decoder is None and self.data_kind_ == "table":
+            try:
+                return super()._build_model(shape, latent_dim=TABLE_LATENT_DIM)
+            except AekitError:  # a family whose config needs a wider code (k-sparse's k, VQ's vectors) keeps 8
+                pass
+        return super()._build_model(shape)
+
     def fit(self, X, y=None):
         from .tasks.anomaly import AnomalyScorer
 
@@ -273,6 +289,7 @@ class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
             kind = "recon"  # on images the code-space part dilutes the reconstruction error
         self.scorer_ = AnomalyScorer(kind).fit(self.model_, self._torch(Xp))
         self.anomaly_score_ = self.scorer_.resolved
+        self.latent_dim_ = self.model_.config.latent_dim
         train_scores = -self.scorer_.score(self.model_, self._torch(Xp))
         frac = 0.01 if c == "auto" else float(c)
         self.offset_ = float(np.percentile(train_scores, 100.0 * frac))
