@@ -101,6 +101,9 @@ def main(argv=None) -> int:
                     "output states (net_options dropout)")
     ap.add_argument("--label-smoothing", type=float, default=0.0, help="the translator's training loss against "
                     "targets smoothed by this ε")
+    ap.add_argument("--dict-pairs", action="store_true", help="the encoder-decoders also train on the dictionary's "
+                    "single-word entries (the baseline's table) for the words of the training sentences' German side, "
+                    "as extra one-word pairs")
     ap.add_argument("--methods", default="scratch,pretrained", help="which encoder-decoders to train (the "
                     "dictionary always runs)")
     ap.add_argument("--seed", type=int, default=0)
@@ -147,6 +150,12 @@ def main(argv=None) -> int:
         return np.concatenate([encode([s for s, _ in ps], src_len), encode([t for _, t in ps], tgt_len)], 1)
 
     x_train, x_test = rows_of(train), rows_of(test)
+    if args.dict_pairs:  # the baseline's own resource, restricted to words the training sentences hold
+        seen = {w.lower() for s, _ in train for w in WORD.findall(s) if w[0].isalnum()}
+        words = [(w, table[w.lower()]) for w in sorted({w for s, _ in train for w in WORD.findall(s)
+                                                        if w[0].isalnum() and w.lower() in table})]
+        x_train = np.concatenate([x_train, rows_of(words)])
+        print(f"{len(words)} dictionary word pairs added ({len(seen)} distinct training words)", flush=True)
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
             "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout,
                             "bidirectional": args.bidirectional}}
@@ -216,7 +225,9 @@ def main(argv=None) -> int:
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
              f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}"
-             f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}, dropout {args.dropout}, label smoothing "
+             f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}"
+             f"{f', plus {len(x_train) - len(train):,} dictionary word pairs' if args.dict_pairs else ''}, "
+             f"dropout {args.dropout}, label smoothing "
              f"{args.label_smoothing}, lr {args.lr}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
