@@ -62,7 +62,7 @@ CLI = [
     (["train", "--config", "{d}/listmodel.yaml"], "--model: expected a name or path, got list"),
     (["train", "--seed", "-5"], "seed: must be in [0, 2**32)"),
     (["train", "--latent-dim", "9007199254740992"], "the network is too large to allocate"),
-    (["train", "--arch", "transfomer"], "arch: 'transfomer' is not a registered network (did you mean 'transformer'?)"),
+    (["train", "--arch", "transfomer"], "arch: 'transfomer' is not a registered network (did you mean 'transformer' or 'text-transformer'?)"),
     (["train", "--arch", "transformer"], "arch: the transformer network takes series windows, input_shape=(W, C)"),
     (["train", "--model", "dae", "--noise-level", "-0.5"], "noise_level: must be ≥ 0"),
     (["train", "--model", "dae", "--noise", "pink"], "noise: 'pink' is not one of"),
