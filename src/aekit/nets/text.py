@@ -166,7 +166,8 @@ class TokenDecoder(nn.Module):
         return rnn_state, z[index], None if memory is None else (memory[0][index], memory[1][index])
 
 
-def _check(cfg) -> None:
+def check_token_rows(cfg) -> None:
+    """Rows of token ids for a text family: the check every token network starts with."""
     shape = tuple(cfg.input_shape)
     if len(shape) != 1 or shape[0] < 2:
         raise AekitError(f"input_shape: a token network takes rows of token ids, (max_length,) with "
@@ -175,6 +176,10 @@ def _check(cfg) -> None:
         raise AekitError("arch: the token networks (text-gru, text-lstm, text-transformer) are for the text "
                          "families (seqae, sentence_vae, denoising_seqae, seq2seq); use mlp, conv or a sequence "
                          "network here")
+
+
+def _check(cfg) -> None:
+    check_token_rows(cfg)
     _options(cfg)
 
 

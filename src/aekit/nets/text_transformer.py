@@ -41,7 +41,7 @@ from torch import nn
 from ..errors import AekitError
 from .mlp import activation
 from .registry import Network, _add
-from .text import PAD
+from .text import PAD, check_token_rows
 
 OPTIONS = ("embed_dim", "heads", "layers", "dropout", "attention")
 
@@ -177,14 +177,7 @@ class TransformerTokenDecoder(nn.Module):
 
 
 def _check(cfg) -> None:
-    shape = tuple(cfg.input_shape)
-    if len(shape) != 1 or shape[0] < 2:
-        raise AekitError(f"input_shape: a token network takes rows of token ids, (max_length,) with "
-                         f"max_length ≥ 2, got {shape}")
-    if getattr(cfg, "vocab_size", None) is None:
-        raise AekitError("arch: the token networks (text-gru, text-lstm, text-transformer) are for the text "
-                         "families (seqae, sentence_vae, denoising_seqae, seq2seq); use mlp, conv or a sequence "
-                         "network here")
+    check_token_rows(cfg)
     _options(cfg)
 
 
