@@ -4,6 +4,8 @@ config.json sections, one-line errors that name the file and the fix)."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -36,6 +38,25 @@ def test_paths_and_what_a_trainer_writes(trained):
     assert run.read_checkpoint()["epoch"] == 2
     assert run.read_preprocess().to_dict() == json.loads(run.preprocess_path.read_text())
     assert run.read_metrics() == {}  # a Trainer alone writes no metrics
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file permissions")
+def test_run_files_get_the_permissions_of_a_plain_open(trained, tmp_path):
+    """Atomic writes go through a temporary file, which is created 0600; the files in place
+    must instead be readable as ``open(path, "w")`` would leave them (0666 less the umask)."""
+    run, _ = trained
+    mask = os.umask(0o022)
+    try:
+        aekit.io.write_text(tmp_path / "plain.txt", "x")
+        assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o644
+        os.umask(0o077)
+        aekit.io.write_text(tmp_path / "private.txt", "x")
+        assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600
+    finally:
+        os.umask(mask)
+    expected = 0o666 & ~mask
+    for p in (run.config_path, run.weights_path, run.preprocess_path, run.history_path):
+        assert stat.S_IMODE(p.stat().st_mode) == expected, p
 
 
 def test_config_sections_merge_instead_of_overwriting(trained):

@@ -19,14 +19,26 @@ from typing import Any
 from .errors import AekitError
 
 
+def _file_mode() -> int:
+    """The permissions ``open(path, "w")`` would give a new file: 0o666 less the umask.
+    (``tempfile.mkstemp`` creates its file 0o600, which would leave every run file readable by
+    its owner alone.)"""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success. The file
+    gets the permissions a plain ``open(path, "w")`` would give it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    with contextlib.suppress(OSError):  # a file system without permissions (e.g. some mounts)
+        os.chmod(tmp, _file_mode())
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -30,14 +30,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AekitError, unknown_name
+from ..io import write_text
 
 PAD, BOS, EOS, UNK, MASK = 0, 1, 2, 3, 4
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>", "<mask>")
@@ -239,14 +238,7 @@ class Tokenizer:
         if not path.parent.is_dir():
             raise AekitError(f"{path}: the folder {path.parent} does not exist; create it first")
         text = self._tok.to_str()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text(path, text)
         return path
 
     @classmethod
