@@ -20,6 +20,7 @@ test set. Models:
              with α = 3, 10 epochs
 
     python benchmarks/represent_mnist.py
+    python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --tag _ksparse_cos50
     python benchmarks/represent_mnist.py --train-cap 5000 --epochs 1 --models ae   # smoke test
 
 Writes benchmarks/results/represent_mnist{tag}.{json,md}.
@@ -47,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--root", default=str(MNIST))
     ap.add_argument("--models", nargs="*", default=list(MODELS))
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                    help="the aekit models' learning-rate schedule (Adam 1e-3; cosine: decays to 0 over the epochs)")
     ap.add_argument("--train-cap", type=int, default=0, help="train everything on the first N training images (0 = all 60,000)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
@@ -88,11 +91,13 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         torch.manual_seed(0)
         model = cls(input_shape=(1, 28, 28), **opts)
-        aekit.Trainer(epochs=args.epochs, batch_size=128, val_split=0, progress=False).fit(model, xtr)
+        aekit.Trainer(epochs=args.epochs, batch_size=128, val_split=0, lr_schedule=args.lr_schedule,
+                      progress=False).fit(model, xtr)
         fit = time.perf_counter() - t
         probe(f"aekit-{name}", codes(model, xtr).numpy(), codes(model, xte).numpy(), fit,
               f"{cls.__name__}(input_shape=(1, 28, 28), {', '.join(f'{k}={v!r}' for k, v in opts.items())}); "
-              f"Trainer(epochs={args.epochs}, batch_size=128, val_split=0)")
+              f"Trainer(epochs={args.epochs}, batch_size=128, val_split=0"
+              + (f", lr_schedule={args.lr_schedule!r})" if args.lr_schedule != "constant" else ")"))
     total = time.perf_counter() - t_all
     result = {"command": command("represent_mnist.py", argv), "machine": machine(),
               "n_train": len(xtr), "n_test": len(xte), "rows": rows, "seconds_total": total}
