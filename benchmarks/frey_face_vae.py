@@ -1,0 +1,153 @@
+"""Reproduction: the VAE lower bound on Frey Face against training samples seen (Kingma &
+Welling 2013, "Auto-Encoding Variational Bayes", Figure 2, the Frey Face panels).
+
+The paper's setup (§5 and Appendix C): an MLP encoder and decoder with one tanh hidden layer of
+200 units, a Gaussian decoder whose mean passes through a sigmoid, latent sizes 2, 5, 10 and 20,
+minibatches of 100 with one sample of z each (L = 1), Adagrad with a global step size chosen from
+{0.01, 0.02, 0.1}, weights drawn from N(0, 0.01), a weight decay equal to a N(0, I) prior on the
+parameters. The figure plots the lower bound per data point on the training and the test set
+against the number of training samples evaluated (10^5 to 10^8, log scale).
+
+Here: aekit's ``VAE(input_shape=(1, 28, 20), latent_dim=Z, hidden=(200,), activation="tanh",
+likelihood="gaussian", output="sigmoid")`` trained by a plain loop (``model(x).loss``, Adagrad
+step size ``--lr``, batch 100) on aekit's ``frey-face`` split (1,768 training faces, 197 test
+faces: 90/10 random, seed 0; pixels scaled to [0, 1]); at log-spaced sample counts the bound
+E[log p(x|z)] − KL (one z per face, averaged over ``--eval-draws`` draws) is measured on every
+training and test face.
+
+Where this differs from the paper: aekit's Gaussian decoder has one learned standard deviation
+per pixel, not a σ(z) output by the decoder for each sample; PyTorch's default initialization and
+no weight decay; one step size (``--lr``, default 0.02) instead of a choice among three; the
+paper does not give its train/test split; and the runs stop at ``--samples`` (default 5·10^6)
+training samples, not 10^8. The paper's curves are not transcribed here: no copy of the figure
+could be read on this machine, so the comparison with Figure 2 is left to the reader, with the
+paper beside the plot this script writes (benchmarks/results/frey_face_vae{tag}.png).
+
+    python benchmarks/frey_face_vae.py                      # about 25 minutes on one core
+    python benchmarks/frey_face_vae.py --samples 200000 --tag _smoke
+
+Writes benchmarks/results/frey_face_vae{tag}.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+from _common import DATA, OUT, command, machine, write_results
+
+LATENTS = (2, 5, 10, 20)
+
+
+def checkpoints(total: int) -> list[int]:
+    """Sample counts at which the bound is measured: 1, 2, 5 × 10^k from 10^4 up to ``total``."""
+    out = [m * 10**k for k in range(4, 10) for m in (1, 2, 5) if m * 10**k <= total]
+    return sorted(set(out + [total]))
+
+
+def bound(model, x, draws: int) -> float:
+    """Mean lower bound per face (nats), averaged over ``draws`` draws of z."""
+    return float(np.mean([-model.score(x).mean().item() for _ in range(draws)]))
+
+
+def train_one(z: int, data, args) -> dict:
+    import torch
+
+    from aekit import VAE
+
+    torch.manual_seed(args.seed)
+    xt = torch.from_numpy(data.train())
+    xv = torch.from_numpy(data.test())
+    model = VAE(input_shape=(1, 28, 20), latent_dim=z, hidden=(200,), activation="tanh",
+                likelihood="gaussian", output="sigmoid")
+    opt = torch.optim.Adagrad(model.parameters(), lr=args.lr)
+    g = torch.Generator().manual_seed(args.seed)
+    marks = checkpoints(args.samples)
+    seen, curve, t0 = 0, [], time.perf_counter()
+    batch = args.batch_size
+    while seen < args.samples:
+        perm = torch.randperm(len(xt), generator=g)
+        for i in range(0, len(perm) - batch + 1, batch):  # full batches only, as the paper's M = 100
+            model.train()
+            loss = model(xt[perm[i:i + batch]]).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            seen += batch
+            if marks and seen >= marks[0]:
+                marks.pop(0)
+                curve.append({"samples": seen, "train": bound(model, xt, args.eval_draws),
+                              "test": bound(model, xv, args.eval_draws), "seconds": round(time.perf_counter() - t0, 1)})
+                print(f"z={z} samples={seen:>10,} train L={curve[-1]['train']:8.1f} test L={curve[-1]['test']:8.1f}",
+                      flush=True)
+            if seen >= args.samples:
+                break
+    return {"latent_dim": z, "curve": curve, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def plot(runs: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3), sharey=True)
+    for ax, r in zip(np.atleast_1d(axes), runs):
+        s = [c["samples"] for c in r["curve"]]
+        ax.plot(s, [c["train"] for c in r["curve"]], label="train")
+        ax.plot(s, [c["test"] for c in r["curve"]], "--", label="test")
+        ax.set_xscale("log")
+        ax.set_title(f"Frey Face, N_z = {r['latent_dim']}")
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("lower bound L (nats per face)")
+    np.atleast_1d(axes)[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=str(DATA / "freyface"))
+    ap.add_argument("--samples", type=int, default=5 * 10**6, help="training samples per latent size")
+    ap.add_argument("--lr", type=float, default=0.02, help="Adagrad step size")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--eval-draws", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+    from aekit.data.datasets import load
+
+    data = load("frey-face", root=args.root, download=False)
+    t0 = time.perf_counter()
+    runs = [train_one(z, data, args) for z in LATENTS]
+    wall = time.perf_counter() - t0
+    OUT.mkdir(parents=True, exist_ok=True)
+    plot(runs, OUT / f"frey_face_vae{args.tag}.png")
+    shown = [m for m in checkpoints(args.samples) if m in (10**5, 10**6, 10**7, 10**8) or m == args.samples]
+    lines = [f"Frey Face VAE lower bound (nats per face), train / test, against training samples seen "
+             f"({machine()}, {wall / 60:.0f} min for the four latent sizes)", "",
+             "| N_z | " + " | ".join(f"{m:.0e}".replace("e+0", "e") for m in shown) + " |",
+             "|---|" + "---|" * len(shown)]
+    for r in runs:
+        at = {c["samples"]: c for c in r["curve"]}
+        cells = []
+        for m in shown:
+            c = next((at[s] for s in sorted(at) if s >= m), None)
+            cells.append("—" if c is None else f"{c['train']:.0f} / {c['test']:.0f}")
+        lines.append(f"| {r['latent_dim']} | " + " | ".join(cells) + " |")
+    best = {r["latent_dim"]: max(c["test"] for c in r["curve"]) for r in runs}
+    lines += ["", "Best test bound over the run: " + ", ".join(f"N_z = {z}: {v:.0f}" for z, v in best.items()),
+              "", f"`{command('frey_face_vae.py', argv)}`; plot: benchmarks/results/frey_face_vae{args.tag}.png"]
+    assert all(math.isfinite(c["train"]) for r in runs for c in r["curve"])
+    write_results("frey_face_vae", args.tag, {"runs": runs, "wall_s": round(wall, 1), "machine": machine(),
+                                              "lr": args.lr, "samples": args.samples,
+                                              "command": command("frey_face_vae.py", argv)}, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
