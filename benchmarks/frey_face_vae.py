@@ -23,7 +23,7 @@ training samples, not 10^8. The paper's curves are not transcribed here: no copy
 could be read on this machine, so the comparison with Figure 2 is left to the reader, with the
 paper beside the plot this script writes (benchmarks/results/frey_face_vae{tag}.png).
 
-    python benchmarks/frey_face_vae.py                      # about 25 minutes on one core
+    python benchmarks/frey_face_vae.py                      # 33 minutes on one (shared) core
     python benchmarks/frey_face_vae.py --samples 200000 --tag _smoke
 
 Writes benchmarks/results/frey_face_vae{tag}.{json,md,png}.
