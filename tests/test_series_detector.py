@@ -105,6 +105,10 @@ def test_bad_series_and_settings_fail_in_one_line(fitted):
         aekit.SeriesDetector(window=1, arch="mlp").fit(np.sin(np.arange(100.0)))
     with pytest.raises(AekitError, match=r"leave 80 to fit on, fewer than the window of 90"):
         aekit.SeriesDetector(window=90, arch="mlp").fit(np.sin(np.arange(100.0)))
+    with pytest.raises(AekitError, match=r"^batch_size: 64 is larger than the 31 training samples"):
+        aekit.SeriesDetector(window=50, arch="mlp", batch_size=64).fit(np.sin(np.arange(100.0)))
+    with pytest.raises(AekitError, match=r"^batch_size: must be 'auto' or a positive integer, got 0"):
+        aekit.SeriesDetector(batch_size=0).fit(np.sin(np.arange(100.0)))
 
 
 def test_cli_trains_detects_embeds_and_reports_a_series(tmp_path, capsys):

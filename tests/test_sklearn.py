@@ -159,6 +159,19 @@ def test_explicit_options_win_over_the_data_rule():
     assert (tab.preprocess_, tab.anomaly_score_) == ("none", "recon")
 
 
+def test_batch_size_auto_shrinks_to_the_data_and_a_given_one_is_kept_or_refused():
+    x = _digits()[:50]
+    det = AnomalyDetector(epochs=1, random_state=0).fit(x)  # "auto": 128 shrunk to the 50 rows
+    assert det.batch_size == "auto" and det.batch_size_ == 50
+    assert AnomalyDetector(epochs=1, random_state=0).fit(_digits()).batch_size_ == 128
+    assert AutoencoderTransformer(epochs=1, batch_size=20, random_state=0).fit(x).batch_size_ == 20
+    with pytest.raises(ValueError, match=r"^batch_size: 64 is larger than the 50 training samples; use a batch size ≤ 50"):
+        AnomalyDetector(epochs=1, batch_size=64).fit(x)
+    for bad in (0, 2.5, "big", True):
+        with pytest.raises(ValueError, match=r"^batch_size: must be 'auto' or a positive integer"):
+            AutoencoderTransformer(epochs=1, batch_size=bad).fit(x)
+
+
 def test_default_detector_on_real_mnist_digits(mnist):
     """Trained on 500 images of one digit without any option, the default ranks the other
     digits clearly above it; the previous default (standardized pixels, combined score)

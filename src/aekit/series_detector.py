@@ -63,12 +63,14 @@ class SeriesDetector(BaseEstimator):
     steps per window or ``"auto"``; ``stride``: steps between training windows (scoring uses
     ``score_stride``, 1 by default, so every step has all its windows); ``score``: ``auto``,
     ``recon``, ``window`` or ``mahalanobis`` (:mod:`aekit.tasks.series`);
-    ``trainer_options``: further :class:`aekit.TrainConfig` fields (``optimizer``,
+    ``batch_size``: ``"auto"`` (64 windows, or every training window when fewer) or a number,
+    refused when larger than the training windows; ``trainer_options``: further
+    :class:`aekit.TrainConfig` fields (``optimizer``,
     ``weight_decay`` …), which override the ones above.
     """
 
     def __init__(self, model="ae", *, arch="auto", window="auto", stride=1, score_stride=1, latent_dim=None,
-                 hidden=None, channels=None, net_options=None, epochs=30, batch_size=64, lr=1e-3,
+                 hidden=None, channels=None, net_options=None, epochs=30, batch_size="auto", lr=1e-3,
                  scaling="standardize", score="auto", threshold="pot", risk=1e-3, level=0.95, contamination=0.01,
                  val_fraction=0.2, min_gap=0, model_options=None, trainer_options=None, device="cpu", random_state=0,
                  verbose=False):
@@ -108,7 +110,10 @@ class SeriesDetector(BaseEstimator):
             raise AekitError(f"val_fraction: must be in [0, 1), got {self.val_fraction!r}")
         if self.scaling not in ("standardize", "minmax", "none"):
             raise AekitError(f"scaling: {self.scaling!r} is not one of standardize, minmax, none")
-        for name in ("stride", "score_stride", "epochs", "batch_size"):
+        from .sklearn import fit_batch_size
+
+        fit_batch_size(self.batch_size, 1, 64)  # the type check; the size is checked against the windows
+        for name in ("stride", "score_stride", "epochs"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise AekitError(f"{name}: must be a positive integer, got {v!r}")
@@ -140,7 +145,7 @@ class SeriesDetector(BaseEstimator):
 
         from .data import Data, Preprocessor
         from .data.windows import Windows, window_starts
-        from .sklearn import build_family
+        from .sklearn import build_family, fit_batch_size
         from .tasks.series import MahalanobisSteps, error_map, resolve_score
         from .train import Trainer
 
@@ -179,7 +184,7 @@ class SeriesDetector(BaseEstimator):
             self.model_ = build_family(self.model, (w, self.n_channels_), latent_dim=self.latent_dim,
                                        hidden=self.hidden, arch=self._arch(),
                                        unbounded=self.scaling == "standardize", model_options=opts)
-            topts = {"epochs": int(self.epochs), "batch_size": int(min(self.batch_size, len(wins))),
+            topts = {"epochs": int(self.epochs), "batch_size": fit_batch_size(self.batch_size, len(wins), 64),
                      "lr": float(self.lr), "val_split": 0.0, "seed": seed, "device": self.device,
                      "progress": bool(self.verbose), **(self.trainer_options or {})}
             trainer = Trainer(out_dir=out_dir, **topts)

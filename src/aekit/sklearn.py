@@ -22,6 +22,10 @@ The network is ``arch`` (any registered network, with ``model_options={"net_opti
 for its options) or the user's own ``encoder`` and ``decoder`` modules, copied at every
 ``fit``; ``latent_dim=None`` means 8 for aekit's networks and the encoder's output width for
 the user's modules.
+
+``batch_size="auto"`` (the default) is 128, or every sample when fewer are given; a number
+you give is used as given, and one larger than the training samples is refused (as by
+``aekit train --batch-size``). The batch size used is the fitted ``batch_size_``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 TABLE_LATENT_DIM = 4  # AnomalyDetector's code width on tables when latent_dim=None (8 elsewhere)
+
+
+def fit_batch_size(batch_size, n: int, default: int) -> int:
+    """The batch size an estimator trains with on ``n`` samples: ``"auto"`` is ``default``
+    shrunk to ``n``; a positive integer is kept as given (the trainer refuses one above
+    ``n``, naming the fix)."""
+    from .errors import AekitError
+
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return int(min(default, n))
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise AekitError(f"batch_size: must be 'auto' or a positive integer, got {batch_size!r}")
+    return int(batch_size)
 
 
 def data_defaults(X: np.ndarray, input_shape=None) -> dict:
@@ -91,7 +108,7 @@ class _AutoencoderEstimator(BaseEstimator):
     """Shared fitting: validate, preprocess, build the family, train with :class:`aekit.Trainer`."""
 
     def __init__(self, model="ae", *, latent_dim=None, hidden=(64,), arch="mlp", encoder=None, decoder=None,
-                 input_shape=None, preprocess="standardize", epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0,
+                 input_shape=None, preprocess="standardize", epochs=50, batch_size="auto", lr=1e-3, weight_decay=0.0,
                  model_options=None, device="cpu", random_state=None, verbose=False):
         self.model = model
         self.latent_dim = latent_dim
@@ -161,7 +178,8 @@ class _AutoencoderEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(seed)
             self.model_ = self._build_model(tuple(Xp.shape[1:]))
-            trainer = Trainer(epochs=int(self.epochs), batch_size=int(min(self.batch_size, len(Xp))),
+            self.batch_size_ = fit_batch_size(self.batch_size, len(Xp), 128)
+            trainer = Trainer(epochs=int(self.epochs), batch_size=self.batch_size_,
                               lr=float(self.lr), weight_decay=float(self.weight_decay), val_split=0.0,
                               seed=seed, device=self.device, progress=bool(self.verbose))
             trainer.fit(self.model_, Xp)
@@ -257,7 +275,7 @@ class AnomalyDetector(OutlierMixin, _AutoencoderEstimator):
 
     def __init__(self, model="ae", *, anomaly_score="auto", contamination="auto", latent_dim=None, hidden=(64,),
                  arch="mlp", encoder=None, decoder=None, input_shape=None, preprocess="auto", epochs=50,
-                 batch_size=128, lr=1e-3, weight_decay=0.0, model_options=None, device="cpu", random_state=None,
+                 batch_size="auto", lr=1e-3, weight_decay=0.0, model_options=None, device="cpu", random_state=None,
                  verbose=False):
         super().__init__(model, latent_dim=latent_dim, hidden=hidden, arch=arch, encoder=encoder, decoder=decoder,
                          input_shape=input_shape,
