@@ -25,6 +25,18 @@ def machine() -> str:
     return f"{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU"
 
 
+def mnist_arrays(root, train_cap: int = 0):
+    """MNIST from ``root`` (no download) as (x_train, y_train, x_test, y_test), the training part
+    cut to its first ``train_cap`` images when that is not 0."""
+    import aekit
+
+    data = aekit.datasets.load("mnist", root=root, download=False)
+    xtr, ytr, xte, yte = data.train(), data.y_train, data.test(), data.y_test
+    if train_cap:
+        xtr, ytr = xtr[:train_cap], ytr[:train_cap]
+    return xtr, ytr, xte, yte
+
+
 def write_results(name: str, tag: str, result: dict, lines: list[str]) -> None:
     """Write the JSON record and the Markdown table, and print the table."""
     OUT.mkdir(parents=True, exist_ok=True)

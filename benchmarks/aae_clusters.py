@@ -33,7 +33,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import MNIST, command, machine, write_results
+from _common import MNIST, command, machine, mnist_arrays, write_results
 
 PUBLISHED = 9.55  # % test error, 16 clusters (Makhzani et al. 2015, Table 3)
 
@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clusters", type=int, default=16)
     ap.add_argument("--balance", type=float, default=10.0, help="λ_b of the departure run")
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--style-dim", type=int, default=8, help="size of the style code z (the paper does not say)")
+    ap.add_argument("--runs", default="paper,balance", help="which runs: paper (λ_b = 0), balance (λ_b = --balance)")
     ap.add_argument("--train-cap", type=int, default=0, help="train on the first N training images (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="")
@@ -65,14 +67,16 @@ def main(argv=None) -> int:
     import aekit
     from aekit.models import AAE
 
-    data = aekit.datasets.load("mnist", root=args.root, download=False)
-    xtr, ytr, xte, yte = data.train(), data.y_train, data.test(), data.y_test
-    if args.train_cap:
-        xtr, ytr = xtr[: args.train_cap], ytr[: args.train_cap]
+    xtr, ytr, xte, yte = mnist_arrays(args.root, args.train_cap)
     rows = []
-    for name, lam in (("the paper's objective (λ_b = 0)", 0.0), (f"with the balance term (λ_b = {args.balance:g})", args.balance)):
+    runs = {"paper": ("the paper's objective (λ_b = 0)", 0.0),
+            "balance": (f"with the balance term (λ_b = {args.balance:g})", args.balance)}
+    chosen = args.runs.split(",")
+    if not chosen or any(r not in runs for r in chosen):
+        ap.error(f"--runs: {args.runs!r}; give paper, balance or both, comma-separated")
+    for name, lam in (runs[r] for r in chosen):
         torch.manual_seed(args.seed)
-        model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=8,
+        model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=args.style_dim,
                     hidden=(1000, 1000), disc_hidden=(1000, 1000), balance_weight=lam)
         t = time.perf_counter()
         hist = aekit.Trainer(epochs=args.epochs, batch_size=100, lr=args.lr, val_split=0, seed=args.seed,
@@ -89,8 +93,9 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"{name}: error {err:.2f}%  clusters used {row['clusters_used_test']}/{args.clusters}  "
               f"fit {fit_s / 60:.1f} min", flush=True)
-    lines = [f"AAE unsupervised clustering, MNIST, {args.clusters} clusters, majority-label test error "
-             f"({len(xtr)} training images, {args.epochs} epochs, {machine()})", "",
+    lines = [f"AAE unsupervised clustering, MNIST, {args.clusters} clusters, style code {args.style_dim}, "
+             f"majority-label test error ({len(xtr)} training images, {args.epochs} epochs, Adam {args.lr:g}, "
+             f"{machine()})", "",
              "| run | test error | clusters used (test) | largest cluster | train |", "|---|---|---|---|---|"]
     lines += [f"| {r['run']} | {r['test_error']:.2f}% | {r['clusters_used_test']}/{args.clusters} | "
               f"{100 * r['largest_cluster_share']:.1f}% | {r['fit_seconds'] / 60:.0f} min |" for r in rows]

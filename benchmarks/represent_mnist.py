@@ -35,7 +35,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import MNIST, command, machine, write_results
+from _common import MNIST, command, machine, mnist_arrays, write_results
 
 MODELS = {
     "ae": ("ae", {"hidden": (512,), "latent_dim": 64}),
@@ -61,10 +61,7 @@ def main(argv=None) -> int:
     from aekit.tasks.common import codes
     from aekit.tasks.represent import choose_probe_c, kmeans_accuracy, linear_probe
 
-    data = aekit.datasets.load("mnist", root=args.root, download=False)
-    xtr, ytr, xte, yte = data.train(), data.y_train, data.test(), data.y_test
-    if args.train_cap:
-        xtr, ytr = xtr[: args.train_cap], ytr[: args.train_cap]
+    xtr, ytr, xte, yte = mnist_arrays(args.root, args.train_cap)
     rows, t_all = [], time.perf_counter()
 
     def probe(name, ztr, zte, fit_seconds=0.0, command=""):
