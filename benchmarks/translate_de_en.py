@@ -4,7 +4,8 @@
                (de-en.gz): each German word, lowercased and stripped of punctuation, replaced by
                the first English translation of the first entry that has it as a whole German
                alternative; words not found are copied; punctuation kept
-  scratch      aekit.Seq2Seq (text-gru) trained from random weights on the training pairs
+  scratch      aekit.Seq2Seq (``--arch``, text-gru by default) trained from random weights on the
+               training pairs
   pretrained   the same, its encoder and decoder first trained as denoising sequence
                autoencoders (aekit.DenoisingSeqAE: deletion + local shuffle, Lample et al. 2018)
                on the German and on the English sides of the training pairs
@@ -85,7 +86,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs of each encoder-decoder on the pairs")
     ap.add_argument("--pretrain-epochs", type=int, default=5, help="epochs of each side's denoising AE")
-    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--arch", default="text-gru", choices=("text-gru", "text-lstm", "text-transformer"),
+                    help="the network of the encoder-decoders and denoising AEs")
+    ap.add_argument("--heads", type=int, default=4, help="text-transformer: attention heads")
+    ap.add_argument("--layers", type=int, default=2, help="text-transformer: layers per stack")
+    ap.add_argument("--hidden", type=int, default=256, help="the recurrent width (text-gru/lstm) or the "
+                    "feed-forward width (text-transformer)")
     ap.add_argument("--latent-dim", type=int, default=256)
     ap.add_argument("--embed-dim", type=int, default=128)
     ap.add_argument("--vocab-size", type=int, default=8000)
@@ -156,9 +162,13 @@ def main(argv=None) -> int:
                                                         if w[0].isalnum() and w.lower() in table})]
         x_train = np.concatenate([x_train, rows_of(words)])
         print(f"{len(words)} dictionary word pairs added ({len(seen)} distinct training words)", flush=True)
+    if args.arch == "text-transformer":  # feed_code and bidirectional are the recurrent networks' options
+        net = {"embed_dim": args.embed_dim, "heads": args.heads, "layers": args.layers, "dropout": args.dropout}
+    else:
+        net = {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout,
+               "bidirectional": args.bidirectional}
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
-            "net_options": {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout,
-                            "bidirectional": args.bidirectional}}
+            "arch": args.arch, "net_options": net}
     dae_opts = {**opts, "net_options": dict(opts["net_options"])}  # an autoencoder never attends
     opts["label_smoothing"] = args.label_smoothing  # the translator's option
     if args.attention:
@@ -224,7 +234,8 @@ def main(argv=None) -> int:
               "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
-             f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; GRU {args.hidden}, code {args.latent_dim}"
+             f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; "
+             f"{'transformer ' + str(args.layers) + '×' + str(args.embed_dim) + ', ffn ' if args.arch == 'text-transformer' else args.arch.split('-')[1].upper() + ' '}{args.hidden}, code {args.latent_dim}"
              f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}"
              f"{f', plus {len(x_train) - len(train):,} dictionary word pairs' if args.dict_pairs else ''}, "
              f"dropout {args.dropout}, label smoothing "
