@@ -59,6 +59,21 @@ def test_run_files_get_the_permissions_of_a_plain_open(trained, tmp_path):
         assert stat.S_IMODE(p.stat().st_mode) == expected, p
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux reports the umask in /proc/self/status")
+def test_atomic_writes_never_set_the_umask_where_linux_reports_it(tmp_path, monkeypatch):
+    """Setting the umask to read it leaves it 0 for an instant, when another thread's new file
+    would be world-writable; on Linux it is read from /proc instead."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+
+    def refuse(_):
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    aekit.io.write_text(tmp_path / "a.txt", "x")
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
+
+
 def test_config_sections_merge_instead_of_overwriting(trained):
     run, m = trained
     before = run.read_config()

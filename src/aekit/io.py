@@ -22,7 +22,16 @@ from .errors import AekitError
 def _file_mode() -> int:
     """The permissions ``open(path, "w")`` would give a new file: 0o666 less the umask.
     (``tempfile.mkstemp`` creates its file 0o600, which would leave every run file readable by
-    its owner alone.)"""
+    its owner alone.) Linux reports the umask in /proc/self/status; elsewhere it is read by
+    setting it, which leaves it 0 for an instant (another thread creating a file then gets
+    0o666)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
