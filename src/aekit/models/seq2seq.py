@@ -118,7 +118,7 @@ class Seq2Seq(TextAutoencoder):
         """−log p(y | z, x's source) per row for rows x holding both sides (only the target is
         scored; an attending decoder reads the source's states too), in chunks of rows."""
         src, tgt = self.sides(x)
-        rows = max(1, self.logits_budget // (tgt.shape[1] * self.config.vocab_size))
+        rows = self.chunk_rows(tgt.shape[1])
         out = []
         for zc, sc, tc in zip(z.split(rows), src.split(rows), tgt.split(rows)):
             memory = self.encode_source(sc)[1]

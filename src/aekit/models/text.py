@@ -114,9 +114,14 @@ class TextAutoencoder(Autoencoder):
     def decoder_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return teacher_inputs(x)
 
+    def chunk_rows(self, steps: int) -> int:
+        """Rows per chunk when scoring rows of ``steps`` decoded tokens: the teacher-forced
+        logits of a chunk (rows × steps × vocab) stay within ``logits_budget``."""
+        return max(1, self.logits_budget // (steps * self.config.vocab_size))
+
     def reconstruction_nll(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """−log p(x | z) per row (B,), teacher forced, in chunks of rows that bound the logits."""
-        rows = max(1, self.logits_budget // (x.shape[1] * self.config.vocab_size))
+        rows = self.chunk_rows(x.shape[1])
         return torch.cat([token_nll(self.decoder(zc, self.decoder_inputs(xc)), xc).sum(1)
                           for zc, xc in zip(z.split(rows), x.split(rows))])
 
