@@ -7,7 +7,7 @@ to a one-hot Categorical and z to N(0, I), each by its own discriminator; the de
 majority label of the training images it holds, and the test error is the share of test images
 whose cluster's label is wrong. Published: 9.55% error with 16 clusters, 4.10% with 30.
 
-Here: ``AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=16, latent_dim=8,
+Here: ``AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=16, latent_dim=--style-dim (8),
 hidden=(1000, 1000), disc_hidden=(1000, 1000))`` trained by ``aekit.Trainer`` (Adam, lr
 ``--lr``, batch 100, all 60,000 training images, ``--epochs``), two ways: the paper's objective
 alone (``balance_weight=0``) and with aekit's documented departure, the cluster-balance term

@@ -232,10 +232,12 @@ def main(argv=None) -> int:
               "target_length": tgt_len, "epochs": epochs, "pretrain_epochs": pre_epochs, "options": opts,
               "methods": rows, "seconds_total": total,
               "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
+    network = (f"transformer {args.layers}×{args.embed_dim}, ffn {args.hidden}" if args.arch == "text-transformer"
+               else f"{args.arch.removeprefix('text-').upper()} {args.hidden}")
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
              f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; "
-             f"{'transformer ' + str(args.layers) + '×' + str(args.embed_dim) + ', ffn ' if args.arch == 'text-transformer' else args.arch.split('-')[1].upper() + ' '}{args.hidden}, code {args.latent_dim}"
+             f"{network}, code {args.latent_dim}"
              f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}"
              f"{f', plus {len(x_train) - len(train):,} dictionary word pairs' if args.dict_pairs else ''}, "
              f"dropout {args.dropout}, label smoothing "
