@@ -15,7 +15,8 @@ Protocol (the issue's): the 17,907 pairs of sentence_pairs.tsv; test = 1,000 pai
 seed 0, validation = the next 1,000 of the same permutation, training = the other 15,907.
 One byte-level BPE tokenizer (aekit.data.tokens.Tokenizer, 8,000 tokens) trained on both
 sides of the training pairs. Each encoder–decoder trains ``--epochs`` epochs (Adam, lr
-``--lr`` 2e-3, batch 64; the decoder reads the code at every step, ``--feed-code``) and keeps the weights of the epoch with the best validation BLEU (greedy); the
+``--lr`` 2e-3, constant or ``--lr-schedule cosine``, batch 64; the decoder reads the code at
+every step, ``--feed-code``) and keeps the weights of the epoch with the best validation BLEU (greedy); the
 test pairs are scored once, greedy and with a beam of 5. BLEU and chrF: sacrebleu's
 corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference per sentence.
 
@@ -75,13 +76,6 @@ def word_by_word(sentence: str, table: dict[str, str]) -> str:
     return re.sub(r" ([.,!?;:])", r"\1", text)
 
 
-def bleu_chrf(hyp: list[str], ref: list[str]) -> dict[str, float]:
-    import sacrebleu
-
-    return {"bleu": float(sacrebleu.corpus_bleu(hyp, [ref]).score),
-            "chrf": float(sacrebleu.corpus_chrf(hyp, [ref]).score)}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs of each encoder-decoder on the pairs")
@@ -97,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vocab-size", type=int, default=8000)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                    help="the translators' learning rate: constant, or a cosine decay to 0 over --epochs")
     ap.add_argument("--feed-code", type=int, default=1, help="1: the decoder reads the code at every step "
                     "(Cho et al. 2014), 0: the code only starts it")
     ap.add_argument("--attention", action="store_true", help="the decoder also attends over the encoder's states "
@@ -123,7 +119,7 @@ def main(argv=None) -> int:
     from aekit.data.tokens import Tokenizer
     from aekit.models.seq2seq import Seq2Seq
     from aekit.models.text_denoising import DenoisingSeqAE
-    from aekit.tasks.text import text_metrics
+    from aekit.tasks.text import text_metrics, translation_metrics
 
     t_all = time.perf_counter()
     got = read_text(PAIRS, target_column=2)
@@ -141,7 +137,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     table = dictionary(DICT)
     hyp = [word_by_word(s, table) for s, _ in test]
-    rows["dictionary"] = {**bleu_chrf(hyp, [t for _, t in test]), "seconds": time.perf_counter() - t0,
+    rows["dictionary"] = {**translation_metrics(hyp, [t for _, t in test]), "seconds": time.perf_counter() - t0,
                           "entries": len(table), "examples": hyp[:5]}
     print(f"dictionary: {len(table)} words, BLEU {rows['dictionary']['bleu']:.2f}", flush=True)
 
@@ -185,7 +181,7 @@ def main(argv=None) -> int:
         curve = []
 
         def on_epoch(trainer, m, epoch, row):
-            v = bleu_chrf(translate(m, val), [t for _, t in val])
+            v = translation_metrics(translate(m, val), [t for _, t in val])
             curve.append({"epoch": epoch, "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                           "train_loss": row.get("train_loss")})
             print(f"  {name} epoch {epoch}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
@@ -193,15 +189,15 @@ def main(argv=None) -> int:
                 best.update(v, epoch=epoch, state={k: t.clone() for k, t in m.state_dict().items()})
 
         t = time.perf_counter()
-        aekit.Trainer(epochs=epochs, batch_size=64, lr=args.lr, seed=args.seed, val_split=0.0, progress=False,
-                      callbacks=[on_epoch]).fit(model, x_train)
+        aekit.Trainer(epochs=epochs, batch_size=64, lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed,
+                      val_split=0.0, progress=False, callbacks=[on_epoch]).fit(model, x_train)
         model.load_state_dict(best.pop("state"))
         seconds = time.perf_counter() - t
         refs = [t_ for _, t_ in test]
         greedy = translate(model, test)
         beam = translate(model, test, args.beam)
-        return {**{f"greedy_{k}": v for k, v in bleu_chrf(greedy, refs).items()},
-                **{f"beam_{k}": v for k, v in bleu_chrf(beam, refs).items()},
+        return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
+                **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
                 "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve, "seconds": seconds,
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
 
@@ -241,7 +237,7 @@ def main(argv=None) -> int:
              f"{', attention' if args.attention else ''}{', bidirectional' if args.bidirectional else ''}"
              f"{f', plus {len(x_train) - len(train):,} dictionary word pairs' if args.dict_pairs else ''}, "
              f"dropout {args.dropout}, label smoothing "
-             f"{args.label_smoothing}, lr {args.lr}, "
+             f"{args.label_smoothing}, lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
              "best epoch | test NLL/token | seconds |", "|---|---|---|---|---|---|---|---|---|",
