@@ -12,6 +12,7 @@ import torch
 import aekit
 from aekit import accel
 from aekit.nets.mlp import Stack
+from aekit.train import fastpath
 from aekit.train.trainer import Trainer
 
 
@@ -144,7 +145,8 @@ def test_k_sparse_trains_with_it_like_autograd(tied):
         m = aekit.KSparseAE(input_shape=d.input_shape, latent_dim=40, k=5, k_start=20, k_warmup=2, tied=tied)
         t = Trainer(epochs=3, batch_size=64, progress=False, fused=mode, seed=0, grad_clip=1.0)
         t.device = torch.device("cpu")
-        assert isinstance(t._fused_step(m, [torch.optim.Adam(m.parameters())]), accel.SparseStep) == (mode == "auto")
+        step = fastpath.choose(t.config, m, [torch.optim.Adam(m.parameters())], 1, t.device)
+        assert isinstance(step, accel.SparseStep) == (mode == "auto")
         runs[mode] = t.fit(m, d)
     for ra, rb in zip(runs["auto"], runs["off"]):
         for k in ("train_loss", "train_mean_activation", "val_loss", "k"):
@@ -193,7 +195,7 @@ def test_trainer_trains_a_vae_with_it_like_autograd(likelihood):
         m = aekit.VAE(input_shape=d.input_shape, hidden=(32,), latent_dim=4, beta_warmup=2, likelihood=likelihood)
         t = Trainer(epochs=3, batch_size=64, progress=False, fused=mode, seed=0)
         t.device = torch.device("cpu")
-        assert (t._fused_step(m, [torch.optim.Adam(m.parameters())]) is not None) == (mode == "auto")
+        assert (fastpath.choose(t.config, m, [torch.optim.Adam(m.parameters())], 1, t.device) is not None) == (mode == "auto")
         runs[mode] = t.fit(m, d)
     for ra, rb in zip(runs["auto"], runs["off"]):
         for k in ("train_loss", "train_kl", "train_neg_elbo", "val_neg_elbo", "beta"):
@@ -210,7 +212,7 @@ def test_trainer_uses_it_by_default_and_it_trains_like_autograd():
         m = aekit.AE(input_shape=d.input_shape, hidden=(32,), latent_dim=8)
         t = Trainer(epochs=3, batch_size=64, progress=False, fused=mode, grad_clip=1.0, lr_schedule="cosine")
         t.device = torch.device("cpu")
-        step = t._fused_step(m, [torch.optim.Adam(m.parameters())])
+        step = fastpath.choose(t.config, m, [torch.optim.Adam(m.parameters())], 1, t.device)
         assert (step is not None) == (mode == "auto")
         hist = t.fit(m, d)
         runs[mode] = (m, hist)
@@ -229,7 +231,7 @@ def test_fused_step_is_off_where_it_does_not_apply():
     for kw in ({"precision": "bf16"}, {"compile": "on"}, {"fused": "off"}):
         t = Trainer(**kw)
         t.device = torch.device("cpu")
-        assert t._fused_step(m, opts) is None, kw
+        assert fastpath.choose(t.config, m, opts, 1, t.device) is None, kw
 
 
 @pytest.mark.parametrize("arch,shape", [("mlp", (20,)), ("conv", (1, 8, 8))])

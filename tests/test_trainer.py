@@ -130,21 +130,19 @@ def test_divergence_names_the_first_bad_step_and_term():
 def test_token_rows_are_batched_by_length_and_every_row_is_seen_once_per_epoch():
     """A text family's rows come in batches of similar length (buckets), in a fresh order each
     epoch; rows of numbers keep the plain permutation."""
-    from aekit.train.trainer import BUCKET, Trainer
+    from aekit.train.batches import BUCKET, epoch_batches
 
     n, bs = 3 * BUCKET * 8 + 5, 8
     lengths = torch.randint(1, 60, (n,), generator=torch.Generator().manual_seed(0))
     x = torch.arange(n)[:, None]  # row i holds i: the batches say which rows they took
-    t = Trainer(batch_size=bs, progress=False)
-    t.rank, t.world = 0, 1
     epochs = []
     for seed in (1, 2):
-        batches = [b[:, 0] for b, _ in t._epoch_batches(x, torch.Generator().manual_seed(seed), lengths)]
+        batches = [b[:, 0] for b, _ in epoch_batches(x, torch.Generator().manual_seed(seed), bs, lengths)]
         assert len(batches) == -(-n // bs)  # as many batches as without buckets
         assert sorted(torch.cat(batches).tolist()) == list(range(n))  # every row once
         spread = torch.stack([lengths[b].max() - lengths[b].min() for b in batches if len(b) == bs]).float()
         epochs.append(batches)
-        plain = [b[:, 0] for b, _ in t._epoch_batches(x, torch.Generator().manual_seed(seed))]
+        plain = [b[:, 0] for b, _ in epoch_batches(x, torch.Generator().manual_seed(seed), bs)]
         plain_spread = torch.stack([lengths[b].max() - lengths[b].min() for b in plain if len(b) == bs]).float()
         assert spread.mean() < 0.25 * plain_spread.mean()
     assert not all(torch.equal(a, b) for a, b in zip(*epochs))

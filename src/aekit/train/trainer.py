@@ -5,6 +5,8 @@ It knows the model contract only: ``configure_optimizers``, ``training_step``, `
 training device; each epoch draws a permutation and slices batches from it (no per-sample
 ``__getitem__``, no collate). Loss terms accumulate on the device and are read once per epoch
 (and every ``log_every`` steps for the progress bar), so a step does not wait on the host.
+How rows become batches is :mod:`aekit.train.batches`; the hand-written CPU step and its
+check against autograd, :mod:`aekit.train.fastpath`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import dataclasses
 import logging
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,14 +29,14 @@ from ..data.lazy import is_lazy
 from ..errors import AekitError, close_matches
 from ..nets.modes import eval_mode
 from ..rundir import RunDir
-from . import checkpoint, defaults
+from . import checkpoint, defaults, fastpath
 from . import distributed as dist_
+from .batches import epoch_batches, split
 from .setup import compile_forward, flush_denormals, make_optimizer, resolve_device
 
 log = logging.getLogger("aekit.train")
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
-BUCKET = 50  # batches per length-sorted chunk of token rows (see Trainer._epoch_batches)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,7 +57,7 @@ class TrainConfig(Config):
     log_every: int = 50
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision (autocast) for training steps
     compile: Literal["auto", "on", "off"] = "auto"  # torch.compile the forward pass (see setup.compile_forward)
-    fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE/sparse/VAE on CPU (see _fused_step)
+    fused: Literal["auto", "off"] = "auto"  # hand-written step for MLP AE/DAE/sparse/VAE on CPU (see train.fastpath)
 
     def validate(self) -> None:
         check(self.epochs is None or self.epochs > 0, "epochs", f"must be a positive integer, got {self.epochs}")
@@ -102,6 +103,7 @@ class _Fit:
     n_batches: int
     sync_buffers: bool  # torchrun and the model has buffers: rank 0's are broadcast every step
     lengths: Any = None  # token rows (a text family): the tokens of each training row, for bucketing
+    stream: tuple | None = None  # out of core: (preprocessing, device, input dtype) of the batches read
     optimizers: list = dataclasses.field(default_factory=list)
     schedulers: list = dataclasses.field(default_factory=list)
     backward: Any = None  # step(loss, opt) = backward(loss, opt) + apply(opt): _set_up_optimization
@@ -153,48 +155,6 @@ class Trainer:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    # -- data -----------------------------------------------------------------------------------
-    def _split(self, x: np.ndarray, gen: torch.Generator, ordered: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        n_val = int(round(self.config.val_split * len(x)))
-        if n_val == 0:
-            return x, None
-        if n_val >= len(x):
-            raise AekitError(f"val_split: {self.config.val_split} leaves no training data out of {len(x)} samples")
-        if isinstance(x, np.memmap) or ordered:  # a memory map stays views of the file; a series holds out its end
-            return x[:len(x) - n_val], x[len(x) - n_val:]
-        perm = torch.randperm(len(x), generator=gen).numpy()
-        return x[perm[n_val:]], x[perm[:n_val]]
-
-    def _epoch_batches(self, xt: torch.Tensor, gen: torch.Generator, lengths: torch.Tensor | None = None):
-        """In-memory fast path: one permutation per epoch, batches sliced from the device
-        tensor. Under torchrun each rank takes every world-th row of each global batch.
-        With ``lengths`` (token rows), batches are of rows of similar length: the permutation
-        is cut into chunks of BUCKET batches, each chunk sorted by length and cut into batches,
-        and the batches are shuffled — the padding a batch carries then stays small (a text
-        model drops the columns that are padding in every row of its batch).
-        Yields (local batch, global batch size)."""
-        c, n = self.config, len(xt)
-        if is_lazy(xt):  # out-of-core (a memory map, a Dataset): read in batches (aekit.data.stream)
-            from ..data.stream import iter_batches
-
-            pin = self.device.type == "cuda"
-            for xb in iter_batches(xt, self._stream_pre, c.batch_size, gen):
-                # pinned host memory lets the copy to the GPU overlap with compute
-                yield (xb.pin_memory() if pin else xb).to(self.device, self._in_dtype, non_blocking=True), len(xb)
-            return
-        perm = torch.randperm(n, generator=gen)
-        if lengths is None:
-            batches = perm.to(xt.device).split(c.batch_size)
-        else:  # every chunk but the last is whole batches: as many batches as without buckets
-            batches = [b for chunk in perm.split(c.batch_size * BUCKET)
-                       for b in chunk[torch.argsort(lengths[chunk], stable=True)].split(c.batch_size)]
-            batches = [batches[i].to(xt.device) for i in torch.randperm(len(batches), generator=gen)]
-        for idx in batches:
-            glob = len(idx)
-            if self.world > 1:
-                idx = idx[self.rank::self.world]
-            yield xt.index_select(0, idx), glob  # (B, *input_shape)
-
     # -- the loop -------------------------------------------------------------------------------
     def fit(self, model, data: Any, resume: str | Path | None = None) -> list[dict[str, float]]:
         """Train ``model`` on ``data``; ``resume`` is a checkpoint (``RUN/checkpoint/last.pt``)
@@ -241,7 +201,7 @@ class Trainer:
                 f"build the model with input_shape={tuple(x_all.shape[1:])}"
             )
         gen = torch.Generator().manual_seed(c.seed)
-        x_train, x_val = self._split(x_all, gen, ordered=data.chronological)
+        x_train, x_val = split(x_all, c.val_split, gen, ordered=data.chronological)
         n = len(x_train)
         tokens = getattr(model, "inputs", "features") == "tokens"
         self.config, self.chosen = defaults.resolve(self.requested, n, tokens)  # options left None, sized to n
@@ -264,7 +224,6 @@ class Trainer:
             if self.world > 1:
                 raise AekitError("data: out-of-core (memory-mapped) training runs on one process; drop torchrun or load the data in memory")
             xt, xv, self._stream_pre = x_train, x_val, data.preprocess
-            self._in_dtype = model.input_dtype()
         else:
             dt = model.input_dtype()  # integer data for a float network is cast once, here
             xt = torch.from_numpy(np.ascontiguousarray(x_train)).to(device, dt)
@@ -272,7 +231,8 @@ class Trainer:
         # rows of token ids are batched by length (the model declares what it takes)
         lengths = (xt != 0).sum(1).cpu() if tokens and not data.streaming else None
         return _Fit(data=data, device=device, gen=gen, xt=xt, xv=xv, n=n, n_batches=math.ceil(n / c.batch_size),
-                    sync_buffers=self.world > 1 and any(True for _ in model.buffers()), lengths=lengths)
+                    sync_buffers=self.world > 1 and any(True for _ in model.buffers()), lengths=lengths,
+                    stream=(data.preprocess, device, model.input_dtype()) if data.streaming else None)
 
     def _set_up_optimization(self, model, st: _Fit) -> None:
         """The model's optimizers (``configure_optimizers``), LR schedules, mixed precision and
@@ -337,13 +297,17 @@ class Trainer:
         if st.start_epoch >= self.config.epochs:
             log.info("checkpoint is already at epoch %d of %d; nothing to train", st.start_epoch, self.config.epochs)
 
+    def _batches(self, st: _Fit, gen: torch.Generator, lengths: torch.Tensor | None = None):
+        """An epoch's (local batch, global batch size) pairs (:func:`~aekit.train.batches.epoch_batches`)."""
+        return epoch_batches(st.xt, gen, self.config.batch_size, lengths, self.rank, self.world, st.stream)
+
     def _choose_step(self, model, st: _Fit) -> None:
-        """The hand-written step where it applies (:meth:`_fused_step`); else autograd's, with
-        the forward compiled where ``compile`` asks for it."""
+        """The hand-written step where it applies (:func:`aekit.train.fastpath.choose`); else
+        autograd's, with the forward compiled where ``compile`` asks for it."""
         c = self.config
-        st.fast = self._fused_step(model, st.optimizers)
+        st.fast = fastpath.choose(c, model, st.optimizers, self.world, st.device)
         if st.fast is None:
-            batch = len(next(self._epoch_batches(st.xt, torch.Generator()))[0])
+            batch = len(next(self._batches(st, torch.Generator()))[0])
             st.uncompile = compile_forward(model, c.compile, st.device, batch, (c.epochs - st.start_epoch) * st.n_batches)
 
     def _train_epoch(self, model, st: _Fit, epoch: int) -> dict[str, torch.Tensor]:
@@ -356,7 +320,7 @@ class Trainer:
         window: list[dict[str, torch.Tensor]] = []
         bar = tqdm(total=st.n_batches, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False,
                    disable=None if (c.progress and self.is_main) else True, unit="batch")
-        for b, (xb, glob) in enumerate(self._epoch_batches(st.xt, st.gen, st.lengths)):
+        for b, (xb, glob) in enumerate(self._batches(st, st.gen, st.lengths)):
             if st.data.batch_transform is not None:  # e.g. dynamic binarization: a fresh sample per batch
                 xb = st.data.batch_transform(xb, st.gen)
             w = len(xb)
@@ -387,7 +351,7 @@ class Trainer:
         model's own ``training_step``."""
         if st.fast is not None and not st.checked:
             st.checked = True
-            terms, st.fast = self._checked_fast_step(st.fast, model, xb, st.optimizers, st.backward, st.apply, st.step)
+            terms, st.fast = fastpath.first_step(st.fast, model, xb, st.optimizers, st.backward, st.apply, st.step)
             return terms
         if st.fast is not None:
             return st.fast(xb)
@@ -457,50 +421,6 @@ class Trainer:
         model.eval()
         self._write_run(model, st, "end")
         dist_.barrier()
-
-    def _fused_step(self, model, optimizers):
-        """The hand-written MLP AE, sparse AE or VAE step (:mod:`aekit.accel`) where it computes
-        exactly the model's loss: ``fused="auto"``, fp32, one process, CPU, no ``compile="on"``.
-        What it gains over autograd is measured in BENCHMARKS.md."""
-        c = self.config
-        if c.fused == "off" or c.precision != "fp32" or self.world > 1 or c.compile == "on" or self.device.type != "cpu":
-            return None
-        from .. import accel
-
-        step = accel.build(model, optimizers, c.grad_clip)
-        if isinstance(step, str):
-            log.debug("training through autograd: %s", step)
-            return None
-        return step
-
-    def _checked_fast_step(self, fast, model, xb, optimizers, backward, apply, step):
-        """The fit's first batch with a hand-written step: checked against the model's own
-        ``training_step`` (:func:`aekit.accel.check.verify`), then the one optimizer step —
-        the fast step's where they agree, autograd's where they do not. Returns (terms, the
-        step for the rest of the fit: ``fast``, or None to train through autograd)."""
-        from ..accel import check
-
-        stepped = []
-
-        def deferred(loss, opt):  # backward now; clip and step once the two are compared
-            stepped.append(opt)
-            backward(loss, opt)
-
-        start = torch.get_rng_state()
-        terms, diff = check.verify(fast, model, xb, lambda x: model.training_step(x, optimizers, deferred))
-        if diff is None and len(stepped) == 1:
-            fast.update()
-            return terms, fast
-        if len(stepped) != 1:  # not one backward to finish: replay the batch through autograd
-            diff = diff or f"its training_step, which stepped {len(stepped)} optimizers"
-            torch.set_rng_state(start)
-            terms = model.training_step(xb, optimizers, step)
-        else:
-            apply(stepped[0])
-        msg = check.mismatch_message(fast, model, diff)
-        warnings.warn(msg, check.FastPathMismatch, stacklevel=4)
-        log.warning(msg)
-        return terms, None
 
     def _diverged(self, epoch: int, first: int, window: list[dict[str, torch.Tensor]]) -> None:
         """Name the first step of ``window`` (steps ``first``, ``first + 1`` … of the epoch)
