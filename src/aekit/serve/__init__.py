@@ -11,7 +11,8 @@ score inside), the one ``aekit export`` writes to ONNX. Needs the ``serve`` extr
 
 - ``bodies``: request bodies → checked float32 batches, or a one-line :class:`RequestError`;
 - ``engine``: the model of one worker and the queue that merges concurrent requests;
-- ``app``: the FastAPI app, its error handlers and the API key; ``serve`` runs uvicorn.
+- ``http``: replies (JSON, ``.npy``, PNG), the body limit, the API key and the error handlers;
+- ``app``: the FastAPI app and its routes; ``serve`` runs uvicorn.
 """
 
 from __future__ import annotations

@@ -3,19 +3,17 @@
 Endpoints: ``GET /health`` (no key needed), ``GET /metadata``, and ``POST /score``, ``/detect``,
 ``/reconstruct`` and ``/embed``, each taking a batch of raw rows (see :mod:`aekit.serve.bodies`).
 Every error a client can cause is answered with a 4xx and one JSON line ``{"error": "..."}``;
-the handlers live in one place (:func:`_install_error_handlers`), so no route formats its own
-errors and no traceback reaches a client.
+the handlers live in one place (:func:`aekit.serve.http.install_error_handlers`), so no route
+formats its own errors and no traceback reaches a client. The replies, the body limit and the
+API key are in :mod:`aekit.serve.http`.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the routes' annotations (``Request``,
 # imported inside create_app so that importing this module needs no FastAPI) as objects
 import asyncio
 import ctypes
-import hmac
-import io
 import json
 import logging
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,14 +22,22 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import AekitError
-from .bodies import JSON, NPY, PNG, InputSpec, RequestError, media_type, parse
+from .bodies import JSON, NPY, PNG, InputSpec, RequestError, parse
 from .engine import Engine, load_model
+from .http import (
+    BearerAuth,
+    document_bearer,
+    install_error_handlers,
+    json_response,
+    plain,
+    read_body,
+    reply,
+)
 
 log = logging.getLogger("aekit.serve")
 
 MAX_BODY_BYTES = 16 << 20  # 16 MiB: a 256-row MNIST batch is about 2 MiB of JSON
 MAX_BATCH = 2048
-OPEN_PATHS = ("/health",)  # the paths --api-key leaves open
 ENV_OPTIONS = "AEKIT_SERVE_OPTIONS"  # create_app's arguments, for the worker processes of --workers N
 INLINE_BODY = 64 << 10  # bodies up to this size are parsed on the event loop, larger ones on the parser thread
 
@@ -43,37 +49,6 @@ def _need_fastapi():
     except ImportError as e:
         raise AekitError(f"aekit serve needs FastAPI and uvicorn ({e.name} is missing); "
                          "install them with: pip install 'aekit[serve]'") from None
-
-
-def error_response(status: int, message: str, headers: dict | None = None):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
-
-
-class BearerAuth:
-    """ASGI middleware: every path but :data:`OPEN_PATHS` needs ``Authorization: Bearer KEY``.
-    The key is compared in constant time; the body is never read for a refused request."""
-
-    def __init__(self, app, key: str):
-        self.app = app
-        self.key = key.encode()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            return await self.app(scope, receive, send)
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if header is None:
-            problem = "missing API key: send the header Authorization: Bearer KEY"
-        else:
-            scheme, _, token = header.partition(b" ")
-            if scheme.lower() != b"bearer" or not token.strip():
-                problem = "malformed Authorization header: expected Authorization: Bearer KEY"
-            elif not hmac.compare_digest(token.strip(), self.key):
-                problem = "wrong API key"
-            else:
-                return await self.app(scope, receive, send)
-        await error_response(401, problem, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
 
 
 def _png_scale(run_dir: Path) -> float:
@@ -104,26 +79,6 @@ def _finite(outputs: dict[str, np.ndarray], names) -> None:
             row = int(np.argwhere(~np.isfinite(v.reshape(len(v), -1)))[0][0])
             raise RequestError(422, f"row {row}: the model's {k} is not finite; its inputs are far outside "
                                     "the range of the training data (check their units)")
-
-
-def _accepts(request, kind: str) -> bool:
-    """True when the Accept header asks for ``kind`` and not for JSON (JSON is the default)."""
-    accept = [media_type(a) for a in request.headers.get("accept", "").split(",")]
-    return kind in accept and JSON not in accept
-
-
-def _npy_response(a: np.ndarray):
-    from starlette.responses import Response
-
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return Response(buf.getvalue(), media_type=NPY)
-
-
-def _json_response(doc: dict):
-    from starlette.responses import Response
-
-    return Response(json.dumps(doc, separators=(",", ":"), allow_nan=False), media_type=JSON)
 
 
 def _openapi_body(spec: InputSpec) -> dict:
@@ -191,13 +146,13 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
                   description=f"Anomaly scores, reconstructions and codes of the aekit run `{run_dir.name}` "
                               f"({model.metadata.get('family')}). Rows in raw data units; preprocessing is inside.")
     app.state.engine, app.state.spec, app.state.model = engine, spec, model
-    _install_error_handlers(app)
+    install_error_handlers(app)
     if api_key is not None:
         app.add_middleware(BearerAuth, key=api_key)
-        _document_bearer(app)
+        document_bearer(app)
 
     async def rows(request: Request) -> np.ndarray:
-        body = await _read_body(request, max_body_bytes)
+        body = await read_body(request, max_body_bytes)
         ctype = request.headers.get("content-type")
         if len(body) <= INLINE_BODY:
             return parse(ctype, body, spec)
@@ -237,19 +192,19 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
 
     @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
     async def health():
-        return _json_response({"status": "ok"})
+        return json_response({"status": "ok"})
 
     @app.get("/metadata", summary="the run: family, input shape, threshold, preprocessing, score; the limits")
     async def metadata():
-        doc = {**_plain(model.metadata), "backend": model.backend, "serve": {
+        doc = {**plain(model.metadata), "backend": model.backend, "serve": {
             "max_batch": max_batch, "max_body_bytes": max_body_bytes, "content_types": list(spec.content_types),
             "batching": batching}}
-        return _json_response(doc)
+        return json_response(doc)
 
     @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
               summary="anomaly score per row (higher = more anomalous)")
     async def score(request: Request):
-        return _reply(request, (await infer(request, "score"))["score"], "scores")
+        return reply(request, (await infer(request, "score"))["score"], "scores")
 
     @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
               summary="scores and is_anomaly: score above the run's threshold")
@@ -258,135 +213,21 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
             raise RequestError(409, "this run has no anomaly threshold; use /score and choose one")
         out = await infer(request, "score")
         s = out["score"]
-        return _json_response({"scores": s.tolist(), "is_anomaly": (s > threshold).tolist(),
+        return json_response({"scores": s.tolist(), "is_anomaly": (s > threshold).tolist(),
                                "threshold": float(threshold)})
 
     @app.post("/reconstruct", response_model=Reconstructions, openapi_extra=body_doc,
               responses={200: npy_doc, **errors_doc},
               summary="reconstruction of each row in data units (Accept: image/png for one image)")
     async def reconstruct(request: Request):
-        return _reply(request, (await infer(request, "recon"))["recon"], "reconstructions", spec)
+        return reply(request, (await infer(request, "recon"))["recon"], "reconstructions", spec)
 
     @app.post("/embed", response_model=Codes, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
               summary="the code of each row (posterior mean for variational families)")
     async def embed(request: Request):
-        return _reply(request, (await infer(request, "code"))["code"], "codes")
+        return reply(request, (await infer(request, "code"))["code"], "codes")
 
     return app
-
-
-def _plain(v):
-    """Metadata as JSON values (numpy numbers and arrays, tuples, paths)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is None or isinstance(v, (str, int, float, bool)):
-        return v
-    return str(v)
-
-
-def _reply(request, a: np.ndarray, key: str, spec: InputSpec | None = None):
-    """``a`` as the client asked: .npy (Accept: application/x-npy), PNG for an image run's
-    reconstruction (Accept: image/png), else JSON ``{key: [...]}``."""
-    if _accepts(request, NPY):
-        return _npy_response(a)
-    if spec is not None and _accepts(request, PNG):
-        return _png_response(a, spec)
-    return _json_response({key: a.tolist()})
-
-
-def _png_response(r: np.ndarray, spec: InputSpec):
-    from PIL import Image
-    from starlette.responses import Response
-
-    if spec.png_scale is None:
-        raise RequestError(406, "PNG output is for image runs; accept application/json or application/x-npy")
-    if len(r) != 1:
-        raise RequestError(406, f"PNG output holds one image, the batch has {len(r)}; accept application/json or application/x-npy")
-    a = np.clip(r[0] / spec.png_scale + 0.5, 0, 255).astype(np.uint8)  # data units → 8-bit pixels
-    buf = io.BytesIO()
-    Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(buf, format="PNG")
-    return Response(buf.getvalue(), media_type=PNG)
-
-
-async def _read_body(request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes
-    (from Content-Length, or while a chunked body streams in)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            n = int(declared)
-        except ValueError:
-            raise RequestError(400, f"Content-Length {declared!r} is not a number") from None
-        if n > limit:
-            raise RequestError(413, f"body of {n} bytes is over the limit of {limit} bytes; "
-                                    "send fewer rows per request (server option --max-body-mb)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"body is over the limit of {limit} bytes; "
-                                    "send fewer rows per request (server option --max-body-mb)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _install_error_handlers(app) -> None:
-    """Every error → one JSON line ``{"error": "..."}``: the client's own mistakes with their
-    4xx, the routing errors (404, 405) likewise, and anything unexpected with a 500 whose
-    details go to the server log only."""
-    from fastapi.exceptions import RequestValidationError
-    from starlette.exceptions import HTTPException
-
-    async def request_error(request, e: RequestError):
-        return error_response(e.status, e.message)
-
-    async def aekit_error(request, e: AekitError):  # the model refused the batch
-        return error_response(422, str(e))
-
-    async def http_error(request, e: HTTPException):
-        msg = {404: f"no endpoint {request.url.path}; see /docs", 405: f"{request.method} is not allowed on "
-               f"{request.url.path}; see /docs"}.get(e.status_code, str(e.detail))
-        return error_response(e.status_code, msg, getattr(e, "headers", None))
-
-    async def validation_error(request, e: RequestValidationError):
-        first = e.errors()[0] if e.errors() else {}
-        return error_response(422, f"{'.'.join(map(str, first.get('loc', ())))}: {first.get('msg', 'invalid request')}")
-
-    async def internal_error(request, e: Exception):
-        log.error("%s %s failed", request.method, request.url.path, exc_info=e)
-        return error_response(500, "internal error; the server log has the details")
-
-    app.add_exception_handler(RequestError, request_error)
-    app.add_exception_handler(AekitError, aekit_error)
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, internal_error)
-
-
-def _document_bearer(app) -> None:
-    """Declare the bearer key in the OpenAPI schema, so /docs offers its "Authorize" button."""
-    from fastapi.openapi.utils import get_openapi
-
-    def schema():
-        if app.openapi_schema is None:
-            s = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            s.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            for path, ops in s.get("paths", {}).items():
-                if path not in OPEN_PATHS:
-                    for op in ops.values():
-                        op["security"] = [{"bearer": []}]
-            app.openapi_schema = s
-        return app.openapi_schema
-
-    app.openapi = schema
 
 
 def app_from_env():
