@@ -21,6 +21,7 @@ test set. Models:
 
     python benchmarks/represent_mnist.py
     python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --tag _ksparse_cos50
+    python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --k-warmup 25 --tag _ksparse_cos50_kw25
     python benchmarks/represent_mnist.py --train-cap 5000 --epochs 1 --models ae   # smoke test
 
 Writes benchmarks/results/represent_mnist{tag}.{json,md}.
@@ -50,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
                     help="the aekit models' learning-rate schedule (Adam 1e-3; cosine: decays to 0 over the epochs)")
+    ap.add_argument("--k-warmup", type=int, default=5,
+                    help="epochs over which the k-sparse AE's k falls from 100 to 25 (the paper: the first half of training)")
     ap.add_argument("--train-cap", type=int, default=0, help="train everything on the first N training images (0 = all 60,000)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
     probe("pca-64", pca.transform(flat_tr), pca.transform(flat_te), time.perf_counter() - t)
     for name in args.models:
         family, opts = MODELS[name]
+        if name == "ksparse":
+            opts = {**opts, "k_warmup": args.k_warmup}
         cls = get_model_class(family)
         t = time.perf_counter()
         torch.manual_seed(0)

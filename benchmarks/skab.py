@@ -26,6 +26,11 @@ Methods, side by side in the same run:
 Ablations on the default detector's scores (same fitted models, other threshold rules):
   aekit|skab-ucl   UCL = 4/3 x the 0.999 quantile of the training scores (SKAB Conv-AE's rule)
   aekit|q0.99      the 0.99 quantile of the training scores (SeriesDetector(threshold="quantile"))
+and persistence filters on its flags, with the detector's own window w:
+  aekit|min-length-w         flagged runs shorter than w steps dropped (aekit's events(min_length=w))
+  aekit|gap-w+min-length-w   runs at most w steps apart merged first (min_gap=w), then the same
+  aekit|causal-min-w         a step flagged when the last w scores all pass (Conv-AE's rule on
+                             aekit's per-step score)
 
 Ablations that retrain (only with --only NAME): aekit-w60 SeriesDetector(window=60), SKAB's
 Conv-AE window; aekit-mlp SeriesDetector(arch="mlp"); aekit-e100 SeriesDetector(epochs=100); aekit-z64
@@ -42,6 +47,7 @@ its 750-row test parts uses no SKAB label.
     python benchmarks/skab.py --quick         # smoke run: 3 runs, 2 epochs, 1 anomaly-free chunk
     python benchmarks/skab.py --only aekit aekit-e100 aekit-es aekit-w60 aekit-mlp aekit-z64 skab-convae-8ch \\
         --tag _ablations
+    python benchmarks/skab.py --only aekit --tag _postfilters   # the default and the ablations on its scores
 
 Writes benchmarks/results/skab{tag}.{json,md}. Run with OMP_NUM_THREADS=1.
 """
@@ -106,12 +112,36 @@ def aekit_method(ablations=False, **kw):
 
             preds["|skab-ucl"] = s > np.quantile(tr, 0.999) * 4 / 3
             preds["|q0.99"] = s > quantile_threshold(tr, 0.01)
+            # persistence filters with the detector's own window w, on the same scores and threshold
+            w, flags = det.window_, s > det.threshold_
+            preds["|min-length-w"] = event_flags(flags, s, min_length=w)
+            preds["|gap-w+min-length-w"] = event_flags(flags, s, min_gap=w, min_length=w)
+            preds["|causal-min-w"] = rolling_min(s, w) > det.threshold_  # Conv-AE's rule on aekit's score
         held = int(round(det.val_fraction * len(xtr)))  # the rows SeriesDetector held out of fitting
         info = {"window": det.window_, "threshold": det.threshold_, "epochs_run": len(det.history_),
                 "train_loss": float(det.history_[-1]["train_loss"]), "score_kind": det.score_kind_,
                 "heldout_score": float(tr[-held:].mean()), "fit_score": float(tr[:-held].mean())}
         return preds, s, info
     return run
+
+
+def event_flags(flags, scores, **kw) -> np.ndarray:
+    """``flags`` after aekit's event rules (``aekit.tasks.thresholds.events``: runs closer than
+    ``min_gap`` merged, runs shorter than ``min_length`` dropped), back as one flag per step."""
+    from aekit.tasks.thresholds import events
+
+    out = np.zeros(len(flags), bool)
+    for e in events(flags, scores, **kw):
+        out[e.start:e.end + 1] = True
+    return out
+
+
+def rolling_min(x, w: int) -> np.ndarray:
+    """Minimum of the last w values (−inf for the first w − 1 steps)."""
+    out = np.full(len(x), -np.inf)
+    if len(x) >= w:
+        out[w - 1:] = np.lib.stride_tricks.sliding_window_view(np.asarray(x, float), w).min(axis=1)
+    return out
 
 
 # -- SKAB's Conv-AE, ported ---------------------------------------------------------------------
