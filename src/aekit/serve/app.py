@@ -214,7 +214,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
         out = await infer(request, "score")
         s = out["score"]
         return json_response({"scores": s.tolist(), "is_anomaly": (s > threshold).tolist(),
-                               "threshold": float(threshold)})
+                              "threshold": float(threshold)})
 
     @app.post("/reconstruct", response_model=Reconstructions, openapi_extra=body_doc,
               responses={200: npy_doc, **errors_doc},
