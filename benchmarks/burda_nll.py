@@ -24,6 +24,7 @@ cosine decay of the learning rate from 1e-3 to 0 (Adam's default ε). The test s
     python benchmarks/burda_nll.py                                 # 81 minutes on 2 cores
     python benchmarks/burda_nll.py --vae-epochs 1 --iwae-epochs 1 --nll-samples 50 --tag _smoke
     python benchmarks/burda_nll.py --models vae --batch-size 20 --vae-epochs 900 --tag _vae_b20
+    python benchmarks/burda_nll.py ... --resume   # the same command again after an interruption
 
 Writes benchmarks/results/burda_nll{tag}.{json,md}; the runs stay in benchmarks/results/runs/.
 """
@@ -60,8 +61,14 @@ def run_one(model: str, epochs: int, args) -> dict:
     if model == "iwae":
         train += ["--iw-samples", str(args.iw_samples)]
     t0 = time.perf_counter()
-    aekit(*train, threads=args.threads)
-    train_s = time.perf_counter() - t0
+    if args.resume and (run / "checkpoint" / "last.pt").exists():
+        # continue an interrupted run from its last checkpoint; the training time is then the sum of the
+        # per-pass times in its history (the time before the interruption included)
+        aekit("train", "--resume", str(run), "--epochs", str(epochs), "--quiet", threads=args.threads)
+        train_s = sum(float(line.rsplit(",", 1)[1]) for line in (run / "history.csv").read_text().splitlines()[1:])
+    else:
+        aekit(*train, threads=args.threads)
+        train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = aekit("evaluate", str(run), "--nll-samples", str(args.nll_samples), "--json", threads=args.threads)
     eval_s = time.perf_counter() - t0
@@ -83,6 +90,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per model (the two train side by side)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue runs interrupted earlier (same --tag) from their last checkpoint")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
