@@ -18,7 +18,9 @@ sides of the training pairs. Each encoder–decoder trains ``--epochs`` epochs (
 ``--lr`` 2e-3, constant or ``--lr-schedule cosine``, batch 64; the decoder reads the code at
 every step, ``--feed-code``) and keeps the weights of the epoch with the best validation BLEU (greedy); the
 test pairs are scored once, greedy and with a beam of 5. BLEU and chrF: sacrebleu's
-corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference per sentence.
+corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference per sentence;
+the length ratio is BLEU's (translation tokens over reference tokens). ``--average-last N``
+also scores the mean of the last N epochs' weights (checkpoint averaging), on the same pairs.
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
@@ -29,6 +31,7 @@ Writes benchmarks/results/translate_de_en{tag}.{json,md}. Run with OMP_NUM_THREA
 from __future__ import annotations
 
 import argparse
+import collections
 import gzip
 import re
 import time
@@ -108,6 +111,8 @@ def main(argv=None) -> int:
                     "as extra one-word pairs")
     ap.add_argument("--methods", default="scratch,pretrained", help="which encoder-decoders to train (the "
                     "dictionary always runs)")
+    ap.add_argument("--average-last", type=int, default=0, metavar="N", help="also score the mean of the "
+                    "weights of the last N epochs (checkpoint averaging, Vaswani et al. 2017)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -175,31 +180,46 @@ def main(argv=None) -> int:
         out = torch.cat([model.translate(c, beam=beam) for c in src.split(256)])
         return tok.decode(out)
 
+    def test_scores(model):
+        refs = [t_ for _, t_ in test]
+        greedy = translate(model, test)
+        beam = translate(model, test, args.beam)
+        return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
+                **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
+                "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
+
     def fit_pairs(model, name):
-        """Train on the pairs; keep the weights of the best validation BLEU (greedy)."""
+        """Train on the pairs; keep the weights of the best validation BLEU (greedy). With
+        --average-last N, the mean of the last N epochs' weights is scored too."""
         best = {"bleu": -1.0}
         curve = []
+        last = collections.deque(maxlen=args.average_last or 1)
 
         def on_epoch(trainer, m, epoch, row):
             v = translation_metrics(translate(m, val), [t for _, t in val])
             curve.append({"epoch": epoch, "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                           "train_loss": row.get("train_loss")})
             print(f"  {name} epoch {epoch}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+            state = {k: t.clone() for k, t in m.state_dict().items()}
             if v["bleu"] > best["bleu"]:
-                best.update(v, epoch=epoch, state={k: t.clone() for k, t in m.state_dict().items()})
+                best.update(v, epoch=epoch, state=state)
+            last.append(state)
 
         t = time.perf_counter()
         aekit.Trainer(epochs=epochs, batch_size=64, lr=args.lr, lr_schedule=args.lr_schedule, seed=args.seed,
                       val_split=0.0, progress=False, callbacks=[on_epoch]).fit(model, x_train)
-        model.load_state_dict(best.pop("state"))
         seconds = time.perf_counter() - t
-        refs = [t_ for _, t_ in test]
-        greedy = translate(model, test)
-        beam = translate(model, test, args.beam)
-        return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
-                **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
-                "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve, "seconds": seconds,
-                "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
+        averaged = {}
+        if args.average_last:  # floating tensors averaged over the kept epochs, the others from the last
+            model.load_state_dict({k: torch.stack([s_[k] for s_ in last]).mean(0) if last[-1][k].is_floating_point()
+                                   else last[-1][k] for k in last[-1]})
+            v = translation_metrics(translate(model, val), [t for _, t in val])
+            print(f"  {name} last {len(last)} epochs averaged: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+            averaged = {"averaged": {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
+                                     "epochs_averaged": len(last)}}
+        model.load_state_dict(best.pop("state"))
+        return {**test_scores(model), "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve,
+                "seconds": seconds, **averaged}
 
     methods = args.methods.split(",")
     if "scratch" in methods:
@@ -240,14 +260,20 @@ def main(argv=None) -> int:
              f"{args.label_smoothing}, lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
-             "best epoch | test NLL/token | seconds |", "|---|---|---|---|---|---|---|---|---|",
+             "best epoch | test NLL/token | length ratio (beam) | seconds |", "|---|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
-             f"| | {rows['dictionary']['seconds']:.0f} |"]
+             f"| | {rows['dictionary']['length_ratio']:.3f} | {rows['dictionary']['seconds']:.0f} |"]
     for name in [m for m in ("scratch", "pretrained") if m in rows]:
         r = rows[name]
         secs = r["seconds"] + r.get("pretrain_seconds", 0.0)
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
-                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r['best_epoch']} | {r['nll_token']:.3f} | {secs:.0f} |")
+                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r['best_epoch']} | {r['nll_token']:.3f} | "
+                     f"{r['beam_length_ratio']:.3f} | {secs:.0f} |")
+        if "averaged" in r:
+            a = r["averaged"]
+            lines.append(f"| seq2seq {name}, last {a['epochs_averaged']} epochs averaged | {a['greedy_bleu']:.2f} | "
+                         f"{a['greedy_chrf']:.1f} | {a['beam_bleu']:.2f} | {a['beam_chrf']:.1f} | {a['val_bleu']:.2f} | "
+                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 

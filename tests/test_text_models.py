@@ -570,3 +570,14 @@ def test_the_transformer_autoencoder_learns_real_text_through_its_code(fortunes)
         other = float(model.reconstruction_nll(z.roll(1, 0), x).sum() / n)
     assert other > after + 0.05, (after, other)
     assert all(isinstance(t, str) for t in tok.decode(model.reconstruct(x[:4])))
+
+
+def test_translation_metrics_report_the_length_ratio_of_the_translations():
+    pytest.importorskip("sacrebleu", reason="BLEU needs sacrebleu: pip install 'aekit[text]'")
+    from aekit.tasks.text import translation_metrics
+
+    refs = ["the cat sat on the mat .", "i have no time today ."]
+    same = translation_metrics(refs, refs)
+    assert same["bleu"] == pytest.approx(100.0) and same["length_ratio"] == pytest.approx(1.0)
+    short = translation_metrics(["the cat sat .", "i have no time today ."], refs)  # 4 + 6 of 7 + 6 tokens
+    assert short["length_ratio"] == pytest.approx(10 / 13) and short["chrf"] < same["chrf"]

@@ -107,15 +107,18 @@ def token_rows(tok, items: list, lengths: list[int], pairs: bool) -> tuple[np.nd
 
 
 def translation_metrics(hypotheses: list[str], references: list[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, its default tokenization) of the hypotheses; empty
-    with a warning where sacrebleu is not installed (pip install 'aekit[text]')."""
+    """Corpus BLEU and chrF (sacrebleu, its default tokenization) of the hypotheses, and BLEU's
+    length ratio (hypothesis tokens over reference tokens: below 1, the translations are short,
+    which BLEU's brevity penalty and chrF's recall both punish); empty with a warning where
+    sacrebleu is not installed (pip install 'aekit[text]')."""
     try:
         import sacrebleu
     except ImportError:
         log.warning("BLEU and chrF need sacrebleu: pip install 'aekit[text]'")
         return {}
-    return {"bleu": float(sacrebleu.corpus_bleu(hypotheses, [references]).score),
-            "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    return {"bleu": float(bleu.score), "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
+            "length_ratio": float(bleu.sys_len / max(bleu.ref_len, 1)),
             "exact_match": float(np.mean([h.strip() == r.strip() for h, r in zip(hypotheses, references)]))}
 
 
