@@ -191,6 +191,8 @@ def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, 
     assert main(["translate", str(run), "Ich habe heute keine Zeit.", "Das Abendessen hat mir geschmeckt.",
                  "--beam", "3"]) == 0
     assert len(capsys.readouterr().out.split("\n")) == 3  # two lines and the final newline
+    assert main(["translate", str(run), "Guten Morgen!", "--beam", "3", "--length-penalty", "2"]) == 0
+    assert len(capsys.readouterr().out.split("\n")) == 2
     src = tmp_path / "de.txt"
     src.write_text("Ich habe heute keine Zeit.\nDas Abendessen hat mir geschmeckt.\nGuten Morgen!\n", encoding="utf-8")
     assert main(["translate", str(run), "--data", str(src), "--out", str(tmp_path / "en.txt")]) == 0
@@ -213,6 +215,9 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
         (["translate", str(run), "Guten Morgen!"], "not a translator"),
         (["translate", str(s2s)], "sentences to translate"),
         (["translate", str(s2s), "--data", str(pairs)], "--out"),
+        (["translate", str(s2s), "Guten Morgen!", "--beam", "0"], "--beam"),
+        (["translate", str(s2s), "Guten Morgen!", "--length-penalty", "2"], "--beam N"),
+        (["translate", str(s2s), "Guten Morgen!", "--beam", "3", "--length-penalty", "-1"], "--length-penalty"),
         (["detect", str(s2s), "--data", str(pairs), "--out", str(tmp_path / "s.csv")], "translator"),
     ]
     for argv, needle in cases:

@@ -276,6 +276,19 @@ def test_beam_search_finds_rows_at_least_as_likely_as_greedy_and_beam_one_is_gre
         model.generate(z, beam=0)
 
 
+def test_the_length_penalty_picks_among_the_same_beams_longer_rows_as_it_grows():
+    torch.manual_seed(0)
+    model = SeqAE(**{**TINY, "net_options": {"embed_dim": 8, "feed_code": True}}).eval()
+    z = torch.randn(64, 4)
+    rows = {a: model.generate(z, beam=5, length_penalty=a) for a in (0.0, 1.0, 3.0)}
+    n = {a: (r != PAD).sum(1) for a, r in rows.items()}
+    # the search does not depend on the penalty; only the pick among its finished beams does:
+    # log-probability / n^a with a larger a never picks a shorter row, and a = 0 the likeliest
+    assert (n[0.0] <= n[1.0]).all() and (n[1.0] <= n[3.0]).all() and (n[0.0] < n[3.0]).any()
+    assert (sequence_logprob(model, z, rows[0.0]) >= sequence_logprob(model, z, rows[3.0]) - 1e-4).all()
+    assert torch.equal(model.generate(z, beam=5), rows[1.0])  # per-token normalization is the default
+
+
 def word_by_word(n, seed, length=6, vocab=20):
     """A toy language pair: the target is the source with every token renamed by a fixed
     permutation of the ids (a word-by-word translation)."""

@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", help="a text file: translate every item (read as the run read its source column)")
     tr.add_argument("--out", help="with --data: write the translations here, one per line")
     tr.add_argument("--beam", type=int, default=1, help="beam width (default 1: greedy)")
+    tr.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
+                    help="with --beam: keep the beam with the best log-probability / tokens^A (default 1: per "
+                         "token; above 1 favours longer translations, 0 the plain log-probability)")
     tr.set_defaults(func=cmd_translate)
 
     em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")

@@ -107,9 +107,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise AekitError('text: give sentences to translate (aekit translate RUN "a sentence") or --data FILE, not both')
     if args.data and not args.out:
         raise AekitError("--out: where to write the translations of --data, one per line")
+    if args.beam < 1:
+        raise AekitError(f"--beam: the beam width is a positive integer (1: greedy), got {args.beam}")
+    if not args.length_penalty >= 0:
+        raise AekitError(f"--length-penalty: the exponent is 0 or more (1: per token), got {args.length_penalty}")
+    if args.length_penalty != 1.0 and args.beam == 1:
+        raise AekitError("--length-penalty: ranks the beams of beam search; give --beam N with N > 1")
     run = TextRun.load(args.run)
     items = _read(run, args.data) if args.data else list(args.text)
-    out = run.translate(items, beam=args.beam)
+    out = run.translate(items, beam=args.beam, length_penalty=args.length_penalty)
     if args.data:
         with io.atomic_path(Path(args.out)) as tmp:
             Path(tmp).write_text("".join(_line(t) + "\n" for t in out), encoding="utf-8")
