@@ -37,7 +37,7 @@ import re
 import time
 
 import numpy as np
-from _common import DATA, command, machine, write_results
+from _common import DATA, OUT, command, machine, write_results
 
 PAIRS = DATA / "text" / "trans-de-en" / "sentence_pairs.tsv"
 DICT = DATA / "text" / "trans-de-en" / "de-en.gz"
@@ -113,6 +113,10 @@ def main(argv=None) -> int:
                     "dictionary always runs)")
     ap.add_argument("--average-last", type=int, default=0, metavar="N", help="also score the mean of the "
                     "weights of the last N epochs (checkpoint averaging, Vaswani et al. 2017)")
+    ap.add_argument("--length-penalties", default="1.0", metavar="A,B,...", help="the beam's length penalty "
+                    "(log-probability / tokens^A); several: the one with the best validation chrF is used")
+    ap.add_argument("--save-models", action="store_true", help="write each kept translator's weights to "
+                    "benchmarks/results/runs/translate_de_en{tag}_{method}.pt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -175,17 +179,28 @@ def main(argv=None) -> int:
     if args.attention:
         opts["net_options"]["attention"] = True
 
-    def translate(model, ps, beam=1):
+    def translate(model, ps, beam=1, length_penalty=1.0):
         src = torch.from_numpy(encode([s for s, _ in ps], src_len))
-        out = torch.cat([model.translate(c, beam=beam) for c in src.split(256)])
+        out = torch.cat([model.translate(c, beam=beam, length_penalty=length_penalty) for c in src.split(256)])
         return tok.decode(out)
 
     def test_scores(model):
+        """Greedy and beam translations of the test pairs; with several --length-penalties, the
+        beam's penalty is the one with the best chrF on the validation pairs."""
         refs = [t_ for _, t_ in test]
+        penalties = [float(a) for a in args.length_penalties.split(",")]
+        grid = {}
+        if len(penalties) > 1:
+            for a in penalties:
+                grid[a] = translation_metrics(translate(model, val, args.beam, a), [t for _, t in val])
+                print(f"    length penalty {a}: val beam BLEU {grid[a]['bleu']:.2f} chrF {grid[a]['chrf']:.1f} "
+                      f"length ratio {grid[a]['length_ratio']:.3f}", flush=True)
+        alpha = max(grid, key=lambda a: grid[a]["chrf"]) if grid else penalties[0]
         greedy = translate(model, test)
-        beam = translate(model, test, args.beam)
+        beam = translate(model, test, args.beam, alpha)
         return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
                 **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
+                "length_penalty": alpha, "val_beam_by_length_penalty": {str(a): m for a, m in grid.items()},
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
 
     def fit_pairs(model, name):
@@ -215,9 +230,15 @@ def main(argv=None) -> int:
                                    else last[-1][k] for k in last[-1]})
             v = translation_metrics(translate(model, val), [t for _, t in val])
             print(f"  {name} last {len(last)} epochs averaged: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+            if args.save_models:
+                (OUT / "runs").mkdir(parents=True, exist_ok=True)
+                torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}_averaged.pt")
             averaged = {"averaged": {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                                      "epochs_averaged": len(last)}}
         model.load_state_dict(best.pop("state"))
+        if args.save_models:
+            (OUT / "runs").mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}.pt")
         return {**test_scores(model), "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve,
                 "seconds": seconds, **averaged}
 
@@ -260,20 +281,21 @@ def main(argv=None) -> int:
              f"{args.label_smoothing}, lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
              f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
-             "best epoch | test NLL/token | length ratio (beam) | seconds |", "|---|---|---|---|---|---|---|---|---|---|",
+             "best epoch | test NLL/token | length ratio (beam) | length penalty | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
-             f"| | {rows['dictionary']['length_ratio']:.3f} | {rows['dictionary']['seconds']:.0f} |"]
+             f"| | {rows['dictionary']['length_ratio']:.3f} | | {rows['dictionary']['seconds']:.0f} |"]
     for name in [m for m in ("scratch", "pretrained") if m in rows]:
         r = rows[name]
         secs = r["seconds"] + r.get("pretrain_seconds", 0.0)
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
                      f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r['best_epoch']} | {r['nll_token']:.3f} | "
-                     f"{r['beam_length_ratio']:.3f} | {secs:.0f} |")
+                     f"{r['beam_length_ratio']:.3f} | {r['length_penalty']:g} | {secs:.0f} |")
         if "averaged" in r:
             a = r["averaged"]
             lines.append(f"| seq2seq {name}, last {a['epochs_averaged']} epochs averaged | {a['greedy_bleu']:.2f} | "
                          f"{a['greedy_chrf']:.1f} | {a['beam_bleu']:.2f} | {a['beam_chrf']:.1f} | {a['val_bleu']:.2f} | "
-                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | |")
+                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['length_penalty']:g} | |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 
