@@ -203,6 +203,11 @@ def main(argv=None) -> int:
                 "length_penalty": alpha, "val_beam_by_length_penalty": {str(a): m for a, m in grid.items()},
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
 
+    def save(model, name):
+        if args.save_models:
+            (OUT / "runs").mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}.pt")
+
     def fit_pairs(model, name):
         """Train on the pairs; keep the weights of the best validation BLEU (greedy). With
         --average-last N, the mean of the last N epochs' weights is scored too."""
@@ -230,15 +235,11 @@ def main(argv=None) -> int:
                                    else last[-1][k] for k in last[-1]})
             v = translation_metrics(translate(model, val), [t for _, t in val])
             print(f"  {name} last {len(last)} epochs averaged: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
-            if args.save_models:
-                (OUT / "runs").mkdir(parents=True, exist_ok=True)
-                torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}_averaged.pt")
+            save(model, f"{name}_averaged")
             averaged = {"averaged": {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                                      "epochs_averaged": len(last)}}
         model.load_state_dict(best.pop("state"))
-        if args.save_models:
-            (OUT / "runs").mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}.pt")
+        save(model, name)
         return {**test_scores(model), "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve,
                 "seconds": seconds, **averaged}
 
