@@ -17,10 +17,13 @@ One byte-level BPE tokenizer (aekit.data.tokens.Tokenizer, 8,000 tokens) trained
 sides of the training pairs. Each encoder–decoder trains ``--epochs`` epochs (Adam, lr
 ``--lr`` 2e-3, constant or ``--lr-schedule cosine``, batch 64; the decoder reads the code at
 every step, ``--feed-code``) and keeps the weights of the epoch with the best validation BLEU (greedy); the
-test pairs are scored once, greedy and with a beam of 5. BLEU and chrF: sacrebleu's
+test pairs are scored once, greedy and with a beam of 5 (``--beam``; with several widths or
+``--length-penalties``, the pair with the best validation chrF is used). BLEU and chrF: sacrebleu's
 corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference per sentence;
 the length ratio is BLEU's (translation tokens over reference tokens). ``--average-last N``
 also scores the mean of the last N epochs' weights (checkpoint averaging), on the same pairs.
+``--save-models`` keeps the translators' weights; ``--load-models TAG`` scores those of an
+earlier ``--save-models --tag TAG`` run without training (decoding studies).
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
@@ -92,7 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--latent-dim", type=int, default=256)
     ap.add_argument("--embed-dim", type=int, default=128)
     ap.add_argument("--vocab-size", type=int, default=8000)
-    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--beam", default="5", metavar="K[,K2,...]", help="the beam width; several: the "
+                    "(width, length penalty) with the best validation chrF is used")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
                     help="the translators' learning rate: constant, or a cosine decay to 0 over --epochs")
@@ -117,6 +121,9 @@ def main(argv=None) -> int:
                     "(log-probability / tokens^A); several: the one with the best validation chrF is used")
     ap.add_argument("--save-models", action="store_true", help="write each kept translator's weights to "
                     "benchmarks/results/runs/translate_de_en{tag}_{method}.pt")
+    ap.add_argument("--load-models", metavar="TAG", help="train nothing: score the translators an earlier run "
+                    "wrote with --save-models --tag TAG (give it the same data and network options), e.g. to try "
+                    "other --beam widths and --length-penalties")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -138,6 +145,10 @@ def main(argv=None) -> int:
     val = [pairs[i] for i in perm[1000:2000]]
     train = [pairs[i] for i in perm[2000:]]
     epochs, pre_epochs = args.epochs, args.pretrain_epochs
+    beams = [int(k) for k in args.beam.split(",")]
+    penalties = [float(a) for a in args.length_penalties.split(",")]
+    if min(beams) < 1:
+        raise SystemExit(f"--beam: beam widths are positive integers, got {args.beam}")
     if args.quick:
         train, epochs, pre_epochs = train[:2000], 1, 1
     print(f"{len(train)} training, {len(val)} validation, {len(test)} test pairs", flush=True)
@@ -185,23 +196,36 @@ def main(argv=None) -> int:
         return tok.decode(out)
 
     def test_scores(model):
-        """Greedy and beam translations of the test pairs; with several --length-penalties, the
-        beam's penalty is the one with the best chrF on the validation pairs."""
+        """Greedy and beam translations of the test pairs; with several --beam widths or
+        --length-penalties, the beam's (width, penalty) is the one with the best chrF on the
+        validation pairs."""
         refs = [t_ for _, t_ in test]
-        penalties = [float(a) for a in args.length_penalties.split(",")]
+        combos = [(k, a) for k in beams for a in penalties]
         grid = {}
-        if len(penalties) > 1:
-            for a in penalties:
-                grid[a] = translation_metrics(translate(model, val, args.beam, a), [t for _, t in val])
-                print(f"    length penalty {a}: val beam BLEU {grid[a]['bleu']:.2f} chrF {grid[a]['chrf']:.1f} "
-                      f"length ratio {grid[a]['length_ratio']:.3f}", flush=True)
-        alpha = max(grid, key=lambda a: grid[a]["chrf"]) if grid else penalties[0]
+        if len(combos) > 1:
+            for k, a in combos:
+                m = grid[k, a] = translation_metrics(translate(model, val, k, a), [t for _, t in val])
+                print(f"    beam {k}, length penalty {a}: val BLEU {m['bleu']:.2f} chrF {m['chrf']:.1f} "
+                      f"length ratio {m['length_ratio']:.3f}", flush=True)
+        width, alpha = max(grid, key=lambda c: grid[c]["chrf"]) if grid else combos[0]
         greedy = translate(model, test)
-        beam = translate(model, test, args.beam, alpha)
+        beam = translate(model, test, width, alpha)
         return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
                 **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
-                "length_penalty": alpha, "val_beam_by_length_penalty": {str(a): m for a, m in grid.items()},
+                "beam": width, "length_penalty": alpha,
+                "val_beam_grid": [{"beam": k, "length_penalty": a, **m} for (k, a), m in grid.items()],
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
+
+    def load(model, name):
+        """--load-models: the saved weights of `name` scored like a trained translator."""
+        path = OUT / "runs" / f"translate_de_en{args.load_models}_{name}.pt"
+        if not path.exists():
+            raise SystemExit(f"--load-models {args.load_models}: {path} does not exist; run the benchmark "
+                             f"with --save-models --tag {args.load_models} first")
+        model.load_state_dict(torch.load(path, weights_only=True))
+        v = translation_metrics(translate(model, val), [t for _, t in val])
+        print(f"  {name} loaded from {path.name}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+        return {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": path.name}
 
     def save(model, name):
         if args.save_models:
@@ -211,6 +235,11 @@ def main(argv=None) -> int:
     def fit_pairs(model, name):
         """Train on the pairs; keep the weights of the best validation BLEU (greedy). With
         --average-last N, the mean of the last N epochs' weights is scored too."""
+        if args.load_models is not None:
+            averaged = {}
+            if args.average_last:
+                averaged = {"averaged": {**load(model, f"{name}_averaged"), "epochs_averaged": args.average_last}}
+            return {**load(model, name), **averaged}
         best = {"bleu": -1.0}
         curve = []
         last = collections.deque(maxlen=args.average_last or 1)
@@ -249,7 +278,11 @@ def main(argv=None) -> int:
         scratch = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
         rows["scratch"] = fit_pairs(scratch, "scratch")
 
-    if "pretrained" in methods:
+    if "pretrained" in methods and args.load_models is not None:
+        torch.manual_seed(args.seed)
+        pre = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
+        rows["pretrained"] = fit_pairs(pre, "pretrained")
+    elif "pretrained" in methods:
         t = time.perf_counter()
         daes = {}
         for side, length, col in (("de", src_len, 0), ("en", tgt_len, 1)):
@@ -272,6 +305,8 @@ def main(argv=None) -> int:
               "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
     network = (f"transformer {args.layers}×{args.embed_dim}, ffn {args.hidden}" if args.arch == "text-transformer"
                else f"{args.arch.removeprefix('text-').upper()} {args.hidden}")
+    how = (f"weights loaded from the --save-models run {args.load_models!r}." if args.load_models is not None else
+           f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.")
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
              f"BPE {tok.vocab_size} tokens; rows {src_len} + {tgt_len} tokens; "
@@ -280,23 +315,23 @@ def main(argv=None) -> int:
              f"{f', plus {len(x_train) - len(train):,} dictionary word pairs' if args.dict_pairs else ''}, "
              f"dropout {args.dropout}, label smoothing "
              f"{args.label_smoothing}, lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
-             f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.", "",
+             + how, "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
-             "best epoch | test NLL/token | length ratio (beam) | length penalty | seconds |",
+             "best epoch | test NLL/token | length ratio (beam) | beam, length penalty | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
              f"| | {rows['dictionary']['length_ratio']:.3f} | | {rows['dictionary']['seconds']:.0f} |"]
     for name in [m for m in ("scratch", "pretrained") if m in rows]:
         r = rows[name]
-        secs = r["seconds"] + r.get("pretrain_seconds", 0.0)
+        secs = f"{r['seconds'] + r.get('pretrain_seconds', 0.0):.0f}" if "seconds" in r else "loaded"
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
-                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r['best_epoch']} | {r['nll_token']:.3f} | "
-                     f"{r['beam_length_ratio']:.3f} | {r['length_penalty']:g} | {secs:.0f} |")
+                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r.get('best_epoch', '')} | {r['nll_token']:.3f} | "
+                     f"{r['beam_length_ratio']:.3f} | {r['beam']}, {r['length_penalty']:g} | {secs} |")
         if "averaged" in r:
             a = r["averaged"]
             lines.append(f"| seq2seq {name}, last {a['epochs_averaged']} epochs averaged | {a['greedy_bleu']:.2f} | "
                          f"{a['greedy_chrf']:.1f} | {a['beam_bleu']:.2f} | {a['beam_chrf']:.1f} | {a['val_bleu']:.2f} | "
-                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['length_penalty']:g} | |")
+                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['beam']}, {a['length_penalty']:g} | |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 
