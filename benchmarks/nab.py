@@ -12,7 +12,8 @@ Protocol, per series:
 * probationary period: NAB's ``getProbationPeriod(0.15, T) = min(floor(0.15 T), 0.15 * 5000)``,
   i.e. the first 15% of the steps, at most 750 steps;
 * aekit is ``aekit.SeriesDetector(random_state=0)`` (``--seed``) with its defaults, fitted on the
-  probationary steps only (labels never used) and scoring every step; where the default POT
+  probationary steps only (labels never used) and scoring every step (``--score recon``: the
+  same with each step scored by its own error, the default until 2026-12-06); where the default POT
   threshold cannot be fitted on a short probationary period (fewer than ~200 steps), the fit is
   repeated with ``threshold="quantile"``: the same seed gives the same model and the same
   scores, and no threshold enters the metrics below;
@@ -94,11 +95,11 @@ def published(det: str, key: str, time: np.ndarray, values: np.ndarray, labels: 
     return s
 
 
-def aekit_scores(train, series, epochs, seed=0):
+def aekit_scores(train, series, epochs, seed=0, score=None):
     import aekit
     from aekit.errors import AekitError
 
-    opts = {} if epochs is None else {"epochs": epochs}
+    opts = ({} if epochs is None else {"epochs": epochs}) | ({} if score is None else {"score": score})
     note = ""
     try:
         det = aekit.SeriesDetector(random_state=seed, **opts).fit(train)
@@ -157,6 +158,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 short series, 2 epochs")
     ap.add_argument("--epochs", type=int, default=None, help="override SeriesDetector's epochs (default: its own)")
     ap.add_argument("--seed", type=int, default=0, help="random_state of aekit and IsolationForest (default 0)")
+    ap.add_argument("--score", choices=("auto", "recon", "window"), default=None,
+                    help="aekit's per-step score (default: SeriesDetector's own)")
     ap.add_argument("--tag", default=None, help="suffix of the result files (default '' or '_quick')")
     args = ap.parse_args(argv)
     import torch
@@ -198,7 +201,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         train, _ = s.split(prob)
         torch.manual_seed(args.seed)
-        scores["aekit"], det, note = aekit_scores(train, s, epochs, args.seed)
+        scores["aekit"], det, note = aekit_scores(train, s, epochs, args.seed, args.score)
         times["aekit"] += time.perf_counter() - t0
         for m, folder in DETECTORS.items():
             scores[m] = published(folder, key, t, s.values[:, 0], y)

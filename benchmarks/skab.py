@@ -36,8 +36,9 @@ Ablations that retrain (only with --only NAME): aekit-w60 SeriesDetector(window=
 Conv-AE window; aekit-mlp SeriesDetector(arch="mlp"); aekit-e100 SeriesDetector(epochs=100); aekit-z64
 SeriesDetector(latent_dim=64) (the default code is 8 numbers per window);
 aekit-es SeriesDetector(epochs=150, trainer_options={"val_split": 0.2, "early_stopping": 10}), i.e.
-stopped on the last 20% of the training windows; aekit-swin SeriesDetector(score="window") (each
-step scored by the mean of its windows' whole-window scores, not of its own squared errors);
+stopped on the last 20% of the training windows; aekit-recon SeriesDetector(score="recon") (each
+step scored by its own squared errors in the windows covering it, the default until 2026-12-06,
+not by its windows' whole-window scores);
 aekit-wabs-{mean,max,min} the default detector re-scored by SKAB Conv-AE's window residual (sum over
 channels of the mean |error| over the window), a step scored by the mean / max / min of the windows
 covering it, the POT threshold fitted on the training rows' scores of the same kind;
@@ -320,7 +321,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=0, help="only the first N runs (0 = all 34)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 runs, 2 epochs, 1 anomaly-free chunk")
     ap.add_argument("--only", nargs="*", help="run only these methods (names in the table; the ablations "
-                    "aekit-w60, aekit-mlp, aekit-e100, aekit-z64, aekit-es, aekit-swin, aekit-wabs-{mean,max,min}, "
+                    "aekit-w60, aekit-mlp, aekit-e100, aekit-z64, aekit-es, aekit-recon, aekit-wabs-{mean,max,min}, "
                     "skab-convae-8ch run only when named here)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
@@ -348,7 +349,7 @@ def main(argv=None) -> int:
                  "aekit-z64": aekit_method(latent_dim=64, **quick),
                  "aekit-es": aekit_method(epochs=2 if args.quick else 150,
                                           trainer_options={"val_split": 0.2, "early_stopping": 10}),
-                 "aekit-swin": aekit_method(score="window", **quick),
+                 "aekit-recon": aekit_method(score="recon", **quick),
                  **{f"aekit-wabs-{h}": aekit_window_fold(h) for h in ("mean", "max", "min")},
                  "skab-convae-8ch": lambda a, b: convae(a, b, out_channels=8)}
     if args.only:

@@ -14,7 +14,9 @@ How it works (Malhotra et al. 2016; Audibert et al. 2020; the TSB-AD and SKAB pr
    the windows of the fitting part: strided views, never copies (:mod:`aekit.data.windows`).
    ``window="auto"`` is the dominant period of the first training series (its
    autocorrelation, as TSB-AD sets its window).
-3. A score per timestep is the mean over the windows covering it (:mod:`aekit.tasks.series`).
+3. A score per timestep is the mean over the windows covering it (:mod:`aekit.tasks.series`):
+   by default each window's whole-window score (``score="window"``), or the step's own error
+   in each window (``score="recon"``).
 4. The threshold comes from scores of the training series alone: peaks-over-threshold
    (``threshold="pot"``, Siffer et al. 2017, at ``risk``), a quantile (``"quantile"``,
    ``contamination``), or a number.

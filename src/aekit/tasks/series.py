@@ -16,7 +16,9 @@ Scores (higher = more anomalous):
     mahalanobis  the error vector e_t ∈ R^C (per-channel score map averaged over the windows
                  covering t) scored as (e_t − μ)ᵀ Σ⁻¹ (e_t − μ), μ and Σ (Ledoit–Wolf) fitted
                  on held-out normal steps (EncDec-AD, Malhotra et al. 2016)
-    auto         window for variational families, recon otherwise
+    auto         window, for every family (the default since 2026-12-06: it ranks collective
+                 anomalies — faults, level shifts, bursts that last — far better than recon on
+                 the real series of RESULTS.md S1–S3; recon is better on isolated spikes)
 
 Memory stays O(T·C) for any window length: only one batch of windows is ever copied.
 """
@@ -37,9 +39,7 @@ SERIES_SCORES = ("auto", "recon", "window", "mahalanobis")
 def resolve_score(kind: str, model) -> str:
     if kind not in SERIES_SCORES:
         raise AekitError(f"score: unknown series score {kind!r}; choose one of {', '.join(SERIES_SCORES)}")
-    if kind == "auto":
-        return "window" if model.variational else "recon"
-    return kind
+    return "window" if kind == "auto" else kind
 
 
 def _windows(values: np.ndarray, window: int, stride: int) -> Windows:
