@@ -25,7 +25,7 @@ every other option at its default — hidden (256,): the recurrent networks are 
   tensor (the copy is timed), ``DataLoader(TensorDataset(windows), batch_size=64, shuffle=True)``,
   ``torch.optim.Adam(lr=1e-3)``, ``model(x).loss.backward()``, over a copy of the very model
   aekit trains (same architecture, same initial weights), after a 10-batch warm-up;
-* scoring, aekit: ``aekit.tasks.series.score_series(model, series[:S], W)`` — every window at
+* scoring, aekit: ``aekit.tasks.series.score_series(model, series[:S], W, score="recon")`` — every window at
   stride 1, one score per step (the reconstruction error averaged over channels and over the
   windows covering the step), in the model's own chunk size;
 * scoring, the plain loop: every window materialized at once with ``sliding_window_view``
@@ -203,9 +203,9 @@ def score_pair(net: str, series: np.ndarray, window: int, plain_batch: int, chun
     out, rates = {}, {}
     for who in (("aekit", "plain") if first == "aekit" else ("plain", "aekit")):
         if who == "aekit":
-            score_series(model, prefix, window)
+            score_series(model, prefix, window, score="recon")
             t0 = time.perf_counter()
-            out[who] = score_series(model, series, window)
+            out[who] = score_series(model, series, window, score="recon")
         else:
             plain_score(model, prefix, window, plain_batch)
             t0 = time.perf_counter()
@@ -253,7 +253,7 @@ def memory_child(who: str, length: int, channels: int, window: int, net: str, pl
     model = build(net, window, channels)
     prefix = series[:window - 1 + WARM_WINDOWS]
     if who == "aekit":
-        score_series(model, prefix, window)
+        score_series(model, prefix, window, score="recon")
     else:
         plain_score(model, prefix, window, plain_batch)
     gc.collect()
@@ -265,7 +265,7 @@ def memory_child(who: str, length: int, channels: int, window: int, net: str, pl
         reset = False
     t0 = time.perf_counter()
     if who == "aekit":
-        scores = score_series(model, series, window)
+        scores = score_series(model, series, window, score="recon")
     else:
         scores = plain_score(model, series, window, plain_batch)  # every window at once
     seconds = time.perf_counter() - t0
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['net']} | {r['params']:,} | {r['train_aekit_median']:,.0f} | {r['train_plain_median']:,.0f} "
                      f"| {r['train_aekit_median'] / r['train_plain_median']:.2f} |")
     lines += ["", f"Scoring every window (stride 1) of the first {a.score_steps:,} steps ({a.score_steps - W + 1:,} "
-              "windows), one score per step. aekit: `score_series(model, series, W)` in the model's chunk size; plain: "
+              "windows), one score per step. aekit: `score_series(model, series, W, score='recon')` in the model's chunk size; plain: "
               f"windows materialized with `sliding_window_view`, batches of {a.plain_batch} under `inference_mode`, "
               "`np.add.at` onto steps.", "",
               "| network | aekit chunk | aekit score windows/s | plain loop windows/s | aekit/plain | plain windows "
