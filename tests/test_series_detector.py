@@ -121,6 +121,8 @@ def test_bad_series_and_settings_fail_in_one_line(fitted):
         aekit.SeriesDetector(window=50, arch="mlp", batch_size=64).fit(np.sin(np.arange(100.0)))
     with pytest.raises(AekitError, match=r"^batch_size: must be 'auto' or a positive integer, got 0"):
         aekit.SeriesDetector(batch_size=0).fit(np.sin(np.arange(100.0)))
+    with pytest.raises(AekitError, match=r"^score: unknown series score 'elbo'; choose one of auto, recon, window"):
+        aekit.SeriesDetector(score="elbo").fit(np.zeros(10))  # refused before the data is even read
 
 
 def test_cli_trains_detects_embeds_and_reports_a_series(tmp_path, capsys):

@@ -112,6 +112,9 @@ class SeriesDetector(BaseEstimator):
             raise AekitError(f"val_fraction: must be in [0, 1), got {self.val_fraction!r}")
         if self.scaling not in ("standardize", "minmax", "none"):
             raise AekitError(f"scaling: {self.scaling!r} is not one of standardize, minmax, none")
+        from .tasks.series import resolve_score
+
+        resolve_score(self.score)  # an unknown score fails here, before any training
         from .sklearn import fit_batch_size
 
         fit_batch_size(self.batch_size, 1, 64)  # the type check; the size is checked against the windows
@@ -193,7 +196,7 @@ class SeriesDetector(BaseEstimator):
             trainer.fit(self.model_, Data(x_train=wins, name=train[0].name, chronological=True))
         self.model_.eval()
         self.history_ = trainer.history
-        self.score_kind_ = resolve_score(self.score, self.model_)
+        self.score_kind_ = resolve_score(self.score)
         self.mahalanobis_ = None
         if self.score_kind_ == "mahalanobis":
             held = [p[1] for p in parts if len(p[1]) >= w]

@@ -36,7 +36,7 @@ from .common import chunk_rows
 SERIES_SCORES = ("auto", "recon", "window", "mahalanobis")
 
 
-def resolve_score(kind: str, model) -> str:
+def resolve_score(kind: str) -> str:
     if kind not in SERIES_SCORES:
         raise AekitError(f"score: unknown series score {kind!r}; choose one of {', '.join(SERIES_SCORES)}")
     return "window" if kind == "auto" else kind
@@ -121,7 +121,7 @@ def score_series(model, values: np.ndarray, window: int, stride: int = 1, *, sco
                  mahalanobis: MahalanobisSteps | None = None, batch_size: int | None = None) -> np.ndarray:
     """(T,) anomaly score per step of ``values`` (T, C) — already scaled as the training
     windows were — by the ``score`` named in the module docstring."""
-    kind = resolve_score(score, model)
+    kind = resolve_score(score)
     if kind == "window":
         return window_scores(model, values, window, stride, batch_size)
     if kind == "recon":
