@@ -1,7 +1,7 @@
 """Benchmark A: tabular anomaly detection on the 43 ADBench "Classical" data sets.
 
 Protocol (Han et al. 2022, ADBench, unsupervised setting): for each data set a stratified
-70/30 split with seed 0; every method is fitted on the training part without labels and
+70/30 split with seed 0 (``--split-seed``); every method is fitted on the training part without labels and
 scored on the test part; AUROC of the anomaly scores against the labels (1 = anomaly).
 One default configuration for every data set, no per-data-set tuning. Training parts larger
 than ``--cap`` rows (default 20,000) are subsampled to ``--cap`` rows (seed 0), identically
@@ -19,6 +19,7 @@ Methods, side by side in the same run:
     python benchmarks/anomaly_tabular.py                   # all 43 sets, full protocol
     python benchmarks/anomaly_tabular.py --cap 5000 --test-cap 20000   # a quicker, reduced run
     python benchmarks/anomaly_tabular.py --sets 4_breastw 6_cardio --cap 2000
+    python benchmarks/anomaly_tabular.py --split-seed 1 --tag _split1     # another 70/30 split
 
 Writes benchmarks/results/anomaly_tabular.{json,md}.
 
@@ -77,6 +78,29 @@ def pyod_scores(xtr, xte):
     return m.decision_function(xte)
 
 
+def load_split(path, seed: int = 0, cap: int = 20000, test_cap: int = 0):
+    """One ADBench set's (x_train, x_test, y_test, row): the stratified 70/30 split with ``seed``,
+    the training part subsampled to ``cap`` rows and the test part to ``test_cap`` (0 = all)."""
+    from sklearn.model_selection import train_test_split
+
+    d = np.load(path)
+    x, y = d["X"].astype(np.float64), d["y"].astype(int)
+    xtr, xte, _, yte = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
+    if len(xtr) > cap:
+        xtr = xtr[np.random.default_rng(seed).choice(len(xtr), cap, replace=False)]
+    if test_cap and len(xte) > test_cap:  # stratified, so the anomaly rate is kept
+        _, xte, _, yte = train_test_split(xte, yte, test_size=test_cap, stratify=yte, random_state=seed)
+    row = {"data": Path(path).stem, "n": len(x), "d": x.shape[1], "anomalies": float(y.mean()), "n_train": len(xtr),
+           "n_test": len(xte)}
+    return xtr, xte, yte, row
+
+
+def adbench_files(root, sets=None) -> list[Path]:
+    """The ADBench ``.npz`` files under ``root`` in their numbered order, optionally only ``sets``."""
+    files = sorted(Path(root).glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    return [f for f in files if f.stem in sets] if sets else files
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ADBENCH))
@@ -84,15 +108,14 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=int, default=20000, help="max training rows (subsampled, seed 0)")
     ap.add_argument("--test-cap", type=int, default=0,
                     help="score at most this many test rows (stratified subsample, seed 0; 0 = all)")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the 70/30 split and of the subsamples (the methods keep random_state=0)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args(argv)
     import torch
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import train_test_split
 
-    files = sorted(Path(args.data).glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    if args.sets:
-        files = [f for f in files if f.stem in args.sets]
+    files = adbench_files(args.data, args.sets)
     if not files:
         print(f"no ADBench files in {args.data}", file=sys.stderr)
         return 1
@@ -105,15 +128,7 @@ def main(argv=None) -> int:
     rows, times = [], {}
     t_all = time.perf_counter()
     for f in files:
-        d = np.load(f)
-        x, y = d["X"].astype(np.float64), d["y"].astype(int)
-        xtr, xte, _, yte = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
-        if len(xtr) > args.cap:
-            xtr = xtr[np.random.default_rng(0).choice(len(xtr), args.cap, replace=False)]
-        if args.test_cap and len(xte) > args.test_cap:  # stratified, so the anomaly rate is kept
-            _, xte, _, yte = train_test_split(xte, yte, test_size=args.test_cap, stratify=yte, random_state=0)
-        row = {"data": f.stem, "n": len(x), "d": x.shape[1], "anomalies": float(y.mean()), "n_train": len(xtr),
-               "n_test": len(xte)}
+        xtr, xte, yte, row = load_split(f, args.split_seed, args.cap, args.test_cap)
         methods = {"iforest": iforest_scores, "pca": pca_scores, "aekit": aekit_scores}
         if has_pyod:
             methods["pyod-ae"] = pyod_scores
@@ -133,7 +148,7 @@ def main(argv=None) -> int:
     means = {m: float(np.mean([r[m] for r in rows])) for m in methods}
     wins = sum(r["aekit"] > r["iforest"] for r in rows)
     result = {"command": command("anomaly_tabular.py", argv), "machine": machine(),
-              "cap": args.cap, "rows": rows, "means": means, "aekit_beats_iforest_on": wins,
+              "cap": args.cap, "split_seed": args.split_seed, "rows": rows, "means": means, "aekit_beats_iforest_on": wins,
               "seconds_total": total, "seconds_per_method": times}
     lines = ["| data | n | d | anom. | " + " | ".join(methods) + " |", "|" + "---|" * (4 + len(methods))]
     for r in rows:
