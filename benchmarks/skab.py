@@ -42,7 +42,9 @@ not by its windows' whole-window scores);
 aekit-wabs-{mean,max,min} the default detector re-scored by SKAB Conv-AE's window residual (sum over
 channels of the mean |error| over the window), a step scored by the mean / max / min of the windows
 covering it, the POT threshold fitted on the training rows' scores of the same kind;
-skab-convae-8ch the Conv-AE port with one output channel per input channel.
+skab-convae-8ch the Conv-AE port with one output channel per input channel; aekit-convnet
+SeriesDetector(arch="skab-conv", window=60, latent_dim=240): the same network (8 outputs)
+registered as an aekit network, with aekit's training, window score and POT threshold.
 
 Label-free check of every threshold: the anomaly-free run (9,405 rows) cut into --free-chunks
 consecutive chunks of 1,150 rows, each split 400 / 750 the same way; the false-alarm rate on
@@ -241,6 +243,59 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
     return {"": pred}, score, {"window": n, "threshold": float(ucl)}
 
 
+def register_convae_network() -> str:
+    """SKAB Conv-AE's network (its 8-output form) as an aekit network, ``skab-conv``: two
+    stride-2 convolutions to a (16, ⌈W/4⌉) feature map that is the code itself, flattened (no
+    dense bottleneck), and the mirrored transposed convolutions. The window must be a multiple
+    of 4 and ``latent_dim`` = 16·W/4."""
+    from torch import nn
+
+    import aekit
+    from aekit.nets.registry import NETWORKS
+
+    if "skab-conv" in NETWORKS:
+        return "skab-conv"
+
+    class Encoder(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv1d(c, 32, 7, 2, 3), nn.ReLU(), nn.Dropout(0.2),
+                                     nn.Conv1d(32, 16, 7, 2, 3), nn.ReLU())
+
+        def forward(self, x):  # (B, W, C) → (B, 16·W/4)
+            return self.net(x.transpose(1, 2)).flatten(1)
+
+    class Decoder(nn.Module):
+        def __init__(self, c, length):
+            super().__init__()
+            self.length = length
+            self.net = nn.Sequential(
+                nn.ConvTranspose1d(16, 16, 7, 2, 3, output_padding=1), nn.ReLU(), nn.Dropout(0.2),
+                nn.ConvTranspose1d(16, 32, 7, 2, 3, output_padding=1), nn.ReLU(), nn.ConvTranspose1d(32, c, 7, 1, 3))
+
+        def forward(self, z):  # (B, 16·W/4) → (B, W, C)
+            return self.net(z.view(len(z), 16, self.length)).transpose(1, 2)
+
+    @aekit.register_network("skab-conv", description="SKAB's Conv-AE network, its feature map as the code")
+    def skab_conv(input_shape, code_dim, latent_dim):
+        w, c = input_shape
+        if w % 4 or code_dim != 16 * w // 4:
+            raise ValueError(f"skab-conv: needs a window divisible by 4 and latent_dim = 16·W/4 = {16 * w // 4}")
+        return Encoder(c), Decoder(c, w // 4)
+
+    return "skab-conv"
+
+
+def aekit_convnet(**kw):
+    """The default detector (window score, POT threshold) on SKAB Conv-AE's network at its window of 60."""
+    inner = aekit_method(True, window=60, latent_dim=16 * 15, **kw)
+
+    def run(xtr, xte):
+        register_convae_network()  # a user network, registered where the detector is built
+        return inner(xtr, xte)
+    return run
+
+
 def rolling_median(x, w: int) -> np.ndarray:
     """pandas' Series(x).rolling(w).median(): NaN for the first w - 1 rows."""
     out = np.full(len(x), np.nan)
@@ -351,7 +406,8 @@ def main(argv=None) -> int:
                                           trainer_options={"val_split": 0.2, "early_stopping": 10}),
                  "aekit-recon": aekit_method(score="recon", **quick),
                  **{f"aekit-wabs-{h}": aekit_window_fold(h) for h in ("mean", "max", "min")},
-                 "skab-convae-8ch": lambda a, b: convae(a, b, out_channels=8)}
+                 "skab-convae-8ch": lambda a, b: convae(a, b, out_channels=8),
+                 "aekit-convnet": aekit_convnet(arch="skab-conv", **quick)}
     if args.only:
         every = {**methods, **ablations}
         unknown = [m for m in args.only if m not in every]
