@@ -17,7 +17,8 @@ training and test face.
 
 Where this differs from the paper: aekit's Gaussian decoder has one learned standard deviation
 per pixel, not a σ(z) output by the decoder for each sample; PyTorch's default initialization and
-no weight decay; one step size (``--lr``, default 0.02) instead of a choice among three; the
+no weight decay by default (``--weight-decay 5.66e-4`` is the paper's N(0, I) prior on the
+parameters, 1/N per face); one step size (``--lr``, default 0.02) instead of a choice among three; the
 paper does not give its train/test split; and the runs stop at ``--samples`` (default 5·10^6)
 training samples, not 10^8.
 
@@ -137,7 +138,8 @@ def plot(runs: list[dict], path, paper: dict[int, np.ndarray]) -> None:
 
 
 def report(runs: list[dict], wall: float, samples: int, cmd: str, tag: str, where: str) -> list[str]:
-    """The Markdown table: aekit's bound and the paper's read bound at the same sample counts."""
+    """Draw the plot and return the Markdown table: aekit's bound and the paper's read bound at
+    the same sample counts."""
     paper = paper_curves()
     plot(runs, OUT / f"frey_face_vae{tag}.png", paper)
     shown = [m for m in checkpoints(samples) if m in (10**5, 10**6, 10**7, 10**8) or m == samples]
