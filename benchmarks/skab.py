@@ -245,9 +245,10 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
 
 def register_convae_network() -> str:
     """SKAB Conv-AE's network (its 8-output form) as an aekit network, ``skab-conv``: two
-    stride-2 convolutions to a (16, ⌈W/4⌉) feature map that is the code itself, flattened (no
-    dense bottleneck), and the mirrored transposed convolutions. The window must be a multiple
-    of 4 and ``latent_dim`` = 16·W/4."""
+    stride-2 convolutions to a (16, W/4) feature map that is the code itself, flattened (no
+    dense bottleneck), and the mirrored transposed convolutions, with PyTorch's default
+    initialization (the port above draws Keras's). The window must be a multiple of 4 and
+    ``latent_dim`` = 16·W/4."""
     from torch import nn
 
     import aekit
