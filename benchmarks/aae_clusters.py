@@ -23,6 +23,9 @@ error 66% against 70% there).
 
     python benchmarks/aae_clusters.py                            # 45 minutes on one core (28 + 16)
     python benchmarks/aae_clusters.py --epochs 1 --train-cap 5000 --tag _smoke
+    python benchmarks/aae_clusters.py --runs balance --style-dim 2 --epochs 100 --run-dir runs/aae --tag _style2_e100
+        # a long run: per-epoch history in runs/aae/balance_style2_e100/history.csv; rerun the same
+        # command after an interruption to continue from the last checkpoint
 
 Writes benchmarks/results/aae_clusters{tag}.{json,md}.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 from _common import MNIST, command, machine, mnist_arrays, write_results
@@ -60,6 +64,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default="paper,balance", help="which runs: paper (λ_b = 0), balance (λ_b = --balance)")
     ap.add_argument("--train-cap", type=int, default=0, help="train on the first N training images (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-dir", default="",
+                    help="write each run's run directory (history.csv per epoch, checkpoints) under this folder, "
+                         "and resume a run from its last checkpoint there: long runs survive a restart")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
     import torch
@@ -79,9 +86,13 @@ def main(argv=None) -> int:
         model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=args.style_dim,
                     hidden=(1000, 1000), disc_hidden=(1000, 1000), balance_weight=lam)
         t = time.perf_counter()
-        hist = aekit.Trainer(epochs=args.epochs, batch_size=100, lr=args.lr, val_split=0, seed=args.seed,
-                             progress=False).fit(model, xtr)
-        fit_s = time.perf_counter() - t
+        out = Path(args.run_dir) / f"{name}{args.tag}" if args.run_dir else None
+        last = out / "checkpoint" / "last.pt" if out else None
+        resume = last if last and last.exists() else None
+        hist = aekit.Trainer(out_dir=out, epochs=args.epochs, batch_size=100, lr=args.lr, val_split=0,
+                             seed=args.seed, progress=False).fit(model, xtr, resume=resume)
+        # resumed: the training time of every epoch, before the interruption too
+        fit_s = sum(h["seconds"] for h in hist) if resume else time.perf_counter() - t
         with torch.no_grad():
             ctr = model.cluster(torch.from_numpy(xtr)).numpy()
             cte = model.cluster(torch.from_numpy(xte)).numpy()
