@@ -81,12 +81,13 @@ def main(argv=None) -> int:
     chosen = args.runs.split(",")
     if not chosen or any(r not in runs for r in chosen):
         ap.error(f"--runs: {args.runs!r}; give paper, balance or both, comma-separated")
-    for name, lam in (runs[r] for r in chosen):
+    for key in chosen:
+        name, lam = runs[key]
         torch.manual_seed(args.seed)
         model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=args.style_dim,
                     hidden=(1000, 1000), disc_hidden=(1000, 1000), balance_weight=lam)
         t = time.perf_counter()
-        out = Path(args.run_dir) / f"{name}{args.tag}" if args.run_dir else None
+        out = Path(args.run_dir) / f"{key}{args.tag}" if args.run_dir else None
         last = out / "checkpoint" / "last.pt" if out else None
         resume = last if last and last.exists() else None
         hist = aekit.Trainer(out_dir=out, epochs=args.epochs, batch_size=100, lr=args.lr, val_split=0,
