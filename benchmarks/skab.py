@@ -186,6 +186,19 @@ def rolling_min(x, w: int) -> np.ndarray:
 
 
 # -- SKAB's Conv-AE, ported ---------------------------------------------------------------------
+def convae_layers(c: int, out_channels: int):
+    """SKAB Conv-AE's layers, (encoder, decoder) as two ``nn.Sequential``: two stride-2
+    convolutions from ``c`` channels to 16, and the mirrored transposed convolutions to
+    ``out_channels``; (B, C, n) → (B, 16, n/4) → (B, out_channels, n)."""
+    from torch import nn
+
+    encoder = nn.Sequential(nn.Conv1d(c, 32, 7, 2, 3), nn.ReLU(), nn.Dropout(0.2), nn.Conv1d(32, 16, 7, 2, 3), nn.ReLU())
+    decoder = nn.Sequential(
+        nn.ConvTranspose1d(16, 16, 7, 2, 3, output_padding=1), nn.ReLU(), nn.Dropout(0.2),
+        nn.ConvTranspose1d(16, 32, 7, 2, 3, output_padding=1), nn.ReLU(), nn.ConvTranspose1d(32, out_channels, 7, 1, 3))
+    return encoder, decoder
+
+
 def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
     """core/Conv_AE.py + notebooks/Conv_AE.ipynb. The network ends in one output channel that
     the Keras MSE loss broadcasts against the 8 input channels; kept as published
@@ -199,10 +212,8 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
     X = torch.from_numpy(seq(sc.transform(xtr))).transpose(1, 2)  # (N, C, n)
     c = X.shape[1]
     torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv1d(c, 32, 7, 2, 3), nn.ReLU(), nn.Dropout(0.2), nn.Conv1d(32, 16, 7, 2, 3), nn.ReLU(),
-        nn.ConvTranspose1d(16, 16, 7, 2, 3, output_padding=1), nn.ReLU(), nn.Dropout(0.2),
-        nn.ConvTranspose1d(16, 32, 7, 2, 3, output_padding=1), nn.ReLU(), nn.ConvTranspose1d(32, out_channels, 7, 1, 3))
+    encoder, decoder = convae_layers(c, out_channels)
+    net = nn.Sequential(*encoder, *decoder)  # one flat stack: the initialization below visits every layer
     for m in net:  # Keras initialization: Glorot-uniform kernels, zero biases
         if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
             nn.init.xavier_uniform_(m.weight)
@@ -243,36 +254,31 @@ def convae(xtr, xte, n=60, q=0.999, factor=4 / 3, out_channels=1):
     return {"": pred}, score, {"window": n, "threshold": float(ucl)}
 
 
-def register_convae_network() -> str:
-    """SKAB Conv-AE's network (its 8-output form) as an aekit network, ``skab-conv``: two
-    stride-2 convolutions to a (16, W/4) feature map that is the code itself, flattened (no
-    dense bottleneck), and the mirrored transposed convolutions, with PyTorch's default
-    initialization (the port above draws Keras's). The window must be a multiple of 4 and
-    ``latent_dim`` = 16·W/4."""
+def register_convae_network() -> None:
+    """SKAB Conv-AE's network (its 8-output form, :func:`convae_layers`) as an aekit network,
+    ``skab-conv``: its (16, W/4) feature map is the code itself, flattened (no dense
+    bottleneck), with PyTorch's default initialization (the port above draws Keras's). The
+    window must be a multiple of 4 and ``latent_dim`` = 16·W/4."""
     from torch import nn
 
     import aekit
     from aekit.nets.registry import NETWORKS
 
     if "skab-conv" in NETWORKS:
-        return "skab-conv"
+        return
 
     class Encoder(nn.Module):
-        def __init__(self, c):
+        def __init__(self, net):
             super().__init__()
-            self.net = nn.Sequential(nn.Conv1d(c, 32, 7, 2, 3), nn.ReLU(), nn.Dropout(0.2),
-                                     nn.Conv1d(32, 16, 7, 2, 3), nn.ReLU())
+            self.net = net
 
         def forward(self, x):  # (B, W, C) → (B, 16·W/4)
             return self.net(x.transpose(1, 2)).flatten(1)
 
     class Decoder(nn.Module):
-        def __init__(self, c, length):
+        def __init__(self, net, length):
             super().__init__()
-            self.length = length
-            self.net = nn.Sequential(
-                nn.ConvTranspose1d(16, 16, 7, 2, 3, output_padding=1), nn.ReLU(), nn.Dropout(0.2),
-                nn.ConvTranspose1d(16, 32, 7, 2, 3, output_padding=1), nn.ReLU(), nn.ConvTranspose1d(32, c, 7, 1, 3))
+            self.net, self.length = net, length
 
         def forward(self, z):  # (B, 16·W/4) → (B, W, C)
             return self.net(z.view(len(z), 16, self.length)).transpose(1, 2)
@@ -282,14 +288,13 @@ def register_convae_network() -> str:
         w, c = input_shape
         if w % 4 or code_dim != 16 * w // 4:
             raise ValueError(f"skab-conv: needs a window divisible by 4 and latent_dim = 16·W/4 = {16 * w // 4}")
-        return Encoder(c), Decoder(c, w // 4)
-
-    return "skab-conv"
+        encoder, decoder = convae_layers(c, c)
+        return Encoder(encoder), Decoder(decoder, w // 4)
 
 
 def aekit_convnet(**kw):
     """The default detector (window score, POT threshold) on SKAB Conv-AE's network at its window of 60."""
-    inner = aekit_method(True, window=60, latent_dim=16 * 15, **kw)
+    inner = aekit_method(True, arch="skab-conv", window=60, latent_dim=16 * 15, **kw)
 
     def run(xtr, xte):
         register_convae_network()  # a user network, registered where the detector is built
@@ -408,7 +413,7 @@ def main(argv=None) -> int:
                  "aekit-recon": aekit_method(score="recon", **quick),
                  **{f"aekit-wabs-{h}": aekit_window_fold(h) for h in ("mean", "max", "min")},
                  "skab-convae-8ch": lambda a, b: convae(a, b, out_channels=8),
-                 "aekit-convnet": aekit_convnet(arch="skab-conv", **quick)}
+                 "aekit-convnet": aekit_convnet(**quick)}
     if args.only:
         every = {**methods, **ablations}
         unknown = [m for m in args.only if m not in every]
