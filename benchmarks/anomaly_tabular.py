@@ -4,7 +4,7 @@ Protocol (Han et al. 2022, ADBench, unsupervised setting): for each data set a s
 70/30 split with seed 0 (``--split-seed``); every method is fitted on the training part without labels and
 scored on the test part; AUROC of the anomaly scores against the labels (1 = anomaly).
 One default configuration for every data set, no per-data-set tuning. Training parts larger
-than ``--cap`` rows (default 20,000) are subsampled to ``--cap`` rows (seed 0), identically
+than ``--cap`` rows (default 20,000) are subsampled to ``--cap`` rows (the split seed), identically
 for every method; test parts are scored in full unless ``--test-cap`` (a stratified subsample).
 
 Methods, side by side in the same run:
@@ -105,9 +105,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ADBENCH))
     ap.add_argument("--sets", nargs="*", help="data set stems (default all)")
-    ap.add_argument("--cap", type=int, default=20000, help="max training rows (subsampled, seed 0)")
+    ap.add_argument("--cap", type=int, default=20000, help="max training rows (subsampled with the split seed)")
     ap.add_argument("--test-cap", type=int, default=0,
-                    help="score at most this many test rows (stratified subsample, seed 0; 0 = all)")
+                    help="score at most this many test rows (stratified subsample with the split seed; 0 = all)")
     ap.add_argument("--split-seed", type=int, default=0,
                     help="seed of the 70/30 split and of the subsamples (the methods keep random_state=0)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
