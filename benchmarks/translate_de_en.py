@@ -23,7 +23,11 @@ corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference 
 the length ratio is BLEU's (translation tokens over reference tokens). ``--average-last N``
 also scores the mean of the last N epochs' weights (checkpoint averaging), on the same pairs.
 ``--save-models`` keeps the translators' weights; ``--load-models TAG`` scores those of an
-earlier ``--save-models --tag TAG`` run without training (decoding studies).
+earlier ``--save-models --tag TAG`` run without training (decoding studies). Each translator's
+beam output is tested against the dictionary's with sacrebleu's paired bootstrap (1,000
+resamples of the test pairs; a two-sided p-value per score): "clearly above" means higher with
+p < 0.05. ``--tie-embeddings`` ties the text-transformer decoder's output layer to its input
+embedding.
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
@@ -110,6 +114,8 @@ def main(argv=None) -> int:
                     "output states (net_options dropout)")
     ap.add_argument("--label-smoothing", type=float, default=0.0, help="the translator's training loss against "
                     "targets smoothed by this ε")
+    ap.add_argument("--tie-embeddings", action="store_true", help="text-transformer: the decoder's output layer "
+                    "shares its input embedding (Press & Wolf 2017)")
     ap.add_argument("--dict-pairs", action="store_true", help="the encoder-decoders also train on the dictionary's "
                     "single-word entries (the baseline's table) for the words of the training sentences' German side, "
                     "as extra one-word pairs")
@@ -161,6 +167,22 @@ def main(argv=None) -> int:
                           "entries": len(table), "examples": hyp[:5]}
     print(f"dictionary: {len(table)} words, BLEU {rows['dictionary']['bleu']:.2f}", flush=True)
 
+    def against_dictionary(translations):
+        """sacrebleu's paired bootstrap (1,000 resamples of the test pairs, its seed 12345) of the
+        translations against the dictionary's: the two-sided p-value of each score's
+        difference, and the 95% half-width of the translations' score."""
+        from sacrebleu.metrics import BLEU, CHRF
+        from sacrebleu.significance import PairedTest
+
+        test_ = PairedTest([("dictionary", hyp), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
+                           [[t for _, t in test]], test_type="bs", n_samples=1000)
+        _, bleu, chrf = test_()[1].values()  # the system names, then each metric's results in order
+        out = {f"{m}_p": float(r[1].p_value) for m, r in (("bleu", bleu), ("chrf", chrf))}
+        out.update({f"{m}_ci": float(r[1].ci) for m, r in (("bleu", bleu), ("chrf", chrf))})
+        print(f"    against the dictionary (paired bootstrap): chrF p = {out['chrf_p']:.3f} "
+              f"(± {out['chrf_ci']:.2f}), BLEU p = {out['bleu_p']:.3f}", flush=True)
+        return out
+
     tok = Tokenizer.train([s for s, _ in train] + [t for _, t in train], kind="bpe", vocab_size=args.vocab_size)
     src_len = tok.suggest_max_length([s for s, _ in train], 0.99, cap=128)
     tgt_len = tok.suggest_max_length([t for _, t in train], 0.99, cap=128)
@@ -179,8 +201,11 @@ def main(argv=None) -> int:
         x_train = np.concatenate([x_train, rows_of(words)])
         print(f"{len(words)} dictionary word pairs added ({len(seen)} distinct training words)", flush=True)
     if args.arch == "text-transformer":  # feed_code and bidirectional are the recurrent networks' options
-        net = {"embed_dim": args.embed_dim, "heads": args.heads, "layers": args.layers, "dropout": args.dropout}
+        net = {"embed_dim": args.embed_dim, "heads": args.heads, "layers": args.layers, "dropout": args.dropout,
+               "tie_embeddings": args.tie_embeddings}
     else:
+        if args.tie_embeddings:
+            raise SystemExit("--tie-embeddings: only --arch text-transformer ties its decoder's embeddings")
         net = {"embed_dim": args.embed_dim, "feed_code": bool(args.feed_code), "dropout": args.dropout,
                "bidirectional": args.bidirectional}
     opts = {"vocab_size": tok.vocab_size, "latent_dim": args.latent_dim, "hidden": (args.hidden,),
@@ -212,7 +237,7 @@ def main(argv=None) -> int:
         beam = translate(model, test, width, alpha)
         return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
                 **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
-                "beam": width, "length_penalty": alpha,
+                "beam": width, "length_penalty": alpha, "beam_vs_dictionary": against_dictionary(beam),
                 "val_beam_grid": [{"beam": k, "length_penalty": a, **m} for (k, a), m in grid.items()],
                 "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
 
@@ -317,21 +342,23 @@ def main(argv=None) -> int:
              f"{args.label_smoothing}, lr {args.lr}{' (cosine decay)' if args.lr_schedule == 'cosine' else ''}, "
              + how, "",
              "| method | test BLEU (greedy) | test chrF (greedy) | test BLEU (beam) | test chrF (beam) | val BLEU | "
-             "best epoch | test NLL/token | length ratio (beam) | beam, length penalty | seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|---|",
+             "best epoch | test NLL/token | length ratio (beam) | beam, length penalty | p, beam chrF vs dictionary | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
-             f"| | {rows['dictionary']['length_ratio']:.3f} | | {rows['dictionary']['seconds']:.0f} |"]
+             f"| | {rows['dictionary']['length_ratio']:.3f} | | | {rows['dictionary']['seconds']:.0f} |"]
     for name in [m for m in ("scratch", "pretrained") if m in rows]:
         r = rows[name]
         secs = f"{r['seconds'] + r.get('pretrain_seconds', 0.0):.0f}" if "seconds" in r else "loaded"
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
                      f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r.get('best_epoch', '')} | {r['nll_token']:.3f} | "
-                     f"{r['beam_length_ratio']:.3f} | {r['beam']}, {r['length_penalty']:g} | {secs} |")
+                     f"{r['beam_length_ratio']:.3f} | {r['beam']}, {r['length_penalty']:g} | "
+                     f"{r['beam_vs_dictionary']['chrf_p']:.3f} | {secs} |")
         if "averaged" in r:
             a = r["averaged"]
             lines.append(f"| seq2seq {name}, last {a['epochs_averaged']} epochs averaged | {a['greedy_bleu']:.2f} | "
                          f"{a['greedy_chrf']:.1f} | {a['beam_bleu']:.2f} | {a['beam_chrf']:.1f} | {a['val_bleu']:.2f} | "
-                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['beam']}, {a['length_penalty']:g} | |")
+                         f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['beam']}, {a['length_penalty']:g} | "
+                         f"{a['beam_vs_dictionary']['chrf_p']:.3f} | |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 

@@ -465,13 +465,14 @@ def test_the_transformer_encoder_never_reads_padding():
     assert torch.isfinite(model.encoder(torch.zeros(2, 4, dtype=torch.long))).all()  # a row of padding only
 
 
-def tiny_transformer(attention: bool):
+def tiny_transformer(attention: bool, tie: bool = False):
     """An untrained text-transformer autoencoder (codes z) or attending translator (codes and
-    memory of source rows), with codes large enough that rows decode differently."""
+    memory of source rows), with codes large enough that rows decode differently; ``tie``: its
+    decoder's output layer shares the input embedding."""
     from aekit.models.seq2seq import Seq2Seq
 
     torch.manual_seed(0)
-    net = {"embed_dim": 16, "heads": 2, "layers": 2}
+    net = {"embed_dim": 16, "heads": 2, "layers": 2, "tie_embeddings": tie}
     if not attention:
         return SeqAE(**{**TT, "net_options": net}).eval(), 4 * torch.randn(6, 4), None
     model = Seq2Seq(input_shape=(26,), source_length=10, vocab_size=30, latent_dim=4, hidden=(16,),
@@ -480,14 +481,15 @@ def tiny_transformer(attention: bool):
     return model, z, memory
 
 
-@pytest.mark.parametrize("attention", [False, True], ids=["code", "attention"])
-def test_transformer_decoding_step_by_step_is_the_teacher_forced_decoder(attention):
+@pytest.mark.parametrize("attention,tie", [(False, False), (True, False), (True, True)],
+                         ids=["code", "attention", "attention-tied"])
+def test_transformer_decoding_step_by_step_is_the_teacher_forced_decoder(attention, tie):
     """step() with its cache of earlier positions gives the teacher-forced decoder's logits at
     every position of the same prefix; greedy decoding is their argmax; select() carries the
     cache with the rows it picks; a beam finds rows at least as likely as greedy's."""
     from aekit.models.text import teacher_inputs
 
-    model, z, memory = tiny_transformer(attention)
+    model, z, memory = tiny_transformer(attention, tie)
     dec = model.decoder
     with torch.no_grad():
         y = model.generate(z, memory=memory)  # (6, L) greedy
@@ -547,7 +549,8 @@ def test_the_transformer_network_takes_its_options_and_refuses_the_recurrent_one
     assert model.encoder.embed.weight.shape == (30, 12)
     for opts, name in (({"bidirectional": True}, "bidirectional"), ({"feed_code": True}, "feed_code"),
                        ({"embed_dim": 10, "heads": 4}, "heads"), ({"layers": 0}, "layers"),
-                       ({"dropout": 1.0}, "dropout"), ({"attention": "yes"}, "attention")):
+                       ({"dropout": 1.0}, "dropout"), ({"attention": "yes"}, "attention"),
+                       ({"tie_embeddings": 1}, "tie_embeddings")):
         with pytest.raises(aekit.AekitError, match=name) as err:
             SeqAE(**{**TT, "net_options": opts})
         assert "\n" not in str(err.value)
@@ -563,6 +566,35 @@ def test_the_transformer_network_takes_its_options_and_refuses_the_recurrent_one
     s2s.init_from(src_ae, tgt_ae)
     for mine, theirs in ((s2s.encoder, src_ae.encoder), (s2s.decoder, tgt_ae.decoder)):
         assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
+
+
+def test_tied_transformer_embeddings_are_one_matrix_that_learns_and_survives_a_save(tmp_path):
+    """tie_embeddings: the decoder's output layer is its input embedding (one parameter, V·d
+    fewer weights, PAD's row 0 at the start); both uses train it; a saved translator loads
+    still tied and translates the same; the untied decoder keeps two matrices."""
+    from aekit.models.seq2seq import Seq2Seq
+
+    def make(tie):
+        torch.manual_seed(0)
+        return Seq2Seq(input_shape=(12,), source_length=6, vocab_size=20, latent_dim=32, hidden=(64,),
+                       arch="text-transformer", net_options={"embed_dim": 32, "attention": True, "tie_embeddings": tie})
+
+    tied, untied = make(True), make(False)
+    dec = tied.decoder
+    assert dec.out.weight is dec.embed.weight and untied.decoder.out.weight is not untied.decoder.embed.weight
+    count = sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in tied.parameters())
+    assert count == 20 * 32 and (dec.embed.weight[PAD] == 0).all()
+    assert 0.1 < float(dec.embed.weight[1:].detach().std()) < 0.25  # N(0, 1/32): std 0.18, not nn.Embedding's 1
+    before = dec.embed.weight.detach().clone()
+    train, test = word_by_word(3000, 0), word_by_word(200, 1)
+    aekit.Trainer(epochs=5, batch_size=64, lr=3e-3, progress=False, val_split=0).fit(tied, train.numpy())
+    assert dec.out.weight is dec.embed.weight and not torch.allclose(dec.embed.weight, before)
+    out = tied.translate(test[:, :6])
+    assert float((out == test[:, 6:]).all(1).float().mean()) > 0.9
+    tied.save_pretrained(tmp_path / "tied")
+    back = aekit.load(tmp_path / "tied")
+    assert back.decoder.out.weight is back.decoder.embed.weight
+    assert torch.equal(back.translate(test[:, :6]), out)
 
 
 def test_the_transformer_autoencoder_learns_real_text_through_its_code(fortunes):

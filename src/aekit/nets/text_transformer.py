@@ -25,7 +25,11 @@ inputs at the positions decoded so far, so a step costs one position, not the wh
 
 Options (``net_options``): ``embed_dim`` (the model width, 128), ``heads`` (4; must divide
 embed_dim), ``layers`` (2 per stack), ``dropout`` (0.0; on the embeddings and inside each
-layer — 0.1 in the paper) and ``attention`` (false; seq2seq only). The feed-forward width is
+layer — 0.1 in the paper), ``attention`` (false; seq2seq only) and ``tie_embeddings`` (false):
+the decoder's output layer shares its weights with the decoder's input embedding (Press & Wolf
+2017; Vaswani et al. 2017, §3.4), which halves the decoder's token parameters — the setting of
+small-data translation. Tied, the embedding starts at N(0, 1/d) and the decoder's inputs are
+scaled by √d (as in the paper), so the initial logits have unit scale. The feed-forward width is
 the family's ``hidden[0]`` (256), the activation its ``activation`` (relu). ``feed_code``
 (the decoder reads the code at every position already) and ``bidirectional`` (self-attention
 reads the whole row already) are the recurrent networks' and refused here.
@@ -43,24 +47,25 @@ from .mlp import activation
 from .registry import Network, _add
 from .text import PAD, check_token_rows
 
-OPTIONS = ("embed_dim", "heads", "layers", "dropout", "attention")
+OPTIONS = ("embed_dim", "heads", "layers", "dropout", "attention", "tie_embeddings")
 
 
-def _options(cfg) -> tuple[int, int, int, float, bool]:
+def _options(cfg) -> tuple[int, int, int, float, bool, bool]:
     o = cfg.net_options
     embed, heads, layers = (o.get(k, d) for k, d in (("embed_dim", 128), ("heads", 4), ("layers", 2)))
-    dropout, attention = o.get("dropout", 0.0), o.get("attention", False)
+    dropout, attention, tie = o.get("dropout", 0.0), o.get("attention", False), o.get("tie_embeddings", False)
     for name, v in (("embed_dim", embed), ("heads", heads), ("layers", layers)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise AekitError(f"net_options: text-transformer's {name} must be an integer ≥ 1, got {v!r}")
     if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
         raise AekitError(f"net_options: text-transformer's dropout must be in [0, 1), got {dropout!r}")
-    if not isinstance(attention, bool):
-        raise AekitError(f"net_options: attention must be true or false, got {attention!r}")
+    for name, v in (("attention", attention), ("tie_embeddings", tie)):
+        if not isinstance(v, bool):
+            raise AekitError(f"net_options: {name} must be true or false, got {v!r}")
     if embed % heads:
         raise AekitError(f"net_options: text-transformer's heads ({heads}) must divide embed_dim ({embed}); "
                          f"e.g. embed_dim={heads * max(1, round(embed / heads))}")
-    return embed, heads, layers, float(dropout), attention
+    return embed, heads, layers, float(dropout), attention, tie
 
 
 def sinusoid(n: int, d: int, like: torch.Tensor) -> torch.Tensor:
@@ -109,7 +114,7 @@ class TransformerTokenDecoder(nn.Module):
     position) and, with ``attention``, over the encoder's states."""
 
     def __init__(self, vocab: int, embed: int, heads: int, layers: int, ffn: int, dropout: float, act: str,
-                 latent_dim: int, attention: bool = False):
+                 latent_dim: int, attention: bool = False, tie_embeddings: bool = False):
         super().__init__()
         self.attention = attention
         self.embed = nn.Embedding(vocab, embed, padding_idx=PAD)
@@ -118,6 +123,13 @@ class TransformerTokenDecoder(nn.Module):
         layer = nn.TransformerDecoderLayer(embed, heads, ffn, dropout, _act(act), batch_first=True, norm_first=True)
         self.body = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(embed))
         self.out = nn.Linear(embed, vocab)
+        self.scale = 1.0
+        if tie_embeddings:  # one (V, d) matrix reads the tokens in and scores them out
+            nn.init.normal_(self.embed.weight, 0.0, embed ** -0.5)
+            with torch.no_grad():
+                self.embed.weight[PAD].zero_()
+            self.out.weight = self.embed.weight
+            self.scale = math.sqrt(embed)
 
     def _memory(self, z: torch.Tensor, memory):
         """(memory (B, M, d), its padding mask (B, M) or None): the code's position, then the
@@ -134,7 +146,7 @@ class TransformerTokenDecoder(nn.Module):
 
     def _inputs(self, tokens: torch.Tensor, at: int = 0) -> torch.Tensor:
         """Embedded tokens (B, T) at positions at … at+T−1, (B, T, d)."""
-        u = self.embed(tokens)
+        u = self.embed(tokens) * self.scale if self.scale != 1.0 else self.embed(tokens)
         return self.drop(u + sinusoid(at + tokens.shape[1], u.shape[-1], u)[at:])
 
     def forward(self, z: torch.Tensor, inputs: torch.Tensor, memory=None) -> torch.Tensor:
@@ -187,10 +199,10 @@ def _ffn(cfg) -> int:
 
 def build(cfg, code_dim: int):
     _check(cfg)
-    embed, heads, layers, dropout, attention = _options(cfg)
+    embed, heads, layers, dropout, attention, tie = _options(cfg)
     args = (cfg.vocab_size, embed, heads, layers, _ffn(cfg), dropout, cfg.activation)
     return (TransformerTokenEncoder(*args, code_dim),
-            TransformerTokenDecoder(*args, cfg.latent_dim, attention))
+            TransformerTokenDecoder(*args, cfg.latent_dim, attention, tie))
 
 
 def _widest(cfg) -> int:
