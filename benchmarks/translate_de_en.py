@@ -27,7 +27,8 @@ earlier ``--save-models --tag TAG`` run without training (decoding studies). Eac
 beam output is tested against the dictionary's with sacrebleu's paired bootstrap (1,000
 resamples of the test pairs; a two-sided p-value per score): "clearly above" means higher with
 p < 0.05. ``--tie-embeddings`` ties the text-transformer decoder's output layer to its input
-embedding.
+embedding. ``--ensemble TAG,TAG`` scores the scratch translators of several ``--save-models``
+runs (same options, e.g. other ``--seed``) decoding together (``aekit.models.translate_ensemble``).
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
@@ -130,6 +131,8 @@ def main(argv=None) -> int:
     ap.add_argument("--load-models", metavar="TAG", help="train nothing: score the translators an earlier run "
                     "wrote with --save-models --tag TAG (give it the same data and network options), e.g. to try "
                     "other --beam widths and --length-penalties")
+    ap.add_argument("--ensemble", metavar="TAG,TAG[,...]", help="train nothing: score the scratch translators "
+                    "that these --save-models runs wrote, decoding together (aekit.models.translate_ensemble)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -139,7 +142,7 @@ def main(argv=None) -> int:
     import aekit
     from aekit.data.text import read_text
     from aekit.data.tokens import Tokenizer
-    from aekit.models.seq2seq import Seq2Seq
+    from aekit.models.seq2seq import Seq2Seq, translate_ensemble
     from aekit.models.text_denoising import DenoisingSeqAE
     from aekit.tasks.text import text_metrics, translation_metrics
 
@@ -216,9 +219,13 @@ def main(argv=None) -> int:
         opts["net_options"]["attention"] = True
 
     def translate(model, ps, beam=1, length_penalty=1.0):
+        """Translations of the pairs' sources by one translator or, given a list, by an ensemble."""
         src = torch.from_numpy(encode([s for s, _ in ps], src_len))
-        out = torch.cat([model.translate(c, beam=beam, length_penalty=length_penalty) for c in src.split(256)])
-        return tok.decode(out)
+        if isinstance(model, list):
+            out = [translate_ensemble(model, c, beam=beam, length_penalty=length_penalty) for c in src.split(256)]
+        else:
+            out = [model.translate(c, beam=beam, length_penalty=length_penalty) for c in src.split(256)]
+        return tok.decode(torch.cat(out))
 
     def test_scores(model):
         """Greedy and beam translations of the test pairs; with several --beam widths or
@@ -239,15 +246,20 @@ def main(argv=None) -> int:
                 **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
                 "beam": width, "length_penalty": alpha, "beam_vs_dictionary": against_dictionary(beam),
                 "val_beam_grid": [{"beam": k, "length_penalty": a, **m} for (k, a), m in grid.items()],
-                "nll_token": text_metrics(model, x_test)["nll_token"], "examples": beam[:5]}
+                "nll_token": None if isinstance(model, list) else text_metrics(model, x_test)["nll_token"],
+                "examples": beam[:5]}
+
+    def weights(tag, name, option="--load-models"):
+        path = OUT / "runs" / f"translate_de_en{tag}_{name}.pt"
+        if not path.exists():
+            raise SystemExit(f"{option} {tag}: {path} does not exist; run the benchmark with --save-models --tag "
+                             f"{tag} (and the same options) first")
+        return torch.load(path, weights_only=True)
 
     def load(model, name):
         """--load-models: the saved weights of `name` scored like a trained translator."""
+        model.load_state_dict(weights(args.load_models, name))
         path = OUT / "runs" / f"translate_de_en{args.load_models}_{name}.pt"
-        if not path.exists():
-            raise SystemExit(f"--load-models {args.load_models}: {path} does not exist; run the benchmark "
-                             f"with --save-models --tag {args.load_models} first")
-        model.load_state_dict(torch.load(path, weights_only=True))
         v = translation_metrics(translate(model, val), [t for _, t in val])
         print(f"  {name} loaded from {path.name}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
         return {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": path.name}
@@ -298,6 +310,18 @@ def main(argv=None) -> int:
                 "seconds": seconds, **averaged}
 
     methods = args.methods.split(",")
+    if args.ensemble:  # the saved scratch translators of several runs, decoding together
+        tags = args.ensemble.split(",")
+        members = []
+        for tag in tags:
+            m = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
+            m.load_state_dict(weights(tag, "scratch", "--ensemble"))
+            members.append(m.eval())
+        v = translation_metrics(translate(members, val), [t for _, t in val])
+        print(f"  ensemble of {', '.join(tags)}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+        rows["ensemble"] = {**test_scores(members), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
+                            "members": tags}
+        methods = []
     if "scratch" in methods:
         torch.manual_seed(args.seed)
         scratch = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
@@ -330,7 +354,9 @@ def main(argv=None) -> int:
               "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
     network = (f"transformer {args.layers}×{args.embed_dim}, ffn {args.hidden}" if args.arch == "text-transformer"
                else f"{args.arch.removeprefix('text-').upper()} {args.hidden}")
-    how = (f"weights loaded from the --save-models run {args.load_models!r}." if args.load_models is not None else
+    how = (f"the scratch translators of the --save-models runs {args.ensemble!r} decoding together (the mean of "
+           "their next-token probabilities)." if args.ensemble else
+           f"weights loaded from the --save-models run {args.load_models!r}." if args.load_models is not None else
            f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.")
     lines = [f"`{result['command']}` — {result['machine']}; {total:.0f} s in all",
              "", f"trans-de-en, {len(train):,} training / {len(val):,} validation / {len(test):,} test pairs (seed 0); "
@@ -346,11 +372,12 @@ def main(argv=None) -> int:
              "|---|---|---|---|---|---|---|---|---|---|---|---|",
              f"| dictionary (word by word) | {rows['dictionary']['bleu']:.2f} | {rows['dictionary']['chrf']:.1f} | | | | "
              f"| | {rows['dictionary']['length_ratio']:.3f} | | | {rows['dictionary']['seconds']:.0f} |"]
-    for name in [m for m in ("scratch", "pretrained") if m in rows]:
+    for name in [m for m in ("scratch", "pretrained", "ensemble") if m in rows]:
         r = rows[name]
         secs = f"{r['seconds'] + r.get('pretrain_seconds', 0.0):.0f}" if "seconds" in r else "loaded"
         lines.append(f"| seq2seq {name} | {r['greedy_bleu']:.2f} | {r['greedy_chrf']:.1f} | {r['beam_bleu']:.2f} | "
-                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r.get('best_epoch', '')} | {r['nll_token']:.3f} | "
+                     f"{r['beam_chrf']:.1f} | {r['val_bleu']:.2f} | {r.get('best_epoch', '')} | "
+                     f"{'' if r['nll_token'] is None else format(r['nll_token'], '.3f')} | "
                      f"{r['beam_length_ratio']:.3f} | {r['beam']}, {r['length_penalty']:g} | "
                      f"{r['beam_vs_dictionary']['chrf_p']:.3f} | {secs} |")
         if "averaged" in r:

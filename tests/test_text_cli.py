@@ -199,6 +199,13 @@ def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, 
     assert len((tmp_path / "en.txt").read_text(encoding="utf-8").split("\n")) == 4
     r = TextRun.load(run)
     assert r.translate(["Guten Morgen!"]) == r.reconstruct(["Guten Morgen!"])
+    # an ensemble of the run with itself averages equal probabilities: the run's own translations
+    capsys.readouterr()
+    assert main(["translate", str(run), "Guten Morgen!", "Das Abendessen hat mir geschmeckt.", "--beam", "3"]) == 0
+    alone = capsys.readouterr().out
+    assert main(["translate", str(run), "Guten Morgen!", "Das Abendessen hat mir geschmeckt.", "--beam", "3",
+                 "--ensemble", str(run)]) == 0
+    assert capsys.readouterr().out == alone
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
@@ -219,7 +226,13 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
         (["translate", str(s2s), "Guten Morgen!", "--length-penalty", "2"], "--beam N"),
         (["translate", str(s2s), "Guten Morgen!", "--beam", "3", "--length-penalty", "-1"], "--length-penalty"),
         (["detect", str(s2s), "--data", str(pairs), "--out", str(tmp_path / "s.csv")], "translator"),
+        (["translate", str(s2s), "Guten Morgen!", "--ensemble", str(run)], "not a translator"),
     ]
+    other = tmp_path / "other"  # a translator whose tokenizer has another vocabulary
+    assert main(["train", "--model", "seq2seq", "--data", str(pairs), "--target-column", "2", "--out", str(other),
+                 "--epochs", "1", "--vocab-size", "300", "--hidden", "16", "--latent-dim", "8", "--quiet",
+                 "--no-report"]) == 0
+    cases.append((["translate", str(s2s), "Guten Morgen!", "--ensemble", str(other)], "tokenizer differs"))
     for argv, needle in cases:
         assert main(argv) != 0, argv
         err = capsys.readouterr().err.strip()

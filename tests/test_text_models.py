@@ -626,3 +626,61 @@ def test_translation_metrics_report_the_length_ratio_of_the_translations():
     assert same["bleu"] == pytest.approx(100.0) and same["length_ratio"] == pytest.approx(1.0)
     short = translation_metrics(["the cat sat .", "i have no time today ."], refs)  # 4 + 6 of 7 + 6 tokens
     assert short["length_ratio"] == pytest.approx(10 / 13) and short["chrf"] < same["chrf"]
+
+
+# -- ensembles of translators -------------------------------------------------------------------
+
+def _translator(arch, seed, **net):
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(seed)
+    extra = {"embed_dim": 16, "heads": 2} if arch == "text-transformer" else {"embed_dim": 16}
+    return Seq2Seq(input_shape=(26,), source_length=10, vocab_size=30, latent_dim=4, hidden=(16,), arch=arch,
+                   net_options={**extra, "attention": True, **net})
+
+
+def test_an_ensemble_of_one_translator_decodes_as_the_translator_and_two_decode_on_their_mean():
+    """translate_ensemble([m]) is m.translate, greedy and beam; two members (a transformer and
+    a GRU, each attending) pick at every step the argmax of the mean of their next-token
+    probabilities; a member whose rows do not match is refused in one line."""
+    from aekit.models.seq2seq import Seq2Seq, translate_ensemble
+    from aekit.models.text import teacher_inputs
+
+    a, b = _translator("text-transformer", 0), _translator("text-gru", 1)
+    for m in (a, b):  # untrained codes are small: scale the members' logits so rows differ
+        with torch.no_grad():
+            m.decoder.out.weight.mul_(8)
+    src = rows(6, 10, 30, seed=7)
+    for m in (a, b):
+        assert torch.equal(translate_ensemble([m], src), m.translate(src))
+        assert torch.equal(translate_ensemble([m], src, beam=3, length_penalty=0.5), m.translate(src, 3, 0.5))
+    y = translate_ensemble([a, b], src)
+    assert not torch.equal(y, a.translate(src)) or not torch.equal(y, b.translate(src))
+
+    def mean_probs(r):
+        """The members' mean next-token probabilities along rows r, (B, L, V)."""
+        with torch.no_grad():
+            ps = []
+            for m in (a, b):
+                z, memory = m.eval().encode_source(src)
+                ps.append(torch.softmax(m.decoder(z, teacher_inputs(r), memory=memory), -1))
+        return (ps[0] + ps[1]) / 2
+
+    def logprob(r):
+        p = torch.gather(mean_probs(r), 2, r[..., None])[..., 0]
+        return torch.where(r != PAD, p.log(), torch.zeros(())).sum(1)
+
+    mean = mean_probs(y)
+    mean[..., [PAD, BOS, MASK]] = 0
+    inside = (y != PAD) & (torch.arange(y.shape[1]) < y.shape[1] - 1)  # the last slot is a forced EOS
+    assert torch.equal(mean.argmax(-1)[inside], y[inside])
+    beam = translate_ensemble([a, b], src, beam=4, length_penalty=0.0)
+    assert (logprob(beam) >= logprob(y) - 1e-4).all()  # the beam finds rows at least as likely
+    other = Seq2Seq(input_shape=(26,), source_length=8, vocab_size=30, latent_dim=4, hidden=(16,), arch="text-gru")
+    with pytest.raises(aekit.AekitError, match=r"models\[1\]") as err:
+        translate_ensemble([a, other], src)
+    assert "\n" not in str(err.value)
+    with pytest.raises(aekit.AekitError, match="source"):
+        translate_ensemble([a, b], rows(2, 12, 30))
+    with pytest.raises(aekit.AekitError, match="Seq2Seq"):
+        translate_ensemble([], src)

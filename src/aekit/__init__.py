@@ -39,6 +39,7 @@ _LAZY = {
     "SentenceVAE": "aekit.models",
     "DenoisingSeqAE": "aekit.models",
     "Seq2Seq": "aekit.models",
+    "translate_ensemble": "aekit.models",
     "load": "aekit.models",
     "register_network": "aekit.nets",
     "load_plugins": "aekit.nets",

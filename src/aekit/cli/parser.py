@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--length-penalty", type=float, default=1.0, metavar="A",
                     help="with --beam: keep the beam with the best log-probability / tokens^A (default 1: per "
                          "token; above 1 favours longer translations, 0 the plain log-probability)")
+    tr.add_argument("--ensemble", action="append", default=[], metavar="RUN2",
+                    help="another seq2seq run with the same tokenizer (e.g. trained with another --seed) that "
+                         "decodes together with RUN: the mean of their next-token probabilities; repeat for more")
     tr.set_defaults(func=cmd_translate)
 
     em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")

@@ -114,8 +114,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.length_penalty != 1.0 and args.beam == 1:
         raise AekitError("--length-penalty: ranks the beams of beam search; give --beam N with N > 1")
     run = TextRun.load(args.run)
+    others = [TextRun.load(r) for r in args.ensemble]
     items = _read(run, args.data) if args.data else list(args.text)
-    out = run.translate(items, beam=args.beam, length_penalty=args.length_penalty)
+    out = run.translate(items, beam=args.beam, length_penalty=args.length_penalty, ensemble=others)
     if args.data:
         with io.atomic_path(Path(args.out)) as tmp:
             Path(tmp).write_text("".join(_line(t) + "\n" for t in out), encoding="utf-8")

@@ -23,11 +23,18 @@ and the decoder from one trained on target sentences (e.g. ``denoising_seqae``),
 autoencoder pretraining of Dai & Le 2015 and Lample et al. 2018. (A ``text-transformer``
 decoder has the same layers with and without ``attention``: all of it is copied, its
 cross-attention having read only the code until then.)
+
+:func:`translate_ensemble` decodes with several translators at once (Sutskever et al. 2014,
+§3.4; Vaswani et al. 2017): at every step the next token's probabilities are the mean of the
+members' probabilities, p(y_t | y_<t, x) = (1/M) Σ_m p_m(y_t | y_<t, x), and greedy decoding
+or the beam search runs on that mean, as for one model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 
 import torch
 
@@ -173,3 +180,82 @@ class Seq2Seq(TextAutoencoder):
                                  "latent_dim and net_options must be the same)")
             getattr(self, part).load_state_dict({**mine, **theirs})
         return self
+
+
+class _EnsembleDecoder:
+    """The decoders of several translators as one decoder for :meth:`TextAutoencoder.generate`:
+    the code is the members' codes side by side, the memory their memories' tensors one after
+    another, and a step's logits are log of the mean of the members' next-token probabilities."""
+
+    def __init__(self, decoders, code_dims: list[int], memory_sizes: list[int]):
+        self.decoders, self.code_dims, self.memory_sizes = decoders, code_dims, memory_sizes
+
+    def start(self, z: torch.Tensor, memory):
+        flat, states = list(memory or ()), []
+        for d, zi, n in zip(self.decoders, z.split(self.code_dims, -1), self.memory_sizes):
+            states.append(d.start(zi, tuple(flat[:n]) if n else None))
+            flat = flat[n:]
+        return tuple(states)
+
+    def step(self, tokens: torch.Tensor, state):
+        logps, new = [], []
+        for d, s in zip(self.decoders, state):
+            logits, s = d.step(tokens, s)
+            logps.append(torch.log_softmax(logits.float(), -1))
+            new.append(s)
+        return torch.logsumexp(torch.stack(logps), 0) - math.log(len(logps)), tuple(new)
+
+    def select(self, state, index: torch.Tensor):
+        return tuple(d.select(s, index) for d, s in zip(self.decoders, state))
+
+
+class _Ensemble:
+    """What ``generate`` and ``beam_search`` read of a model: its decoder and output length."""
+
+    generate = TextAutoencoder.generate
+    beam_search = TextAutoencoder.beam_search
+
+    def __init__(self, decoder: _EnsembleDecoder, length: int):
+        self.decoder, self.length = decoder, length
+
+    def output_length(self) -> int:
+        return self.length
+
+
+def translate_ensemble(models: Sequence[Seq2Seq], source: torch.Tensor, beam: int = 1,
+                       length_penalty: float = 1.0) -> torch.Tensor:
+    """Target token rows (B, target_length) for source rows (B, ≤ source_length), decoded by
+    several translators together: the next token's probabilities are the mean of theirs
+    (greedy, or a ``beam`` search with ``length_penalty`` as in :meth:`Seq2Seq.translate`).
+    The translators must share the tokenizer's vocabulary and the row layout (vocab_size,
+    source_length and input_shape); their networks may differ. One translator decodes exactly
+    as its own ``translate``."""
+    models = list(models)
+    if not models or not all(isinstance(m, Seq2Seq) for m in models):
+        raise AekitError("models: translate_ensemble takes one or more Seq2Seq translators")
+    first = models[0].config
+    for i, m in enumerate(models[1:], 1):
+        c = m.config
+        if (c.vocab_size, c.source_length, tuple(c.input_shape)) != (first.vocab_size, first.source_length,
+                                                                      tuple(first.input_shape)):
+            raise AekitError(f"models[{i}]: its vocab_size, source_length or input_shape differs from models[0]'s "
+                             "(the members must share one tokenizer and row layout); train them on the same rows")
+    if source.dim() != 2 or source.shape[1] > first.source_length:
+        raise AekitError(f"source: expected token rows (batch, ≤ {first.source_length}), got {tuple(source.shape)}")
+    src = trim(source.to(next(models[0].parameters()).device))
+    codes, memory, sizes = [], [], []
+    with torch.inference_mode():
+        was = [m.training for m in models]
+        try:
+            for m in models:
+                m.eval()
+                z, mem = m.encode_source(src)
+                codes.append(z)
+                memory.extend(mem or ())
+                sizes.append(len(mem or ()))
+            decoder = _EnsembleDecoder([m.decoder for m in models], [z.shape[-1] for z in codes], sizes)
+            return _Ensemble(decoder, models[0].output_length()).generate(
+                torch.cat(codes, -1), beam=beam, length_penalty=length_penalty, memory=tuple(memory) or None)
+        finally:
+            for m, t in zip(models, was):
+                m.train(t)

@@ -167,12 +167,26 @@ class TextRun:
             ids = torch.cat([ids, torch.zeros(len(ids), self.model.output_length(), dtype=ids.dtype)], 1)
         return ids
 
-    def translate(self, texts, beam: int = 1, length_penalty: float = 1.0) -> list[str]:
-        """The translations of ``texts`` (greedy, or the best of a ``beam`` search)."""
-        if not self.pairs:
-            raise AekitError(f"translate: {self.path} is a {type(self.model).__name__} run, not a translator; "
-                             "train one with aekit train --model seq2seq --data pairs.tsv --target-column 2")
+    def translate(self, texts, beam: int = 1, length_penalty: float = 1.0, ensemble=()) -> list[str]:
+        """The translations of ``texts`` (greedy, or the best of a ``beam`` search). ``ensemble``:
+        other translator runs (:class:`TextRun`) with the same tokenizer and row layout, which
+        decode together with this one (the mean of their next-token probabilities,
+        :func:`aekit.models.translate_ensemble`)."""
+        for run in (self, *ensemble):
+            if not run.pairs:
+                raise AekitError(f"translate: {run.path} is a {type(run.model).__name__} run, not a translator; "
+                                 "train one with aekit train --model seq2seq --data pairs.tsv --target-column 2")
+        for run in ensemble:
+            if run.tokenizer.backend.to_str() != self.tokenizer.backend.to_str():
+                raise AekitError(f"ensemble: {run.path}'s tokenizer differs from {self.path}'s; the runs of an "
+                                 "ensemble must be trained on the same data with the same tokenizer settings")
         src = self.encode(texts)[:, :self.max_length]
+        if ensemble:
+            from ..models.seq2seq import translate_ensemble
+
+            models = [self.model, *(run.model for run in ensemble)]
+            return self.tokenizer.decode(chunked(
+                lambda c: translate_ensemble(models, c, beam=beam, length_penalty=length_penalty), src))
         return self.tokenizer.decode(chunked(
             lambda c: self.model.translate(c, beam=beam, length_penalty=length_penalty), src))
 
