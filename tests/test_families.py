@@ -338,3 +338,66 @@ def test_resumed_run_equals_uninterrupted_run(cls, opts, tmp_path):
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in h_full], \
         [{k: v for k, v in r.items() if k != "seconds"} for r in h_res]
     assert strip[0] == strip[1]
+
+
+# -- the VAE's σ(z) Gaussian decoder (Kingma & Welling 2013, App. C.2) ----------------------------
+
+@pytest.mark.parametrize("shape,arch", [((6,), "mlp"), ((1, 8, 8), "conv"), ((16, 3), "tcn")])
+def test_the_sigma_z_decoder_doubles_the_channels_and_its_nll_is_the_gaussian_of_both_halves(shape, arch):
+    torch.manual_seed(0)
+    model = VAE(input_shape=shape, latent_dim=2, hidden=(16,), arch=arch, likelihood="gaussian",
+                gaussian_scale="decoder", output="linear")
+    assert not hasattr(model, "log_scale")
+    at = 1 if len(shape) == 2 else 0  # a series window's channels are last
+    doubled = list(shape)
+    doubled[at] *= 2
+    z, x = torch.randn(3, 5, 2), torch.randn(5, *shape)
+    h = model.decode_params(z)  # sample dims first, as log_marginal calls it
+    assert h.shape == (3, 5, *doubled)
+    k, dim = shape[at], at - len(shape)
+    mean, log_sigma = h.narrow(dim, 0, k), h.narrow(dim, k, k)
+    want = torch.distributions.Normal(mean, log_sigma.exp()).log_prob(x).flatten(2).sum(-1)
+    torch.testing.assert_close(model.nll(h, x), -want, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(model.decoder_mean(h), mean)
+    assert model.sample(4).shape == (4, *shape)
+
+
+def test_the_sigma_z_decoder_learns_noise_that_depends_on_the_code():
+    """Rows x_j = a_j u + (0.02 + 0.3 u) ε_j, u ~ U(0, 1): the noise grows with the factor u.
+    The σ(z) decoder's σ follows it (correlation > 0.9 with the true noise scale) and its
+    held-out −ELBO is below the per-feature σ's, which can only fit one σ per feature; the
+    hand-written VAE step steps aside for it."""
+    from aekit.accel.vae import plan_vae
+
+    g = torch.Generator().manual_seed(0)
+
+    def rows(n):
+        u = torch.rand(n, 1, generator=g)
+        return u, u * torch.tensor([1.0, -1.0, 0.5, 2.0]) + (0.02 + 0.3 * u) * torch.randn(n, 4, generator=g)
+
+    _, train = rows(4000)
+    u, held = rows(1000)
+    scores = {}
+    for scale in ("feature", "decoder"):
+        torch.manual_seed(0)
+        model = VAE(input_shape=(4,), latent_dim=1, hidden=(32,), likelihood="gaussian", output="linear",
+                    gaussian_scale=scale)
+        aekit.Trainer(epochs=40, batch_size=100, lr=3e-3, val_split=0, progress=False).fit(model, train.numpy())
+        scores[scale] = float(model.score(held).mean())
+        if scale == "decoder":
+            assert isinstance(plan_vae(model, [torch.optim.Adam(model.parameters())]), str)
+            with torch.no_grad():
+                sigma = model.decode_params(model.eval().encode(held).mode())[:, 4:].exp()  # (B, 4)
+            for j in range(4):
+                r = np.corrcoef(sigma[:, j].numpy(), (0.02 + 0.3 * u[:, 0]).numpy())[0, 1]
+                assert r > 0.9, (j, r)
+    assert scores["decoder"] < scores["feature"] - 0.5, scores
+
+
+def test_the_sigma_z_decoder_is_refused_where_it_cannot_be_built():
+    for opts, needle in (({"likelihood": "bernoulli"}, "likelihood='gaussian'"),
+                         ({"likelihood": "gaussian", "arch": "sequential",
+                           "net_options": {"encoder": [["Linear", 4, 8]], "decoder": [["Linear", 2, 4]]}}, "own")):
+        with pytest.raises(AekitError, match="gaussian_scale") as err:
+            VAE(input_shape=(4,), latent_dim=2, gaussian_scale="decoder", **opts)
+        assert needle in str(err.value) and "\n" not in str(err.value)

@@ -22,6 +22,8 @@ def plan_vae(model, optimizers: list) -> tuple[list[Layer], list[Layer]] | str:
     model's training loss (a VAE or β-VAE, Bernoulli or Gaussian), else the reason it does not."""
     from ..models.vae import VAE
 
+    if isinstance(model, VAE) and model.config.gaussian_scale == "decoder":
+        return "the Gaussian decoder outputs σ(z) (gaussian_scale='decoder'), which this step does not compute"
     return qualifies(model, VAE, SAME, "a VAE") or networks(model, optimizers)
 
 
