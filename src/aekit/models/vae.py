@@ -79,8 +79,8 @@ class VAE(Autoencoder):
         self.encoder, self.decoder = self.build_networks(2 * c.latent_dim)
         self.out_shape = tuple(c.input_shape)
         if c.gaussian_scale == "decoder":
-            # the same network for an input twice as deep in its first dimension: its decoder
-            # outputs the mean and log σ (its encoder is not used)
+            # the same network built for an input with twice the channels: its decoder outputs
+            # the mean and log σ (the encoder of that build is not used)
             shape = list(c.input_shape)
             shape[self._channel_dim()] *= 2
             self.out_shape = tuple(shape)
