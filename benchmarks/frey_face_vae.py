@@ -32,6 +32,7 @@ beside aekit's, and the table gives them at the same sample counts.
     python benchmarks/frey_face_vae.py --samples 200000 --tag _smoke
     python benchmarks/frey_face_vae.py --replot             # redraw plot and table from the saved JSON
     python benchmarks/frey_face_vae.py --latents 20 --samples 100000000 --tag _z20_1e8   # the paper's whole range
+    python benchmarks/frey_face_vae.py --samples 10000000 --scale decoder --tag _1e7_sigmaz   # the paper's σ(z), 39 min
 
 Writes benchmarks/results/frey_face_vae{tag}.{json,md,png}.
 """
