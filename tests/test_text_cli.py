@@ -233,6 +233,11 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
                  "--epochs", "1", "--vocab-size", "300", "--hidden", "16", "--latent-dim", "8", "--quiet",
                  "--no-report"]) == 0
     cases.append((["translate", str(s2s), "Guten Morgen!", "--ensemble", str(other)], "tokenizer differs"))
+    short = tmp_path / "short"  # the same tokenizer, shorter rows
+    assert main(["train", "--model", "seq2seq", "--data", str(pairs), "--target-column", "2", "--out", str(short),
+                 "--epochs", "1", "--vocab-size", "400", "--max-length", "12", "--hidden", "16", "--latent-dim", "8",
+                 "--quiet", "--no-report"]) == 0
+    cases.append((["translate", str(s2s), "Guten Morgen!", "--ensemble", str(short)], "rows (12 source tokens"))
     for argv, needle in cases:
         assert main(argv) != 0, argv
         err = capsys.readouterr().err.strip()

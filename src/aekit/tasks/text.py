@@ -180,6 +180,11 @@ class TextRun:
             if run.tokenizer.backend.to_str() != self.tokenizer.backend.to_str():
                 raise AekitError(f"ensemble: {run.path}'s tokenizer differs from {self.path}'s; the runs of an "
                                  "ensemble must be trained on the same data with the same tokenizer settings")
+            mine, theirs = self.model.config, run.model.config
+            if (theirs.source_length, tuple(theirs.input_shape)) != (mine.source_length, tuple(mine.input_shape)):
+                raise AekitError(f"ensemble: {run.path}'s rows ({theirs.source_length} source tokens of "
+                                 f"{theirs.input_shape[0]}) differ from {self.path}'s ({mine.source_length} of "
+                                 f"{mine.input_shape[0]}); train them on the same pairs with the same --max-length")
         src = self.encode(texts)[:, :self.max_length]
         if ensemble:
             from ..models.seq2seq import translate_ensemble
