@@ -249,8 +249,12 @@ def main(argv=None) -> int:
                 "nll_token": None if isinstance(model, list) else text_metrics(model, x_test)["nll_token"],
                 "examples": beam[:5]}
 
+    def weights_path(tag, name):
+        """Where --save-models --tag TAG keeps the translator `name`'s weights."""
+        return OUT / "runs" / f"translate_de_en{tag}_{name}.pt"
+
     def weights(tag, name, option="--load-models"):
-        path = OUT / "runs" / f"translate_de_en{tag}_{name}.pt"
+        path = weights_path(tag, name)
         if not path.exists():
             raise SystemExit(f"{option} {tag}: {path} does not exist; run the benchmark with --save-models --tag "
                              f"{tag} (and the same options) first")
@@ -259,15 +263,15 @@ def main(argv=None) -> int:
     def load(model, name):
         """--load-models: the saved weights of `name` scored like a trained translator."""
         model.load_state_dict(weights(args.load_models, name))
-        path = OUT / "runs" / f"translate_de_en{args.load_models}_{name}.pt"
+        loaded = weights_path(args.load_models, name).name
         v = translation_metrics(translate(model, val), [t for _, t in val])
-        print(f"  {name} loaded from {path.name}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
-        return {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": path.name}
+        print(f"  {name} loaded from {loaded}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
+        return {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": loaded}
 
     def save(model, name):
         if args.save_models:
             (OUT / "runs").mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), OUT / "runs" / f"translate_de_en{args.tag}_{name}.pt")
+            torch.save(model.state_dict(), weights_path(args.tag, name))
 
     def fit_pairs(model, name):
         """Train on the pairs; keep the weights of the best validation BLEU (greedy). With
