@@ -133,6 +133,10 @@ def main(argv=None) -> int:
                     "other --beam widths and --length-penalties")
     ap.add_argument("--ensemble", metavar="TAG,TAG[,...]", help="train nothing: score the scratch translators "
                     "that these --save-models runs wrote, decoding together (aekit.models.translate_ensemble)")
+    ap.add_argument("--mbr", type=int, default=0, metavar="N", help="also decode by minimum Bayes risk "
+                    "(aekit.tasks.mbr): the chosen beam's rows and N ε-samples per sentence as candidates, the "
+                    "samples as pseudo-references, chrF as the utility; scored on validation and test beside the beam")
+    ap.add_argument("--epsilon", type=float, default=0.02, help="with --mbr: ε of the ε-sampling")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
@@ -142,8 +146,9 @@ def main(argv=None) -> int:
     import aekit
     from aekit.data.text import read_text
     from aekit.data.tokens import Tokenizer
-    from aekit.models.seq2seq import Seq2Seq, translate_ensemble
+    from aekit.models.seq2seq import Seq2Seq, ensemble_candidates, translate_ensemble
     from aekit.models.text_denoising import DenoisingSeqAE
+    from aekit.tasks.mbr import mbr_translate
     from aekit.tasks.text import text_metrics, translation_metrics
 
     t_all = time.perf_counter()
@@ -227,6 +232,15 @@ def main(argv=None) -> int:
             out = [model.translate(c, beam=beam, length_penalty=length_penalty) for c in src.split(256)]
         return tok.decode(torch.cat(out))
 
+    def translate_mbr(model, ps, beam, length_penalty):
+        """MBR translations of the pairs' sources (--mbr samples, drawn with --seed)."""
+        src = torch.from_numpy(encode([s for s, _ in ps], src_len))
+        kw = {"beam": beam, "samples": args.mbr, "length_penalty": length_penalty, "epsilon": args.epsilon,
+              "generator": torch.Generator().manual_seed(args.seed)}
+        if isinstance(model, list):
+            return mbr_translate(lambda c: ensemble_candidates(model, c, **kw), src, tok.decode, args.mbr)
+        return mbr_translate(lambda c: model.candidates(c, **kw), src, tok.decode, args.mbr)
+
     def test_scores(model):
         """Greedy and beam translations of the test pairs; with several --beam widths or
         --length-penalties, the beam's (width, penalty) is the one with the best chrF on the
@@ -242,7 +256,22 @@ def main(argv=None) -> int:
         width, alpha = max(grid, key=lambda c: grid[c]["chrf"]) if grid else combos[0]
         greedy = translate(model, test)
         beam = translate(model, test, width, alpha)
-        return {**{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
+        mbr = {}
+        if args.mbr:  # MBR over the chosen beam's rows and the samples, on validation and test
+            t_mbr = time.perf_counter()
+            val_beam = grid[width, alpha] if grid else translation_metrics(translate(model, val, width, alpha),
+                                                                           [t for _, t in val])
+            val_mbr = translation_metrics(translate_mbr(model, val, width, alpha), [t for _, t in val])
+            print(f"    MBR ({args.mbr} samples, ε {args.epsilon:g}): val BLEU {val_mbr['bleu']:.2f} chrF "
+                  f"{val_mbr['chrf']:.2f} against the beam's {val_beam['bleu']:.2f} / {val_beam['chrf']:.2f}",
+                  flush=True)
+            test_mbr = translate_mbr(model, test, width, alpha)
+            mbr = {**{f"mbr_{k}": v for k, v in translation_metrics(test_mbr, refs).items()},
+                   "mbr_samples": args.mbr, "mbr_epsilon": args.epsilon,
+                   "val_mbr": val_mbr, "val_beam": val_beam, "mbr_vs_dictionary": against_dictionary(test_mbr),
+                   "mbr_seconds": time.perf_counter() - t_mbr, "mbr_examples": test_mbr[:5]}
+            print(f"    MBR test BLEU {mbr['mbr_bleu']:.2f} chrF {mbr['mbr_chrf']:.2f}", flush=True)
+        return {**mbr, **{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
                 **{f"beam_{k}": v for k, v in translation_metrics(beam, refs).items()},
                 "beam": width, "length_penalty": alpha, "beam_vs_dictionary": against_dictionary(beam),
                 "val_beam_grid": [{"beam": k, "length_penalty": a, **m} for (k, a), m in grid.items()],
@@ -390,6 +419,19 @@ def main(argv=None) -> int:
                          f"{a['greedy_chrf']:.1f} | {a['beam_bleu']:.2f} | {a['beam_chrf']:.1f} | {a['val_bleu']:.2f} | "
                          f"| {a['nll_token']:.3f} | {a['beam_length_ratio']:.3f} | {a['beam']}, {a['length_penalty']:g} | "
                          f"{a['beam_vs_dictionary']['chrf_p']:.3f} | |")
+    mbr_rows = [(name, rows[name]) for name in ("scratch", "pretrained", "ensemble") if "mbr_bleu" in rows.get(name, {})]
+    if mbr_rows:
+        lines += ["", f"Minimum Bayes risk decoding (`--mbr {args.mbr} --epsilon {args.epsilon:g}`): candidates are the "
+                  "beam's rows and the ε-samples, pseudo-references the samples, utility sentence chrF; "
+                  "p: paired bootstrap against the dictionary.", "",
+                  "| method | val BLEU / chrF, beam | val BLEU / chrF, MBR | test BLEU / chrF, beam | "
+                  "test BLEU / chrF, MBR | length ratio, MBR | p, MBR chrF vs dictionary | p, MBR BLEU | MBR seconds |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, r in mbr_rows:
+            vb, vm, d = r["val_beam"], r["val_mbr"], r["mbr_vs_dictionary"]
+            lines.append(f"| seq2seq {name} | {vb['bleu']:.2f} / {vb['chrf']:.2f} | {vm['bleu']:.2f} / {vm['chrf']:.2f} | "
+                         f"{r['beam_bleu']:.2f} / {r['beam_chrf']:.2f} | {r['mbr_bleu']:.2f} / {r['mbr_chrf']:.2f} | "
+                         f"{r['mbr_length_ratio']:.3f} | {d['chrf_p']:.3f} | {d['bleu_p']:.3f} | {r['mbr_seconds']:.0f} |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 

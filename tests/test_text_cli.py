@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import aekit
 from aekit.cli import main
@@ -206,6 +207,18 @@ def test_a_translation_run_trains_on_pairs_and_translates(translator, tmp_path, 
     assert main(["translate", str(run), "Guten Morgen!", "Das Abendessen hat mir geschmeckt.", "--beam", "3",
                  "--ensemble", str(run)]) == 0
     assert capsys.readouterr().out == alone
+    # MBR: the same seed gives the same pick, which is one of the run's own candidates
+    said = []
+    for _ in range(2):
+        assert main(["translate", str(run), "Guten Morgen!", "Das Abendessen hat mir geschmeckt.", "--beam", "3",
+                     "--mbr", "6", "--seed", "1"]) == 0
+        said.append(capsys.readouterr().out)
+    assert said[0] == said[1] and len(said[0].split("\n")) == 3
+    one = ["Das Abendessen hat mir geschmeckt."]
+    src = r.encode(one)[:, :r.max_length]
+    cands = r.tokenizer.decode(r.model.candidates(src, beam=3, samples=6, epsilon=0.02,
+                                                  generator=torch.Generator().manual_seed(1))[0])
+    assert r.translate(one, beam=3, mbr=6, seed=1)[0] in cands
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
@@ -227,6 +240,8 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
         (["translate", str(s2s), "Guten Morgen!", "--beam", "3", "--length-penalty", "-1"], "--length-penalty"),
         (["detect", str(s2s), "--data", str(pairs), "--out", str(tmp_path / "s.csv")], "translator"),
         (["translate", str(s2s), "Guten Morgen!", "--ensemble", str(run)], "not a translator"),
+        (["translate", str(s2s), "Guten Morgen!", "--mbr", "-1"], "--mbr"),
+        (["translate", str(s2s), "Guten Morgen!", "--mbr", "4", "--epsilon", "1"], "--epsilon"),
     ]
     other = tmp_path / "other"  # a translator whose tokenizer has another vocabulary
     assert main(["train", "--model", "seq2seq", "--data", str(pairs), "--target-column", "2", "--out", str(other),

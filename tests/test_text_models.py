@@ -684,3 +684,56 @@ def test_an_ensemble_of_one_translator_decodes_as_the_translator_and_two_decode_
         translate_ensemble([a, b], rows(2, 12, 30))
     with pytest.raises(aekit.AekitError, match="Seq2Seq"):
         translate_ensemble([], src)
+
+
+# -- candidates for minimum Bayes risk decoding ---------------------------------------------------
+
+def _drawn_probs(m, src, drawn, n):
+    """The probability each drawn token had when it was drawn (teacher-forced), PAD/BOS/MASK
+    removed as the sampler removes them, and a mask of the tokens drawn freely (not PAD, not
+    the forced EOS of the last slot)."""
+    from aekit.models.text import teacher_inputs
+
+    with torch.no_grad():
+        z, memory = m.eval().encode_source(src)
+        memory = tuple(t.repeat_interleave(n, 0) for t in memory)
+        p = torch.softmax(m.decoder(z.repeat_interleave(n, 0), teacher_inputs(drawn), memory=memory), -1)
+    p[..., [PAD, BOS, MASK]] = 0
+    p = p / p.sum(-1, keepdim=True)
+    free = (drawn != PAD) & (torch.arange(drawn.shape[1]) < drawn.shape[1] - 1)
+    return torch.gather(p, 2, drawn[..., None])[..., 0], free
+
+
+def test_candidates_are_the_beams_best_first_then_draws_and_epsilon_never_draws_an_unlikely_token():
+    """candidates(beam=K, samples=S) holds the beam search's K final rows, its pick first, then S
+    draws that follow the generator's seed; an ensemble of one gives the same rows; a draw with
+    ε-sampling never holds a token whose probability was below ε, where plain draws do."""
+    from aekit.models.seq2seq import ensemble_candidates
+
+    m = _translator("text-transformer", 0)
+    with torch.no_grad():
+        m.decoder.out.weight.mul_(8)
+    src = rows(5, 10, 30, seed=3)
+    c = m.candidates(src, beam=4, samples=6, length_penalty=0.5, generator=torch.Generator().manual_seed(1))
+    assert c.shape == (5, 10, 16)
+    assert torch.equal(c[:, 0], m.translate(src, 4, 0.5))
+    with torch.no_grad():
+        z, memory = m.eval().encode_source(src)
+    beams, scores = m.beam_search(z, 4, m.output_length(), 0.5, memory, all_beams=True)
+    assert torch.equal(c[:, :4], beams) and (scores[:, :-1] >= scores[:, 1:]).all()
+    again = ensemble_candidates([m], src, beam=4, samples=6, length_penalty=0.5,
+                                generator=torch.Generator().manual_seed(1))
+    assert torch.equal(again, c)
+    assert torch.equal(m.candidates(src)[:, 0], m.translate(src))  # beam 1: the greedy row
+    eps, n = 0.05, 40
+    for epsilon in (eps, 0.0):
+        drawn = m.candidates(src, samples=n, epsilon=epsilon, generator=torch.Generator().manual_seed(2))
+        got, free = _drawn_probs(m, src, drawn[:, 1:].reshape(-1, drawn.shape[-1]), n)
+        if epsilon:
+            assert (got[free] >= eps - 1e-6).all()
+        else:
+            assert (got[free] < eps).any()  # plain draws do take such tokens: the check above can fail
+    with pytest.raises(aekit.AekitError, match="epsilon"):
+        m.candidates(src, samples=2, epsilon=1.0)
+    with pytest.raises(aekit.AekitError, match="samples"):
+        m.candidates(src, samples=-1)

@@ -113,10 +113,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise AekitError(f"--length-penalty: the exponent is 0 or more (1: per token), got {args.length_penalty}")
     if args.length_penalty != 1.0 and args.beam == 1:
         raise AekitError("--length-penalty: ranks the beams of beam search; give --beam N with N > 1")
+    if args.mbr < 0:
+        raise AekitError(f"--mbr: the number of draws per sentence is 1 or more (0: off), got {args.mbr}")
+    if not 0 <= args.epsilon < 1:
+        raise AekitError(f"--epsilon: a probability in [0, 1) (0: plain sampling), got {args.epsilon}")
     run = TextRun.load(args.run)
     others = [TextRun.load(r) for r in args.ensemble]
     items = _read(run, args.data) if args.data else list(args.text)
-    out = run.translate(items, beam=args.beam, length_penalty=args.length_penalty, ensemble=others)
+    out = run.translate(items, beam=args.beam, length_penalty=args.length_penalty, ensemble=others, mbr=args.mbr,
+                        epsilon=args.epsilon, seed=args.seed)
     if args.data:
         with io.atomic_path(Path(args.out)) as tmp:
             Path(tmp).write_text("".join(_line(t) + "\n" for t in out), encoding="utf-8")

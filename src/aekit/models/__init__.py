@@ -8,7 +8,7 @@ from .denoising import DenoisingAE, DenoisingAEConfig
 from .iwae import IWAE, IWAEConfig
 from .ksparse import KSparseAE, KSparseAEConfig
 from .scheduled import ScheduledDAE, ScheduledDAEConfig
-from .seq2seq import Seq2Seq, Seq2SeqConfig, translate_ensemble
+from .seq2seq import Seq2Seq, Seq2SeqConfig, ensemble_candidates, translate_ensemble
 from .sparse import SparseAE, SparseAEConfig
 from .text import SentenceVAE, SentenceVAEConfig, SeqAE, TextAutoencoder, TextConfig
 from .text_denoising import DenoisingSeqAE, DenoisingSeqAEConfig
@@ -24,5 +24,5 @@ __all__ = [
     "IWAE", "IWAEConfig", "KSparseAE", "KSparseAEConfig", "ScheduledDAE", "ScheduledDAEConfig",
     "VQVAE", "VQVAEConfig", "WAE", "WAEConfig", "USAD", "USADConfig",
     "TextAutoencoder", "TextConfig", "SeqAE", "SentenceVAE", "SentenceVAEConfig", "DenoisingSeqAE",
-    "DenoisingSeqAEConfig", "Seq2Seq", "Seq2SeqConfig", "translate_ensemble",
+    "DenoisingSeqAEConfig", "Seq2Seq", "Seq2SeqConfig", "ensemble_candidates", "translate_ensemble",
 ]

@@ -28,6 +28,11 @@ cross-attention having read only the code until then.)
 §3.4; Vaswani et al. 2017): at every step the next token's probabilities are the mean of the
 members' probabilities, p(y_t | y_<t, x) = (1/M) Σ_m p_m(y_t | y_<t, x), and greedy decoding
 or the beam search runs on that mean, as for one model.
+
+:meth:`Seq2Seq.candidates` (and :func:`ensemble_candidates`) give several translations per
+source, the beam's final rows and ε-samples, for minimum Bayes risk decoding
+(:mod:`aekit.tasks.mbr`): the translation kept is the candidate with the highest expected
+chrF against the model's own samples.
 """
 
 from __future__ import annotations
@@ -167,6 +172,21 @@ class Seq2Seq(TextAutoencoder):
             z, memory = self.encode_source(trim(source.to(next(self.parameters()).device)))
             return self.generate(z, beam=beam, length_penalty=length_penalty, memory=memory)
 
+    @torch.inference_mode()
+    def candidates(self, source: torch.Tensor, beam: int = 1, samples: int = 0, length_penalty: float = 1.0,
+                   temperature: float = 1.0, epsilon: float = 0.0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """Several translations of each source row, for a selection such as minimum Bayes risk
+        decoding (:func:`aekit.tasks.mbr.mbr_select`): (B, N, target_length) token ids, the
+        ``beam`` final rows of a beam search best first (the greedy row when ``beam`` is 1),
+        then ``samples`` draws at ``temperature`` (ε-sampling with ``epsilon`` > 0)."""
+        if source.dim() != 2 or source.shape[1] > self.config.source_length:
+            raise AekitError(f"source: expected token rows (batch, ≤ {self.config.source_length}), "
+                             f"got {tuple(source.shape)}")
+        with eval_mode(self):
+            z, memory = self.encode_source(trim(source.to(next(self.parameters()).device)))
+            return candidate_rows(self, z, memory, beam, samples, length_penalty, temperature, epsilon, generator)
+
     def init_from(self, source_model: TextAutoencoder, target_model: TextAutoencoder) -> Seq2Seq:
         """Copy the encoder of ``source_model`` (trained on source sentences) and the decoder of
         ``target_model`` (trained on target sentences); both must share this model's tokenizer
@@ -180,6 +200,26 @@ class Seq2Seq(TextAutoencoder):
                                  "latent_dim and net_options must be the same)")
             getattr(self, part).load_state_dict({**mine, **theirs})
         return self
+
+
+def candidate_rows(model, z: torch.Tensor, memory, beam: int, samples: int, length_penalty: float,
+                   temperature: float, epsilon: float, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, N, length) rows decoded from codes z by ``model`` (a translator or an ensemble): the
+    beam's final rows (or the greedy row), then ``samples`` draws per code."""
+    if not isinstance(samples, int) or samples < 0:
+        raise AekitError(f"samples: must be a number of draws ≥ 0, got {samples!r}")
+    if samples and temperature <= 0:
+        raise AekitError(f"temperature: draws need a temperature > 0, got {temperature}")
+    if beam > 1:
+        rows, _ = model.beam_search(z, beam, model.output_length(), length_penalty, memory, all_beams=True)
+    else:
+        rows = model.generate(z, beam=beam, memory=memory)[:, None]
+    if not samples:
+        return rows
+    many = tuple(m.repeat_interleave(samples, 0) for m in memory) if memory else None
+    drawn = model.generate(z.repeat_interleave(samples, 0), temperature=temperature, generator=generator,
+                           memory=many, epsilon=epsilon)
+    return torch.cat([rows, drawn.view(len(z), samples, -1)], 1)
 
 
 class _EnsembleDecoder:
@@ -230,6 +270,22 @@ def translate_ensemble(models: Sequence[Seq2Seq], source: torch.Tensor, beam: in
     The translators must share the tokenizer's vocabulary and the row layout (vocab_size,
     source_length and input_shape); their networks may differ. One translator decodes exactly
     as its own ``translate``."""
+    return _decode_together(models, source, lambda ens, z, memory: ens.generate(
+        z, beam=beam, length_penalty=length_penalty, memory=memory))
+
+
+def ensemble_candidates(models: Sequence[Seq2Seq], source: torch.Tensor, beam: int = 1, samples: int = 0,
+                        length_penalty: float = 1.0, temperature: float = 1.0, epsilon: float = 0.0,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """:meth:`Seq2Seq.candidates` of several translators decoding together (the mean of their
+    next-token probabilities, as in :func:`translate_ensemble`). (B, N, target_length)"""
+    return _decode_together(models, source, lambda ens, z, memory: candidate_rows(
+        ens, z, memory, beam, samples, length_penalty, temperature, epsilon, generator))
+
+
+def _decode_together(models: Sequence[Seq2Seq], source: torch.Tensor, decode):
+    """``decode(ensemble, codes, memory)`` for the translators' ensemble on the source rows,
+    after checking that they can decode together; each model's train/eval mode is restored."""
     models = list(models)
     if not models or not all(isinstance(m, Seq2Seq) for m in models):
         raise AekitError("models: translate_ensemble takes one or more Seq2Seq translators")
@@ -254,8 +310,7 @@ def translate_ensemble(models: Sequence[Seq2Seq], source: torch.Tensor, beam: in
                 memory.extend(mem or ())
                 sizes.append(len(mem or ()))
             decoder = _EnsembleDecoder([m.decoder for m in models], [z.shape[-1] for z in codes], sizes)
-            return _Ensemble(decoder, models[0].output_length()).generate(
-                torch.cat(codes, -1), beam=beam, length_penalty=length_penalty, memory=tuple(memory) or None)
+            return decode(_Ensemble(decoder, models[0].output_length()), torch.cat(codes, -1), tuple(memory) or None)
         finally:
             for m, t in zip(models, was):
                 m.train(t)

@@ -148,15 +148,19 @@ class TextAutoencoder(Autoencoder):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, temperature: float = 0.0, max_length: int | None = None,
                  generator: torch.Generator | None = None, beam: int = 1,
-                 length_penalty: float = 1.0, memory=None) -> torch.Tensor:
+                 length_penalty: float = 1.0, memory=None, epsilon: float = 0.0) -> torch.Tensor:
         """Token ids (B, max_length) decoded from codes z (B, D): the most likely token at each
         step (``temperature=0``), a draw from softmax(logits / temperature), or with ``beam`` > 1
-        the best of a beam search. A row that has not ended at max_length − 1 tokens gets its
-        EOS there. ``memory``: the encoder's states, for a decoder that attends over them."""
+        the best of a beam search. ``epsilon`` > 0 (with a temperature): ε-sampling (Hewitt et
+        al. 2022), a token whose probability is below ε is never drawn (the most likely one
+        always can be). A row that has not ended at max_length − 1 tokens gets its EOS there.
+        ``memory``: the encoder's states, for a decoder that attends over them."""
         if temperature < 0:
             raise AekitError(f"temperature: must be ≥ 0 (0 = greedy), got {temperature}")
         if not isinstance(beam, int) or beam < 1:
             raise AekitError(f"beam: must be a positive number of hypotheses, got {beam!r}")
+        if not 0.0 <= epsilon < 1.0:
+            raise AekitError(f"epsilon: the smallest probability a drawn token may have, in [0, 1), got {epsilon}")
         length = max_length or self.output_length()
         if beam > 1:
             return self.beam_search(z, beam, length, length_penalty, memory)
@@ -173,6 +177,8 @@ class TextAutoencoder(Autoencoder):
                 tok = logits.argmax(-1)
             else:
                 probs = torch.softmax(logits.float() / temperature, -1)
+                if epsilon > 0:  # the most likely token stays drawable whatever ε is
+                    probs = probs.masked_fill((probs < epsilon) & (probs < probs.amax(-1, keepdim=True)), 0.0)
                 tok = torch.multinomial(probs, 1, generator=generator)[:, 0]
             out[:, t] = torch.where(done, torch.full_like(tok, PAD), tok)
             done |= tok == EOS
@@ -182,10 +188,12 @@ class TextAutoencoder(Autoencoder):
 
     @torch.no_grad()
     def beam_search(self, z: torch.Tensor, beam: int, length: int, length_penalty: float = 1.0,
-                    memory=None) -> torch.Tensor:
+                    memory=None, all_beams: bool = False):
         """The ``beam`` most likely partial rows are extended token by token; the finished row
         with the best log-probability / (tokens ** length_penalty) is kept (Wu et al. 2016's
-        normalization with α = ``length_penalty``; 0: none). (B, length) token ids."""
+        normalization with α = ``length_penalty``; 0: none). (B, length) token ids; with
+        ``all_beams``, every final row, best first, and its normalized score: (B, beam,
+        length) ids and (B, beam) scores (−inf for a slot no hypothesis reached)."""
         b, k = len(z), beam
         if memory is not None:
             memory = tuple(m.repeat_interleave(k, 0) for m in memory)
@@ -215,7 +223,11 @@ class TextAutoencoder(Autoencoder):
             if bool(done.all()):
                 break
         n_tok = (rows != PAD).sum(1).clamp(min=1).view(b, k).float()
-        pick = (scores / n_tok ** length_penalty).argmax(1)
+        normed = scores / n_tok ** length_penalty
+        if all_beams:
+            order = normed.argsort(dim=1, descending=True, stable=True)
+            return rows.view(b, k, length).gather(1, order[..., None].expand(-1, -1, length)), normed.gather(1, order)
+        pick = normed.argmax(1)
         return rows.view(b, k, length)[torch.arange(b, device=z.device), pick]
 
 

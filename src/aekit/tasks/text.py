@@ -167,11 +167,19 @@ class TextRun:
             ids = torch.cat([ids, torch.zeros(len(ids), self.model.output_length(), dtype=ids.dtype)], 1)
         return ids
 
-    def translate(self, texts, beam: int = 1, length_penalty: float = 1.0, ensemble=()) -> list[str]:
+    def translate(self, texts, beam: int = 1, length_penalty: float = 1.0, ensemble=(), mbr: int = 0,
+                  epsilon: float = 0.02, seed: int = 0) -> list[str]:
         """The translations of ``texts`` (greedy, or the best of a ``beam`` search). ``ensemble``:
         other translator runs (:class:`TextRun`) with the same tokenizer and row layout, which
         decode together with this one (the mean of their next-token probabilities,
-        :func:`aekit.models.translate_ensemble`)."""
+        :func:`aekit.models.translate_ensemble`). ``mbr`` > 0: minimum Bayes risk decoding
+        (:mod:`aekit.tasks.mbr`): ``mbr`` ε-samples (``epsilon``, drawn with ``seed``) per
+        sentence serve as pseudo-references, and of the beam's rows (the greedy row when
+        ``beam`` is 1) and the samples, the one with the highest mean chrF against them is kept."""
+        if not isinstance(mbr, int) or mbr < 0:
+            raise AekitError(f"mbr: the number of samples is an integer ≥ 0 (0: no MBR), got {mbr!r}")
+        if not 0.0 <= epsilon < 1.0:
+            raise AekitError(f"epsilon: the smallest probability a sampled token may have, in [0, 1), got {epsilon}")
         for run in (self, *ensemble):
             if not run.pairs:
                 raise AekitError(f"translate: {run.path} is a {type(run.model).__name__} run, not a translator; "
@@ -186,6 +194,8 @@ class TextRun:
                                  f"{theirs.input_shape[0]}) differ from {self.path}'s ({mine.source_length} of "
                                  f"{mine.input_shape[0]}); train them on the same pairs with the same --max-length")
         src = self.encode(texts)[:, :self.max_length]
+        if mbr:
+            return self._translate_mbr(src, beam, length_penalty, ensemble, mbr, epsilon, seed)
         if ensemble:
             from ..models.seq2seq import translate_ensemble
 
@@ -194,6 +204,17 @@ class TextRun:
                 lambda c: translate_ensemble(models, c, beam=beam, length_penalty=length_penalty), src))
         return self.tokenizer.decode(chunked(
             lambda c: self.model.translate(c, beam=beam, length_penalty=length_penalty), src))
+
+    def _translate_mbr(self, src, beam, length_penalty, ensemble, samples, epsilon, seed) -> list[str]:
+        from ..models.seq2seq import ensemble_candidates
+        from .mbr import mbr_translate
+
+        kw = {"beam": beam, "samples": samples, "length_penalty": length_penalty, "epsilon": epsilon,
+              "generator": torch.Generator().manual_seed(seed)}
+        if ensemble:
+            models = [self.model, *(run.model for run in ensemble)]
+            return mbr_translate(lambda c: ensemble_candidates(models, c, **kw), src, self.tokenizer.decode, samples)
+        return mbr_translate(lambda c: self.model.candidates(c, **kw), src, self.tokenizer.decode, samples)
 
     def _decode(self, z: torch.Tensor, **kw) -> list[str]:
         from ..nets.modes import eval_mode
