@@ -13,8 +13,8 @@ consensus, not the mode. No reference translation is read.
 
 :func:`sentence_chrf` is sacrebleu's sentence chrF with its defaults (character n-grams of
 orders 1–6 with whitespace removed, β = 2, no word n-grams, sacrebleu ≥ 2's effective-order
-averaging); it works on n-gram counts computed once per distinct string (:func:`chrf_stats`),
-so the N × M comparisons of a source cost one count each. A test holds it equal to sacrebleu's
+averaging). It works on n-gram counts computed once per distinct string (:func:`chrf_stats`),
+however many comparisons the string enters. A test holds it equal to sacrebleu's
 ``sentence_chrf``.
 """
 
