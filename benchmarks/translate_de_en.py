@@ -29,6 +29,9 @@ resamples of the test pairs; a two-sided p-value per score): "clearly above" mea
 p < 0.05. ``--tie-embeddings`` ties the text-transformer decoder's output layer to its input
 embedding. ``--ensemble TAG,TAG`` scores the scratch translators of several ``--save-models``
 runs (same options, e.g. other ``--seed``) decoding together (``aekit.models.translate_ensemble``).
+``--mbr N`` also decodes by minimum Bayes risk (``aekit.tasks.mbr``: the chosen beam's rows and N
+ε-samples as candidates, the samples as pseudo-references, sentence chrF as the utility), on the
+validation and test pairs, with the same paired bootstrap against the dictionary.
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
