@@ -165,12 +165,8 @@ class Seq2Seq(TextAutoencoder):
     @torch.inference_mode()
     def translate(self, source: torch.Tensor, beam: int = 1, length_penalty: float = 1.0) -> torch.Tensor:
         """Target token rows (B, target_length) for source rows (B, ≤ source_length)."""
-        if source.dim() != 2 or source.shape[1] > self.config.source_length:
-            raise AekitError(f"source: expected token rows (batch, ≤ {self.config.source_length}), "
-                             f"got {tuple(source.shape)}")
-        with eval_mode(self):
-            z, memory = self.encode_source(trim(source.to(next(self.parameters()).device)))
-            return self.generate(z, beam=beam, length_penalty=length_penalty, memory=memory)
+        return self._decode_source(source, lambda z, memory: self.generate(
+            z, beam=beam, length_penalty=length_penalty, memory=memory))
 
     @torch.inference_mode()
     def candidates(self, source: torch.Tensor, beam: int = 1, samples: int = 0, length_penalty: float = 1.0,
@@ -180,12 +176,14 @@ class Seq2Seq(TextAutoencoder):
         decoding (:func:`aekit.tasks.mbr.mbr_select`): (B, N, target_length) token ids, the
         ``beam`` final rows of a beam search best first (the greedy row when ``beam`` is 1),
         then ``samples`` draws at ``temperature`` (ε-sampling with ``epsilon`` > 0)."""
-        if source.dim() != 2 or source.shape[1] > self.config.source_length:
-            raise AekitError(f"source: expected token rows (batch, ≤ {self.config.source_length}), "
-                             f"got {tuple(source.shape)}")
+        return self._decode_source(source, lambda z, memory: candidate_rows(
+            self, z, memory, beam, samples, length_penalty, temperature, epsilon, generator))
+
+    def _decode_source(self, source: torch.Tensor, decode):
+        """``decode(codes, memory)`` of the source rows (checked), in eval mode."""
+        check_source(source, self.config.source_length)
         with eval_mode(self):
-            z, memory = self.encode_source(trim(source.to(next(self.parameters()).device)))
-            return candidate_rows(self, z, memory, beam, samples, length_penalty, temperature, epsilon, generator)
+            return decode(*self.encode_source(trim(source.to(next(self.parameters()).device))))
 
     def init_from(self, source_model: TextAutoencoder, target_model: TextAutoencoder) -> Seq2Seq:
         """Copy the encoder of ``source_model`` (trained on source sentences) and the decoder of
@@ -200,6 +198,12 @@ class Seq2Seq(TextAutoencoder):
                                  "latent_dim and net_options must be the same)")
             getattr(self, part).load_state_dict({**mine, **theirs})
         return self
+
+
+def check_source(source: torch.Tensor, length: int) -> None:
+    """Source token rows must be (batch, ≤ length)."""
+    if source.dim() != 2 or source.shape[1] > length:
+        raise AekitError(f"source: expected token rows (batch, ≤ {length}), got {tuple(source.shape)}")
 
 
 def candidate_rows(model, z: torch.Tensor, memory, beam: int, samples: int, length_penalty: float,
@@ -296,8 +300,7 @@ def _decode_together(models: Sequence[Seq2Seq], source: torch.Tensor, decode):
                                                                       tuple(first.input_shape)):
             raise AekitError(f"models[{i}]: its vocab_size, source_length or input_shape differs from models[0]'s "
                              "(the members must share one tokenizer and row layout); train them on the same rows")
-    if source.dim() != 2 or source.shape[1] > first.source_length:
-        raise AekitError(f"source: expected token rows (batch, ≤ {first.source_length}), got {tuple(source.shape)}")
+    check_source(source, first.source_length)
     src = trim(source.to(next(models[0].parameters()).device))
     codes, memory, sizes = [], [], []
     with torch.inference_mode():
