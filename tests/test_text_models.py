@@ -518,6 +518,27 @@ def test_transformer_decoding_step_by_step_is_the_teacher_forced_decoder(attenti
         assert (logprob(best) >= logprob(y) - 1e-4).all()
 
 
+def test_transformer_decoding_steps_apply_the_layers_dropout_in_training_mode_only():
+    """The cached step runs the layers' dropout (attention weights and residual branches) when
+    the decoder trains, as the teacher-forced decoder does, and none in eval mode."""
+    from aekit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(input_shape=(26,), source_length=10, vocab_size=30, latent_dim=4, hidden=(16,),
+                    arch="text-transformer", net_options={"embed_dim": 16, "heads": 2, "dropout": 0.5,
+                                                          "attention": True})
+    dec, tok = model.decoder, torch.full((6,), BOS)
+    with torch.no_grad():
+        z, memory = model.eval().encode_source(rows(6, 10, 30, seed=7))
+        state = dec.start(z, memory)
+        a, b = dec.step(tok, state)[0], dec.step(tok, state)[0]
+        torch.testing.assert_close(a, b)  # eval: deterministic
+        torch.testing.assert_close(a, dec(z, tok[:, None], memory=memory)[:, 0], rtol=1e-4, atol=1e-5)
+        dec.train()
+        dec.drop.eval()  # the embeddings' dropout off: what draws is the layers'
+        assert not torch.allclose(dec.step(tok, state)[0], dec.step(tok, state)[0])
+
+
 def test_an_attending_transformer_translator_learns_the_toy_pair_and_masks_the_source_padding():
     from aekit.models.seq2seq import Seq2Seq
 

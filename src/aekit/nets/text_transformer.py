@@ -20,8 +20,9 @@ recurrent networks) the memory is the code's position followed by the encoder's 
 the source's padding masked, so the decoder also attends over the source (the encoder–decoder
 attention of Vaswani et al. 2017). ``decoder(z, inputs)`` runs it over whole rows (teacher
 forcing, (B, T) → (B, T, V)); ``start(z)`` / ``step(tokens, state)`` run it one token at a
-time for greedy decoding, sampling and beam search, with a cache of each layer's normed
-inputs at the positions decoded so far, so a step costs one position, not the whole prefix.
+time for greedy decoding, sampling and beam search, with a cache of each layer's keys and values
+at the positions decoded so far and of the memory's, so a step projects one position, not the
+whole prefix and the memory again.
 
 Options (``net_options``): ``embed_dim`` (the model width, 128), ``heads`` (4; must divide
 embed_dim), ``layers`` (2 per stack), ``dropout`` (0.0; on the embeddings and inside each
@@ -158,34 +159,66 @@ class TransformerTokenDecoder(nn.Module):
         return self.out(h)
 
     def start(self, z: torch.Tensor, memory=None):
-        """The decoding state for codes z (B, D): each layer's cache (none yet), the memory and
-        its padding mask (:meth:`TransformerTokenEncoder.states` gives ``memory``)."""
+        """The decoding state for codes z (B, D): each layer's self-attention keys and values
+        (none yet), each layer's cross-attention keys and values of the memory (projected once
+        here), and the memory's mask for the attention (:meth:`TransformerTokenEncoder.states`
+        gives ``memory``)."""
         m, pad = self._memory(z, memory)
-        empty = m.new_zeros(len(z), 0, m.shape[-1])
-        return tuple(empty for _ in self.body.layers), m, pad
+        d, heads = m.shape[-1], self.body.layers[0].self_attn.num_heads
+        cross = []
+        for layer in self.body.layers:
+            a = layer.multihead_attn
+            k, v = nn.functional.linear(m, a.in_proj_weight[d:], _part(a.in_proj_bias, d, None)).chunk(2, -1)
+            cross.append((_split(k, heads), _split(v, heads)))
+        empty = m.new_zeros(len(z), heads, 0, d // heads)
+        mask = None if pad is None else ~pad[:, None, None, :]  # (B, 1, 1, M), True: attended
+        return tuple((empty, empty) for _ in self.body.layers), tuple(cross), mask
 
     def step(self, tokens: torch.Tensor, state):
         """One step: logits (B, V) of the next token after ``tokens`` (B,), and the new state.
-        Each layer runs on the new position alone: its self-attention reads the layer's normed
-        inputs at the earlier positions from the cache (causal: they do not change), as the
-        pre-norm layer of :class:`torch.nn.TransformerDecoderLayer` computes them."""
-        caches, m, pad = state
-        x = self._inputs(tokens[:, None], caches[0].shape[1])  # (B, 1, d)
-        new = []
-        for layer, cache in zip(self.body.layers, caches):
-            y = layer.norm1(x)
-            cache = torch.cat([cache, y], 1)  # (B, t+1, d)
-            new.append(cache)
-            x = x + layer.dropout1(layer.self_attn(y, cache, cache, need_weights=False)[0])
-            x = x + layer._mha_block(layer.norm2(x), m, None, pad)
+        Each layer runs on the new position alone, as the pre-norm layer of
+        :class:`torch.nn.TransformerDecoderLayer` computes it: its self-attention reads the keys
+        and values of the earlier positions from the cache (causal: they do not change), its
+        cross-attention the memory's keys and values projected at :meth:`start`, so a step
+        projects one position, not the prefix and the memory again."""
+        caches, cross, mask = state
+        x = self._inputs(tokens[:, None], caches[0][0].shape[2])  # (B, 1, d)
+        d, new = x.shape[-1], []
+        for layer, (ks, vs), (km, vm) in zip(self.body.layers, caches, cross):
+            a = layer.self_attn
+            q, k, v = nn.functional.linear(layer.norm1(x), a.in_proj_weight, a.in_proj_bias).chunk(3, -1)
+            ks, vs = torch.cat([ks, _split(k, a.num_heads)], 2), torch.cat([vs, _split(v, a.num_heads)], 2)
+            new.append((ks, vs))
+            x = x + layer.dropout1(self._attend(a, _split(q, a.num_heads), ks, vs, None))
+            c = layer.multihead_attn
+            q = nn.functional.linear(layer.norm2(x), c.in_proj_weight[:d], _part(c.in_proj_bias, 0, d))
+            x = x + layer.dropout2(self._attend(c, _split(q, c.num_heads), km, vm, mask))
             x = x + layer._ff_block(layer.norm3(x))
-        return self.out(self.body.norm(x)[:, 0]), (tuple(new), m, pad)
+        return self.out(self.body.norm(x)[:, 0]), (tuple(new), cross, mask)
+
+    def _attend(self, attn: nn.MultiheadAttention, q, k, v, mask):
+        """``attn``'s output (B, 1, d) for queries (B, h, 1, d/h) over keys and values already
+        projected (B, h, S, d/h): its scaled dot-product attention, heads joined, out-projection."""
+        o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                       dropout_p=attn.dropout if self.training else 0.0)
+        return attn.out_proj(o.transpose(1, 2).flatten(2))
 
     @staticmethod
     def select(state, index: torch.Tensor):
         """The state of the rows ``index`` (beam search reorders hypotheses)."""
-        caches, m, pad = state
-        return tuple(c[index] for c in caches), m[index], None if pad is None else pad[index]
+        caches, cross, mask = state
+        pick = lambda pairs: tuple((k[index], v[index]) for k, v in pairs)  # noqa: E731
+        return pick(caches), pick(cross), None if mask is None else mask[index]
+
+
+def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, T, d) → (B, heads, T, d/heads), the layout of scaled dot-product attention."""
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+
+def _part(bias, start, stop):
+    """The rows start:stop of an in-projection's bias (None when the attention has none)."""
+    return None if bias is None else bias[start:stop]
 
 
 def _check(cfg) -> None:
