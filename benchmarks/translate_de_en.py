@@ -32,7 +32,7 @@ runs (same options, e.g. other ``--seed``) decoding together (``aekit.models.tra
 ``--mbr N`` also decodes by minimum Bayes risk (``aekit.tasks.mbr``: the chosen beam's rows and N
 ε-samples as candidates, the samples as pseudo-references, sentence chrF as the utility), on the
 validation and test pairs (``--mbr-test-only``: the test pairs alone), with the same paired
-bootstrap against the dictionary.
+bootstrap against the dictionary on each (the dictionary's validation scores are in the JSON).
 
     python benchmarks/translate_de_en.py                 # full run
     python benchmarks/translate_de_en.py --quick         # smoke run: 2,000 training pairs, 1 epoch
@@ -181,15 +181,20 @@ def main(argv=None) -> int:
                           "entries": len(table), "examples": hyp[:5]}
     print(f"dictionary: {len(table)} words, BLEU {rows['dictionary']['bleu']:.2f}", flush=True)
 
-    def against_dictionary(translations):
-        """sacrebleu's paired bootstrap (1,000 resamples of the test pairs, its seed 12345) of the
-        translations against the dictionary's: the two-sided p-value of each score's
-        difference, and the 95% half-width of the translations' score."""
+    val_hyp = [word_by_word(s, table) for s, _ in val]
+    rows["dictionary"]["val"] = translation_metrics(val_hyp, [t for _, t in val])
+
+    def against_dictionary(translations, on_val=False):
+        """sacrebleu's paired bootstrap (1,000 resamples of the test pairs, or of the validation
+        pairs with ``on_val``; its seed 12345) of the translations against the dictionary's:
+        the two-sided p-value of each score's difference, and the 95% half-width of the
+        translations' score."""
+        ps, dict_hyp = (val, val_hyp) if on_val else (test, hyp)
         from sacrebleu.metrics import BLEU, CHRF
         from sacrebleu.significance import PairedTest
 
-        test_ = PairedTest([("dictionary", hyp), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
-                           [[t for _, t in test]], test_type="bs", n_samples=1000)
+        test_ = PairedTest([("dictionary", dict_hyp), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
+                           [[t for _, t in ps]], test_type="bs", n_samples=1000)
         _, bleu, chrf = test_()[1].values()  # the system names, then each metric's results in order
         out = {f"{m}_p": float(r[1].p_value) for m, r in (("bleu", bleu), ("chrf", chrf))}
         out.update({f"{m}_ci": float(r[1].ci) for m, r in (("bleu", bleu), ("chrf", chrf))})
@@ -265,11 +270,13 @@ def main(argv=None) -> int:
         mbr = {}
         if args.mbr:  # MBR over the chosen beam's rows and the samples, on validation and test
             t_mbr = time.perf_counter()
-            val_beam = val_mbr = None
+            val_beam = val_mbr = val_vs = None
             if not args.mbr_test_only:
                 val_beam = grid[width, alpha] if grid else translation_metrics(translate(model, val, width, alpha),
                                                                                [t for _, t in val])
-                val_mbr = translation_metrics(translate_mbr(model, val, width, alpha), [t for _, t in val])
+                val_out = translate_mbr(model, val, width, alpha)
+                val_mbr = translation_metrics(val_out, [t for _, t in val])
+                val_vs = against_dictionary(val_out, on_val=True)
                 print(f"    MBR ({args.mbr} samples, ε {args.epsilon:g}): val BLEU {val_mbr['bleu']:.2f} chrF "
                       f"{val_mbr['chrf']:.2f} against the beam's {val_beam['bleu']:.2f} / {val_beam['chrf']:.2f}",
                       flush=True)
@@ -277,6 +284,7 @@ def main(argv=None) -> int:
             mbr = {**{f"mbr_{k}": v for k, v in translation_metrics(test_mbr, refs).items()},
                    "mbr_samples": args.mbr, "mbr_epsilon": args.epsilon,
                    "val_mbr": val_mbr, "val_beam": val_beam, "mbr_vs_dictionary": against_dictionary(test_mbr),
+                   "val_mbr_vs_dictionary": val_vs,
                    "mbr_seconds": time.perf_counter() - t_mbr, "mbr_examples": test_mbr[:5]}
             print(f"    MBR test BLEU {mbr['mbr_bleu']:.2f} chrF {mbr['mbr_chrf']:.2f}", flush=True)
         return {**mbr, **{f"greedy_{k}": v for k, v in translation_metrics(greedy, refs).items()},
@@ -433,14 +441,18 @@ def main(argv=None) -> int:
                   "beam's rows and the ε-samples, pseudo-references the samples, utility sentence chrF; "
                   "p: paired bootstrap against the dictionary.", "",
                   "| method | val BLEU / chrF, beam | val BLEU / chrF, MBR | test BLEU / chrF, beam | "
-                  "test BLEU / chrF, MBR | length ratio, MBR | p, MBR chrF vs dictionary | p, MBR BLEU | MBR seconds |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "test BLEU / chrF, MBR | length ratio, MBR | p, MBR chrF vs dictionary | p, MBR BLEU | "
+                  "p, val MBR chrF / BLEU | MBR seconds |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in mbr_rows:
             vb, vm, d = r["val_beam"], r["val_mbr"], r["mbr_vs_dictionary"]
+            vd = r.get("val_mbr_vs_dictionary")
+            val_p = "—" if vd is None else f"{vd['chrf_p']:.3f} / {vd['bleu_p']:.3f}"
             val_cols = "— | — |" if vb is None else f"{vb['bleu']:.2f} / {vb['chrf']:.2f} | {vm['bleu']:.2f} / {vm['chrf']:.2f} |"
             lines.append(f"| seq2seq {name} | {val_cols} "
                          f"{r['beam_bleu']:.2f} / {r['beam_chrf']:.2f} | {r['mbr_bleu']:.2f} / {r['mbr_chrf']:.2f} | "
-                         f"{r['mbr_length_ratio']:.3f} | {d['chrf_p']:.3f} | {d['bleu_p']:.3f} | {r['mbr_seconds']:.0f} |")
+                         f"{r['mbr_length_ratio']:.3f} | {d['chrf_p']:.3f} | {d['bleu_p']:.3f} | {val_p} | "
+                         f"{r['mbr_seconds']:.0f} |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 
