@@ -446,7 +446,7 @@ def main(argv=None) -> int:
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in mbr_rows:
             vb, vm, d = r["val_beam"], r["val_mbr"], r["mbr_vs_dictionary"]
-            vd = r.get("val_mbr_vs_dictionary")
+            vd = r["val_mbr_vs_dictionary"]
             val_p = "—" if vd is None else f"{vd['chrf_p']:.3f} / {vd['bleu_p']:.3f}"
             val_cols = "— | — |" if vb is None else f"{vb['bleu']:.2f} / {vb['chrf']:.2f} | {vm['bleu']:.2f} / {vm['chrf']:.2f} |"
             lines.append(f"| seq2seq {name} | {val_cols} "

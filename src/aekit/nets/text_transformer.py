@@ -168,7 +168,7 @@ class TransformerTokenDecoder(nn.Module):
         cross = []
         for layer in self.body.layers:
             a = layer.multihead_attn
-            k, v = nn.functional.linear(m, a.in_proj_weight[d:], _part(a.in_proj_bias, d, None)).chunk(2, -1)
+            k, v = nn.functional.linear(m, a.in_proj_weight[d:], a.in_proj_bias[d:]).chunk(2, -1)
             cross.append((_split(k, heads), _split(v, heads)))
         empty = m.new_zeros(len(z), heads, 0, d // heads)
         mask = None if pad is None else ~pad[:, None, None, :]  # (B, 1, 1, M), True: attended
@@ -191,7 +191,7 @@ class TransformerTokenDecoder(nn.Module):
             new.append((ks, vs))
             x = x + layer.dropout1(self._attend(a, _split(q, a.num_heads), ks, vs, None))
             c = layer.multihead_attn
-            q = nn.functional.linear(layer.norm2(x), c.in_proj_weight[:d], _part(c.in_proj_bias, 0, d))
+            q = nn.functional.linear(layer.norm2(x), c.in_proj_weight[:d], c.in_proj_bias[:d])
             x = x + layer.dropout2(self._attend(c, _split(q, c.num_heads), km, vm, mask))
             x = x + layer._ff_block(layer.norm3(x))
         return self.out(self.body.norm(x)[:, 0]), (tuple(new), cross, mask)
@@ -214,11 +214,6 @@ class TransformerTokenDecoder(nn.Module):
 def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B, T, d) → (B, heads, T, d/heads), the layout of scaled dot-product attention."""
     return x.unflatten(-1, (heads, -1)).transpose(1, 2)
-
-
-def _part(bias, start, stop):
-    """The rows start:stop of an in-projection's bias (None when the attention has none)."""
-    return None if bias is None else bias[start:stop]
 
 
 def _check(cfg) -> None:
