@@ -23,7 +23,11 @@ corpus_bleu / corpus_chrf with their defaults (13a tokenization), one reference 
 the length ratio is BLEU's (translation tokens over reference tokens). ``--average-last N``
 also scores the mean of the last N epochs' weights (checkpoint averaging), on the same pairs.
 ``--save-models`` keeps the translators' weights; ``--load-models TAG`` scores those of an
-earlier ``--save-models --tag TAG`` run without training (decoding studies). Each translator's
+earlier ``--save-models --tag TAG`` run without training (decoding studies), and
+``--load-models scratch=TAG,pretrained=TAG2`` takes each translator from its own run (seeds
+trained in separate runs, compared side by side). With both translators in one run, the
+pretrained one's test translations are tested against the scratch one's with the same paired
+bootstrap (``pretrained_vs_scratch`` in the JSON). Each translator's
 beam output is tested against the dictionary's with sacrebleu's paired bootstrap (1,000
 resamples of the test pairs; a two-sided p-value per score): "clearly above" means higher with
 p < 0.05. ``--tie-embeddings`` ties the text-transformer decoder's output layer to its input
@@ -134,7 +138,8 @@ def main(argv=None) -> int:
                     "benchmarks/results/runs/translate_de_en{tag}_{method}.pt")
     ap.add_argument("--load-models", metavar="TAG", help="train nothing: score the translators an earlier run "
                     "wrote with --save-models --tag TAG (give it the same data and network options), e.g. to try "
-                    "other --beam widths and --length-penalties")
+                    "other --beam widths and --length-penalties; scratch=TAG,pretrained=TAG2 takes each "
+                    "translator from its own run")
     ap.add_argument("--ensemble", metavar="TAG,TAG[,...]", help="train nothing: score the scratch translators "
                     "that these --save-models runs wrote, decoding together (aekit.models.translate_ensemble)")
     ap.add_argument("--mbr", type=int, default=0, metavar="N", help="also decode by minimum Bayes risk "
@@ -184,23 +189,25 @@ def main(argv=None) -> int:
     val_hyp = [word_by_word(s, table) for s, _ in val]
     rows["dictionary"]["val"] = translation_metrics(val_hyp, [t for _, t in val])
 
-    def against_dictionary(translations, on_val=False):
-        """sacrebleu's paired bootstrap (1,000 resamples of the test pairs, or of the validation
-        pairs with ``on_val``; its seed 12345) of the translations against the dictionary's:
-        the two-sided p-value of each score's difference, and the 95% half-width of the
-        translations' score."""
-        ps, dict_hyp = (val, val_hyp) if on_val else (test, hyp)
+    def paired(baseline, translations, ps, against="the dictionary"):
+        """sacrebleu's paired bootstrap (1,000 resamples of the pairs `ps`; its seed 12345) of the
+        translations against the baseline's on the same pairs: the two-sided p-value of each
+        score's difference, and the 95% half-width of the translations' score."""
         from sacrebleu.metrics import BLEU, CHRF
         from sacrebleu.significance import PairedTest
 
-        test_ = PairedTest([("dictionary", dict_hyp), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
+        test_ = PairedTest([("baseline", baseline), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
                            [[t for _, t in ps]], test_type="bs", n_samples=1000)
         _, bleu, chrf = test_()[1].values()  # the system names, then each metric's results in order
         out = {f"{m}_p": float(r[1].p_value) for m, r in (("bleu", bleu), ("chrf", chrf))}
         out.update({f"{m}_ci": float(r[1].ci) for m, r in (("bleu", bleu), ("chrf", chrf))})
-        print(f"    against the dictionary (paired bootstrap): chrF p = {out['chrf_p']:.3f} "
+        print(f"    against {against} (paired bootstrap): chrF p = {out['chrf_p']:.3f} "
               f"(± {out['chrf_ci']:.2f}), BLEU p = {out['bleu_p']:.3f}", flush=True)
         return out
+
+    def against_dictionary(translations, on_val=False):
+        """The paired bootstrap against the dictionary, on the test pairs or (``on_val``) the validation pairs."""
+        return paired(val_hyp, translations, val) if on_val else paired(hyp, translations, test)
 
     tok = Tokenizer.train([s for s, _ in train] + [t for _, t in train], kind="bpe", vocab_size=args.vocab_size)
     src_len = tok.suggest_max_length([s for s, _ in train], 0.99, cap=128)
@@ -252,10 +259,12 @@ def main(argv=None) -> int:
             return mbr_translate(lambda c: ensemble_candidates(model, c, **kw), src, tok.decode, args.mbr)
         return mbr_translate(lambda c: model.candidates(c, **kw), src, tok.decode, args.mbr)
 
-    def test_scores(model):
+    outputs: dict[str, dict[str, list[str]]] = {}  # each translator's full test translations, by decoding
+
+    def test_scores(model, name):
         """Greedy and beam translations of the test pairs; with several --beam widths or
         --length-penalties, the beam's (width, penalty) is the one with the best chrF on the
-        validation pairs."""
+        validation pairs. The test translations are kept in ``outputs[name]``."""
         refs = [t_ for _, t_ in test]
         combos = [(k, a) for k in beams for a in penalties]
         grid = {}
@@ -267,6 +276,7 @@ def main(argv=None) -> int:
         width, alpha = max(grid, key=lambda c: grid[c]["chrf"]) if grid else combos[0]
         greedy = translate(model, test)
         beam = translate(model, test, width, alpha)
+        outputs.setdefault(name, {})["beam"] = beam
         mbr = {}
         if args.mbr:  # MBR over the chosen beam's rows and the samples, on validation and test
             t_mbr = time.perf_counter()
@@ -281,6 +291,7 @@ def main(argv=None) -> int:
                       f"{val_mbr['chrf']:.2f} against the beam's {val_beam['bleu']:.2f} / {val_beam['chrf']:.2f}",
                       flush=True)
             test_mbr = translate_mbr(model, test, width, alpha)
+            outputs.setdefault(name, {})["mbr"] = test_mbr
             mbr = {**{f"mbr_{k}": v for k, v in translation_metrics(test_mbr, refs).items()},
                    "mbr_samples": args.mbr, "mbr_epsilon": args.epsilon,
                    "val_mbr": val_mbr, "val_beam": val_beam, "mbr_vs_dictionary": against_dictionary(test_mbr),
@@ -298,6 +309,15 @@ def main(argv=None) -> int:
         """Where --save-models --tag TAG keeps the translator `name`'s weights."""
         return OUT / "runs" / f"translate_de_en{tag}_{name}.pt"
 
+    loads = {}  # --load-models: the run each translator's weights come from
+    if args.load_models is not None:
+        for item in args.load_models.split(","):
+            name, sep, tag = item.rpartition("=")
+            if sep and name not in ("scratch", "pretrained"):
+                raise SystemExit(f"--load-models {args.load_models}: give TAG or scratch=TAG,pretrained=TAG, not {item!r}")
+            for n in (name,) if sep else ("scratch", "pretrained"):
+                loads[n] = tag
+
     def weights(tag, name, option="--load-models"):
         path = weights_path(tag, name)
         if not path.exists():
@@ -307,11 +327,14 @@ def main(argv=None) -> int:
 
     def load(model, name):
         """--load-models: the saved weights of `name` scored like a trained translator."""
-        model.load_state_dict(weights(args.load_models, name))
-        loaded = weights_path(args.load_models, name).name
+        tag = loads.get(name.removesuffix("_averaged"))
+        if tag is None:
+            raise SystemExit(f"--load-models {args.load_models}: no run given for the {name} translator")
+        model.load_state_dict(weights(tag, name))
+        loaded = weights_path(tag, name).name
         v = translation_metrics(translate(model, val), [t for _, t in val])
         print(f"  {name} loaded from {loaded}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
-        return {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": loaded}
+        return {**test_scores(model, name), "val_bleu": v["bleu"], "val_chrf": v["chrf"], "loaded": loaded}
 
     def save(model, name):
         if args.save_models:
@@ -351,11 +374,11 @@ def main(argv=None) -> int:
             v = translation_metrics(translate(model, val), [t for _, t in val])
             print(f"  {name} last {len(last)} epochs averaged: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
             save(model, f"{name}_averaged")
-            averaged = {"averaged": {**test_scores(model), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
+            averaged = {"averaged": {**test_scores(model, f"{name}_averaged"), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                                      "epochs_averaged": len(last)}}
         model.load_state_dict(best.pop("state"))
         save(model, name)
-        return {**test_scores(model), "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve,
+        return {**test_scores(model, name), "best_epoch": best["epoch"], "val_bleu": best["bleu"], "curve": curve,
                 "seconds": seconds, **averaged}
 
     methods = args.methods.split(",")
@@ -368,7 +391,7 @@ def main(argv=None) -> int:
             members.append(m.eval())
         v = translation_metrics(translate(members, val), [t for _, t in val])
         print(f"  ensemble of {', '.join(tags)}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
-        rows["ensemble"] = {**test_scores(members), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
+        rows["ensemble"] = {**test_scores(members, "ensemble"), "val_bleu": v["bleu"], "val_chrf": v["chrf"],
                             "members": tags}
         methods = []
     if "scratch" in methods:
@@ -395,12 +418,18 @@ def main(argv=None) -> int:
         pre = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts).init_from(daes["de"], daes["en"])
         rows["pretrained"] = {**fit_pairs(pre, "pretrained"), "pretrain_seconds": pre_seconds}
 
+    if "scratch" in outputs and "pretrained" in outputs:  # the pretraining claim, tested on the same test pairs
+        rows["pretrained_vs_scratch"] = {
+            how: paired(outputs["scratch"][how], outputs["pretrained"][how], test, f"scratch ({how})")
+            for how in ("beam", "mbr") if how in outputs["scratch"] and how in outputs["pretrained"]}
+
     total = time.perf_counter() - t_all
     result = {"command": command("translate_de_en.py", argv), "machine": machine(), "train_pairs": len(train),
               "val_pairs": len(val), "test_pairs": len(test), "vocab_size": tok.vocab_size, "source_length": src_len,
               "target_length": tgt_len, "epochs": epochs, "pretrain_epochs": pre_epochs, "options": opts,
               "methods": rows, "seconds_total": total,
-              "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]]}
+              "references": [t for _, t in test[:5]], "sources": [s for s, _ in test[:5]],
+              "test_translations": outputs}  # every test translation, so that runs can be paired later
     network = (f"transformer {args.layers}×{args.embed_dim}, ffn {args.hidden}" if args.arch == "text-transformer"
                else f"{args.arch.removeprefix('text-').upper()} {args.hidden}")
     how = (f"the scratch translators of the --save-models runs {args.ensemble!r} decoding together (the mean of "
@@ -453,6 +482,13 @@ def main(argv=None) -> int:
                          f"{r['beam_bleu']:.2f} / {r['beam_chrf']:.2f} | {r['mbr_bleu']:.2f} / {r['mbr_chrf']:.2f} | "
                          f"{r['mbr_length_ratio']:.3f} | {d['chrf_p']:.3f} | {d['bleu_p']:.3f} | {val_p} | "
                          f"{r['mbr_seconds']:.0f} |")
+    if "pretrained_vs_scratch" in rows:
+        lines += ["", "Pretrained against scratch on the same test pairs (paired bootstrap, 1,000 resamples):", "",
+                  "| decoding | scratch BLEU / chrF | pretrained BLEU / chrF | p, chrF | p, BLEU |", "|---|---|---|---|---|"]
+        for how, d in rows["pretrained_vs_scratch"].items():
+            sc, pr = rows["scratch"], rows["pretrained"]
+            lines.append(f"| {how} | {sc[how + '_bleu']:.2f} / {sc[how + '_chrf']:.2f} | "
+                         f"{pr[how + '_bleu']:.2f} / {pr[how + '_chrf']:.2f} | {d['chrf_p']:.3f} | {d['bleu_p']:.3f} |")
     write_results("translate_de_en", args.tag, result, lines)
     return 0
 
