@@ -317,6 +317,10 @@ def main(argv=None) -> int:
                 raise SystemExit(f"--load-models {args.load_models}: give TAG or scratch=TAG,pretrained=TAG, not {item!r}")
             for n in (name,) if sep else ("scratch", "pretrained"):
                 loads[n] = tag
+        missing = [m for m in args.methods.split(",") if m in ("scratch", "pretrained") and m not in loads]
+        if missing and not args.ensemble:  # refused before any translator is scored, not after
+            raise SystemExit(f"--load-models {args.load_models}: no run given for the {missing[0]} translator; "
+                             f"add {missing[0]}=TAG or leave it out of --methods")
 
     def weights(tag, name, option="--load-models"):
         path = weights_path(tag, name)
