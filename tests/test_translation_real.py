@@ -1,5 +1,5 @@
 """The translator against the word-by-word dictionary on a small real split of trans-de-en
-(RESULTS.md T2 runs the full benchmark in minutes to hours; this is its seconds-long check).
+(RESULTS.md T2 runs the full benchmark in minutes to hours; this is its check of about a minute).
 Skipped where ../shared/data is absent."""
 
 from __future__ import annotations
