@@ -152,6 +152,19 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
+    loads = {}  # --load-models: the run each translator's weights come from
+    if args.load_models is not None:
+        for item in args.load_models.split(","):
+            name, sep, tag = item.rpartition("=")
+            if sep and name not in ("scratch", "pretrained"):
+                raise SystemExit(f"--load-models {args.load_models}: give TAG or scratch=TAG,pretrained=TAG, not {item!r}")
+            for n in (name,) if sep else ("scratch", "pretrained"):
+                loads[n] = tag
+        missing = [m for m in args.methods.split(",") if m in ("scratch", "pretrained") and m not in loads]
+        if missing and not args.ensemble:  # refused before any data is read
+            raise SystemExit(f"--load-models {args.load_models}: no run given for the {missing[0]} translator; "
+                             f"add {missing[0]}=TAG or leave it out of --methods")
+
     import torch
 
     import aekit
@@ -309,19 +322,6 @@ def main(argv=None) -> int:
         """Where --save-models --tag TAG keeps the translator `name`'s weights."""
         return OUT / "runs" / f"translate_de_en{tag}_{name}.pt"
 
-    loads = {}  # --load-models: the run each translator's weights come from
-    if args.load_models is not None:
-        for item in args.load_models.split(","):
-            name, sep, tag = item.rpartition("=")
-            if sep and name not in ("scratch", "pretrained"):
-                raise SystemExit(f"--load-models {args.load_models}: give TAG or scratch=TAG,pretrained=TAG, not {item!r}")
-            for n in (name,) if sep else ("scratch", "pretrained"):
-                loads[n] = tag
-        missing = [m for m in args.methods.split(",") if m in ("scratch", "pretrained") and m not in loads]
-        if missing and not args.ensemble:  # refused before any translator is scored, not after
-            raise SystemExit(f"--load-models {args.load_models}: no run given for the {missing[0]} translator; "
-                             f"add {missing[0]}=TAG or leave it out of --methods")
-
     def weights(tag, name, option="--load-models"):
         path = weights_path(tag, name)
         if not path.exists():
@@ -331,9 +331,7 @@ def main(argv=None) -> int:
 
     def load(model, name):
         """--load-models: the saved weights of `name` scored like a trained translator."""
-        tag = loads.get(name.removesuffix("_averaged"))
-        if tag is None:
-            raise SystemExit(f"--load-models {args.load_models}: no run given for the {name} translator")
+        tag = loads[name.removesuffix("_averaged")]  # every method's run was checked at the start
         model.load_state_dict(weights(tag, name))
         loaded = weights_path(tag, name).name
         v = translation_metrics(translate(model, val), [t for _, t in val])
