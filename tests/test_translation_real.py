@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import aekit
+from aekit.data.text import read_text
 from aekit.data.tokens import Tokenizer
 from aekit.models.seq2seq import Seq2Seq
 from aekit.tasks.text import translation_metrics
@@ -33,9 +34,8 @@ def test_the_translator_beats_the_word_by_word_dictionary_on_a_small_split(monke
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from translate_de_en import dictionary, word_by_word
 
-    with open(PAIRS, encoding="utf-8") as f:
-        pairs = [tuple(line.rstrip("\n").split("\t")[:2]) for line in f]
-    pairs = [(s, t) for s, t in pairs if len(s.split()) <= 6 and len(t.split()) <= 6]
+    got = read_text(PAIRS, target_column=2)
+    pairs = [(s, t) for s, t in zip(got.texts, got.targets) if len(s.split()) <= 6 and len(t.split()) <= 6]
     random.Random(0).shuffle(pairs)
     test, train = pairs[:300], pairs[300:]
     assert len(train) > 4000
