@@ -32,7 +32,10 @@ beam output is tested against the dictionary's with sacrebleu's paired bootstrap
 resamples of the test pairs; a two-sided p-value per score): "clearly above" means higher with
 p < 0.05. ``--tie-embeddings`` ties the text-transformer decoder's output layer to its input
 embedding. ``--ensemble TAG,TAG`` scores the scratch translators of several ``--save-models``
-runs (same options, e.g. other ``--seed``) decoding together (``aekit.models.translate_ensemble``).
+runs (same options, e.g. other ``--seed``) decoding together (``aekit.models.translate_ensemble``);
+``pretrained=TAG`` takes a run's pretrained translator instead.
+``benchmarks/pair_translations.py`` tests the saved test translations of runs against each
+other afterwards (one pair, or several seeds a side).
 ``--mbr N`` also decodes by minimum Bayes risk (``aekit.tasks.mbr``: the chosen beam's rows and N
 ε-samples as candidates, the samples as pseudo-references, sentence chrF as the utility), on the
 validation and test pairs (``--mbr-test-only``: the test pairs alone), with the same paired
@@ -95,6 +98,17 @@ def word_by_word(sentence: str, table: dict[str, str]) -> str:
     return re.sub(r" ([.,!?;:])", r"\1", text)
 
 
+def splits() -> tuple[list, list, list]:
+    """The protocol's (source, target) pairs: training, validation (1,000) and test (1,000),
+    from one permutation of sentence_pairs.tsv drawn with seed 0."""
+    from aekit.data.text import read_text
+
+    got = read_text(PAIRS, target_column=2)
+    pairs = list(zip(got.texts, got.targets))
+    perm = np.random.default_rng(0).permutation(len(pairs))
+    return [pairs[i] for i in perm[2000:]], [pairs[i] for i in perm[1000:2000]], [pairs[i] for i in perm[:1000]]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs of each encoder-decoder on the pairs")
@@ -141,7 +155,8 @@ def main(argv=None) -> int:
                     "other --beam widths and --length-penalties; scratch=TAG,pretrained=TAG2 takes each "
                     "translator from its own run")
     ap.add_argument("--ensemble", metavar="TAG,TAG[,...]", help="train nothing: score the scratch translators "
-                    "that these --save-models runs wrote, decoding together (aekit.models.translate_ensemble)")
+                    "that these --save-models runs wrote, decoding together (aekit.models.translate_ensemble); "
+                    "pretrained=TAG takes that run's pretrained translator")
     ap.add_argument("--mbr", type=int, default=0, metavar="N", help="also decode by minimum Bayes risk "
                     "(aekit.tasks.mbr): the chosen beam's rows and N ε-samples per sentence as candidates, the "
                     "samples as pseudo-references, chrF as the utility; scored on validation and test beside the beam")
@@ -165,23 +180,24 @@ def main(argv=None) -> int:
             raise SystemExit(f"--load-models {args.load_models}: no run given for the {missing[0]} translator; "
                              f"add {missing[0]}=TAG or leave it out of --methods")
 
+    ensemble = []  # --ensemble: (method, tag) of each member
+    for item in (args.ensemble or "").split(",") if args.ensemble else ():
+        name, sep, tag = item.rpartition("=")
+        if (sep and name not in ("scratch", "pretrained")) or not tag:
+            raise SystemExit(f"--ensemble {args.ensemble}: give TAG or pretrained=TAG for each member, not {item!r}")
+        ensemble.append((name or "scratch", tag))
+
     import torch
 
     import aekit
-    from aekit.data.text import read_text
     from aekit.data.tokens import Tokenizer
     from aekit.models.seq2seq import Seq2Seq, ensemble_candidates, translate_ensemble
     from aekit.models.text_denoising import DenoisingSeqAE
     from aekit.tasks.mbr import mbr_translate
-    from aekit.tasks.text import text_metrics, translation_metrics
+    from aekit.tasks.text import paired_bootstrap, text_metrics, translation_metrics
 
     t_all = time.perf_counter()
-    got = read_text(PAIRS, target_column=2)
-    pairs = list(zip(got.texts, got.targets))
-    perm = np.random.default_rng(0).permutation(len(pairs))
-    test = [pairs[i] for i in perm[:1000]]
-    val = [pairs[i] for i in perm[1000:2000]]
-    train = [pairs[i] for i in perm[2000:]]
+    train, val, test = splits()
     epochs, pre_epochs = args.epochs, args.pretrain_epochs
     beams = [int(k) for k in args.beam.split(",")]
     penalties = [float(a) for a in args.length_penalties.split(",")]
@@ -203,17 +219,12 @@ def main(argv=None) -> int:
     rows["dictionary"]["val"] = translation_metrics(val_hyp, [t for _, t in val])
 
     def paired(baseline, translations, ps, against="the dictionary"):
-        """sacrebleu's paired bootstrap (1,000 resamples of the pairs `ps`; its seed 12345) of the
-        translations against the baseline's on the same pairs: the two-sided p-value of each
-        score's difference, and the 95% half-width of the translations' score."""
-        from sacrebleu.metrics import BLEU, CHRF
-        from sacrebleu.significance import PairedTest
-
-        test_ = PairedTest([("baseline", baseline), ("translator", translations)], {"bleu": BLEU(), "chrf": CHRF()},
-                           [[t for _, t in ps]], test_type="bs", n_samples=1000)
-        _, bleu, chrf = test_()[1].values()  # the system names, then each metric's results in order
-        out = {f"{m}_p": float(r[1].p_value) for m, r in (("bleu", bleu), ("chrf", chrf))}
-        out.update({f"{m}_ci": float(r[1].ci) for m, r in (("bleu", bleu), ("chrf", chrf))})
+        """The paired bootstrap (aekit.tasks.text.paired_bootstrap: sacrebleu's, 1,000 resamples of
+        the pairs `ps`, its seed 12345) of the translations against the baseline's on the same
+        pairs: the two-sided p-value of each score's difference, and the 95% half-width of the
+        translations' score."""
+        r = paired_bootstrap(baseline, translations, [t for _, t in ps])
+        out = {f"{m}_{k}": r[m][k] for m in ("bleu", "chrf") for k in ("p", "ci")}
         print(f"    against {against} (paired bootstrap): chrF p = {out['chrf_p']:.3f} "
               f"(± {out['chrf_ci']:.2f}), BLEU p = {out['bleu_p']:.3f}", flush=True)
         return out
@@ -384,12 +395,12 @@ def main(argv=None) -> int:
                 "seconds": seconds, **averaged}
 
     methods = args.methods.split(",")
-    if args.ensemble:  # the saved scratch translators of several runs, decoding together
+    if args.ensemble:  # the saved translators of several runs, decoding together
         tags = args.ensemble.split(",")
         members = []
-        for tag in tags:
+        for method, tag in ensemble:
             m = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
-            m.load_state_dict(weights(tag, "scratch", "--ensemble"))
+            m.load_state_dict(weights(tag, method, "--ensemble"))
             members.append(m.eval())
         v = translation_metrics(translate(members, val), [t for _, t in val])
         print(f"  ensemble of {', '.join(tags)}: val BLEU {v['bleu']:.2f} chrF {v['chrf']:.1f}", flush=True)
@@ -434,7 +445,7 @@ def main(argv=None) -> int:
               "test_translations": outputs}  # every test translation, so that runs can be paired later
     network = (f"transformer {args.layers}×{args.embed_dim}, ffn {args.hidden}" if args.arch == "text-transformer"
                else f"{args.arch.removeprefix('text-').upper()} {args.hidden}")
-    how = (f"the scratch translators of the --save-models runs {args.ensemble!r} decoding together (the mean of "
+    how = (f"the translators of the --save-models runs {args.ensemble!r} (scratch unless named) decoding together (the mean of "
            "their next-token probabilities)." if args.ensemble else
            f"weights loaded from the --save-models run {args.load_models!r}." if args.load_models is not None else
            f"{epochs} epochs (best validation BLEU kept), DAE pretraining {pre_epochs} epochs per side.")

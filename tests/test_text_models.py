@@ -649,6 +649,68 @@ def test_translation_metrics_report_the_length_ratio_of_the_translations():
     assert short["length_ratio"] == pytest.approx(10 / 13) and short["chrf"] < same["chrf"]
 
 
+def _noisy(refs, rate, seed, words):
+    """The references with about `rate` of their words replaced at random (a translator's errors)."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(w if rng.random() > rate else str(rng.choice(words)) for w in r.split()) for r in refs]
+
+
+def _references(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(60)]
+    return [" ".join(rng.choice(words, size=int(rng.integers(4, 12)))) for _ in range(n)], words
+
+
+def test_paired_bootstrap_with_one_run_a_side_is_sacrebleus_paired_test():
+    pytest.importorskip("sacrebleu", reason="BLEU needs sacrebleu: pip install 'aekit[text]'")
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    from aekit.tasks.text import paired_bootstrap
+
+    refs, words = _references()
+    weak, strong = _noisy(refs, 0.45, 1, words), _noisy(refs, 0.35, 2, words)
+    got = paired_bootstrap(weak, strong, refs)
+    _, bleu, chrf = PairedTest([("baseline", weak), ("system", strong)], {"bleu": BLEU(), "chrf": CHRF()}, [refs],
+                               test_type="bs", n_samples=1000)()[1].values()
+    for key, (base, syst) in (("bleu", bleu), ("chrf", chrf)):
+        assert got[key]["baseline"] == pytest.approx(base.score) and got[key]["system"] == pytest.approx(syst.score)
+        assert got[key]["p"] == pytest.approx(syst.p_value) and got[key]["ci"] == pytest.approx(syst.ci)
+    assert got["chrf"]["system"] > got["chrf"]["baseline"] and got["chrf"]["p"] < 0.05
+
+
+def test_paired_bootstrap_over_seeds_tests_the_mean_of_the_runs_scores():
+    pytest.importorskip("sacrebleu", reason="BLEU needs sacrebleu: pip install 'aekit[text]'")
+    from aekit.tasks.text import paired_bootstrap, translation_metrics
+
+    refs, words = _references()
+    base = [_noisy(refs, 0.40, s, words) for s in (1, 2, 3)]
+    syst = [_noisy(refs, 0.37, s, words) for s in (4, 5, 6)]
+    got = paired_bootstrap(base, syst, refs)
+    for key in ("bleu", "chrf"):  # each run scored on its own, then averaged (not one corpus of all runs)
+        assert got[key]["baseline"] == pytest.approx(np.mean([translation_metrics(b, refs)[key] for b in base]))
+        assert got[key]["system"] == pytest.approx(np.mean([translation_metrics(s, refs)[key] for s in syst]))
+    one = paired_bootstrap(base[0], syst[0], refs)  # a run given twice a side is that run
+    twice = paired_bootstrap([base[0], base[0]], [syst[0], syst[0]], refs)
+    assert all(twice[k] == pytest.approx(one[k]) for k in one)
+    # the p-value recomputed with sacrebleu's public corpus_chrf on the same resampled sentences
+    import sacrebleu
+
+    few = paired_bootstrap(base, syst, refs, n_samples=100, seed=7)
+    idxs = np.random.default_rng(7).choice(len(refs), size=(100, len(refs)), replace=True)
+
+    def mean_chrf(runs, ix):
+        return np.mean([sacrebleu.corpus_chrf([r[i] for i in ix], [[refs[i] for i in ix]]).score for r in runs])
+
+    diffs = np.abs(np.array([mean_chrf(syst, ix) - mean_chrf(base, ix) for ix in idxs]))
+    real = abs(mean_chrf(syst, range(len(refs))) - mean_chrf(base, range(len(refs))))
+    assert few["chrf"]["p"] == pytest.approx((np.sum(diffs - diffs.mean() > real) + 1) / 101, abs=0.011)
+    with pytest.raises(aekit.AekitError, match="one hypothesis per reference"):
+        paired_bootstrap(base[0][:-1], syst[0], refs)
+    with pytest.raises(aekit.AekitError, match="pair them one to one"):
+        paired_bootstrap(base, syst[:2], refs)
+
+
 # -- ensembles of translators -------------------------------------------------------------------
 
 def _translator(arch, seed, **net):

@@ -13,7 +13,9 @@ token (teacher forced, at the item's code) and its perplexity, the share of item
 decoder reconstructs exactly, and for the sentence VAE the KL, the −ELBO at the posterior mean,
 the number of active code units (Burda et al. 2015: Cov_x(E_q[z_u]) > 0.01) and, with
 ``nll_samples``, the k-sample bound on −log p(x) (:func:`aekit.likelihoods.log_marginal`); for
-a translator, BLEU and chrF (:func:`translation_metrics`). Training a text run:
+a translator, BLEU and chrF (:func:`translation_metrics`), and whether one translator (or one
+training method, over seeds) is better than another on the same sentences
+(:func:`paired_bootstrap`). Training a text run:
 :func:`aekit.text_run.train_text_run`.
 """
 
@@ -120,6 +122,58 @@ def translation_metrics(hypotheses: list[str], references: list[str]) -> dict[st
     return {"bleu": float(bleu.score), "chrf": float(sacrebleu.corpus_chrf(hypotheses, [references]).score),
             "length_ratio": float(bleu.sys_len / max(bleu.ref_len, 1)),
             "exact_match": float(np.mean([h.strip() == r.strip() for h, r in zip(hypotheses, references)]))}
+
+
+def paired_bootstrap(baseline: list, system: list, references: list[str], n_samples: int = 1000,
+                     seed: int = 12345) -> dict[str, dict[str, float]]:
+    """Is `system` better than `baseline` on the same references? Paired bootstrap resampling
+    (Koehn 2004) of corpus BLEU and chrF (sacrebleu, its defaults): `n_samples` resamples of the
+    sentences, each system scored on the same resampled sentences; the p-value is two-sided, as
+    sacrebleu computes it.
+
+    `baseline` and `system` are each one list of hypotheses, or several (one per training seed,
+    paired by position): the statistic is then the difference of the mean scores over the runs,
+    every run scored on the same resampled sentences. This resamples the test sentences only; the
+    spread over seeds enters through the mean of the runs given, so name at least two per side
+    for a claim about a training method rather than about one trained model. With one run a side
+    this is sacrebleu's ``PairedTest(..., test_type="bs")``, value for value.
+
+    Returns, per metric ("bleu", "chrf"): the mean score of each side over its runs
+    ("baseline", "system"), "p", and "ci", the 95% half-width of the system's mean score."""
+    try:
+        from sacrebleu.metrics import BLEU, CHRF
+        from sacrebleu.significance import _compute_p_value, estimate_ci
+    except ImportError as e:
+        raise AekitError("the paired bootstrap needs sacrebleu: pip install 'aekit[text]'") from e
+    sides = {}
+    for name, runs in (("baseline", baseline), ("system", system)):
+        runs = [runs] if runs and isinstance(runs[0], str) else list(runs)
+        if not runs:
+            raise AekitError(f"paired_bootstrap: {name} has no hypotheses")
+        for r in runs:
+            if len(r) != len(references):
+                raise AekitError(f"paired_bootstrap: a {name} run has {len(r)} hypotheses for "
+                                 f"{len(references)} references; give one hypothesis per reference")
+        sides[name] = runs
+    if len(sides["baseline"]) != len(sides["system"]):
+        raise AekitError(f"paired_bootstrap: {len(sides['baseline'])} baseline runs against "
+                         f"{len(sides['system'])} system runs; pair them one to one (e.g. by seed)")
+    idxs = np.random.default_rng(seed).choice(len(references), size=(n_samples, len(references)), replace=True)
+    out = {}
+    for key, metric in (("bleu", BLEU()), ("chrf", CHRF())):
+        real, resampled = {}, {}
+        for name, runs in sides.items():
+            reals, samples = [], []
+            for hyps in runs:
+                stats = metric._extract_corpus_statistics(hyps, [references])
+                reals.append(metric._aggregate_and_compute(stats).score)
+                stats = np.array(stats, dtype="float32")
+                samples.append([metric._compute_score_from_stats(s.sum(0)).score for s in stats[idxs]])
+            real[name], resampled[name] = float(np.mean(reals)), np.mean(samples, axis=0)
+        diffs = np.abs(resampled["system"] - resampled["baseline"])
+        p = _compute_p_value(diffs - diffs.mean(), abs(real["system"] - real["baseline"]))
+        out[key] = {**real, "p": float(p), "ci": float(estimate_ci(resampled["system"])[1])}
+    return out
 
 
 class TextRun:
