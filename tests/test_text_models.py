@@ -677,6 +677,8 @@ def test_paired_bootstrap_with_one_run_a_side_is_sacrebleus_paired_test():
         assert got[key]["baseline"] == pytest.approx(base.score) and got[key]["system"] == pytest.approx(syst.score)
         assert got[key]["p"] == pytest.approx(syst.p_value) and got[key]["ci"] == pytest.approx(syst.ci)
     assert got["chrf"]["system"] > got["chrf"]["baseline"] and got["chrf"]["p"] < 0.05
+    same = paired_bootstrap(weak, list(weak), refs)  # no difference at all: not significant
+    assert same["bleu"]["p"] == 1.0 and same["chrf"]["p"] == 1.0
 
 
 def test_paired_bootstrap_over_seeds_tests_the_mean_of_the_runs_scores():

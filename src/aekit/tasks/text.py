@@ -136,7 +136,8 @@ def paired_bootstrap(baseline: list, system: list, references: list[str], n_samp
     every run scored on the same resampled sentences. This resamples the test sentences only; the
     spread over seeds enters through the mean of the runs given, so name at least two per side
     for a claim about a training method rather than about one trained model. With one run a side
-    this is sacrebleu's ``PairedTest(..., test_type="bs")``, value for value.
+    this is sacrebleu's ``PairedTest(..., test_type="bs")``, value for value, except that two
+    sides with the same outputs get p = 1 (sacrebleu's count gives them its smallest p).
 
     Returns, per metric ("bleu", "chrf"): the mean score of each side over its runs
     ("baseline", "system"), "p", and "ci", the 95% half-width of the system's mean score."""
@@ -171,7 +172,9 @@ def paired_bootstrap(baseline: list, system: list, references: list[str], n_samp
                 samples.append([metric._compute_score_from_stats(s.sum(0)).score for s in stats[idxs]])
             real[name], resampled[name] = float(np.mean(reals)), np.mean(samples, axis=0)
         diffs = np.abs(resampled["system"] - resampled["baseline"])
-        p = _compute_p_value(diffs - diffs.mean(), abs(real["system"] - real["baseline"]))
+        real_diff = abs(real["system"] - real["baseline"])
+        # identical outputs: sacrebleu's count gives its smallest p (1/(n+1)); no difference is p = 1
+        p = 1.0 if real_diff == 0 and not diffs.any() else _compute_p_value(diffs - diffs.mean(), real_diff)
         out[key] = {**real, "p": float(p), "ci": float(estimate_ci(resampled["system"])[1])}
     return out
 
