@@ -181,7 +181,7 @@ def main(argv=None) -> int:
                              f"add {missing[0]}=TAG or leave it out of --methods")
 
     ensemble = []  # --ensemble: (method, tag) of each member
-    for item in (args.ensemble or "").split(",") if args.ensemble else ():
+    for item in args.ensemble.split(",") if args.ensemble else ():
         name, sep, tag = item.rpartition("=")
         if (sep and name not in ("scratch", "pretrained")) or not tag:
             raise SystemExit(f"--ensemble {args.ensemble}: give TAG or pretrained=TAG for each member, not {item!r}")

@@ -711,6 +711,8 @@ def test_paired_bootstrap_over_seeds_tests_the_mean_of_the_runs_scores():
         paired_bootstrap(base[0][:-1], syst[0], refs)
     with pytest.raises(aekit.AekitError, match="pair them one to one"):
         paired_bootstrap(base, syst[:2], refs)
+    with pytest.raises(aekit.AekitError, match="no references"):
+        paired_bootstrap([], [], [])
 
 
 # -- ensembles of translators -------------------------------------------------------------------

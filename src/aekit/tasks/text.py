@@ -146,6 +146,8 @@ def paired_bootstrap(baseline: list, system: list, references: list[str], n_samp
         from sacrebleu.significance import _compute_p_value, estimate_ci
     except ImportError as e:
         raise AekitError("the paired bootstrap needs sacrebleu: pip install 'aekit[text]'") from e
+    if not references:
+        raise AekitError("paired_bootstrap: no references; give one reference per hypothesis")
     sides = {}
     for name, runs in (("baseline", baseline), ("system", system)):
         runs = [runs] if runs and isinstance(runs[0], str) else list(runs)
