@@ -167,25 +167,28 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 2,000 training pairs, 1 epoch each")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
+    def named_runs(option, value, form):
+        """(method or None, tag) of each comma-separated TAG or METHOD=TAG of an option's value."""
+        out = []
+        for item in value.split(","):
+            name, sep, tag = item.rpartition("=")
+            if (sep and name not in ("scratch", "pretrained")) or not tag:
+                raise SystemExit(f"{option} {value}: give {form}, not {item!r}")
+            out.append((name or None, tag))
+        return out
+
     loads = {}  # --load-models: the run each translator's weights come from
     if args.load_models is not None:
-        for item in args.load_models.split(","):
-            name, sep, tag = item.rpartition("=")
-            if sep and name not in ("scratch", "pretrained"):
-                raise SystemExit(f"--load-models {args.load_models}: give TAG or scratch=TAG,pretrained=TAG, not {item!r}")
-            for n in (name,) if sep else ("scratch", "pretrained"):
+        for name, tag in named_runs("--load-models", args.load_models, "TAG or scratch=TAG,pretrained=TAG"):
+            for n in (name,) if name else ("scratch", "pretrained"):
                 loads[n] = tag
         missing = [m for m in args.methods.split(",") if m in ("scratch", "pretrained") and m not in loads]
         if missing and not args.ensemble:  # refused before any data is read
             raise SystemExit(f"--load-models {args.load_models}: no run given for the {missing[0]} translator; "
                              f"add {missing[0]}=TAG or leave it out of --methods")
 
-    ensemble = []  # --ensemble: (method, tag) of each member
-    for item in args.ensemble.split(",") if args.ensemble else ():
-        name, sep, tag = item.rpartition("=")
-        if (sep and name not in ("scratch", "pretrained")) or not tag:
-            raise SystemExit(f"--ensemble {args.ensemble}: give TAG or pretrained=TAG for each member, not {item!r}")
-        ensemble.append((name or "scratch", tag))
+    ensemble = [(name or "scratch", tag) for name, tag in  # --ensemble: (method, tag) of each member
+                named_runs("--ensemble", args.ensemble, "TAG or pretrained=TAG for each member")] if args.ensemble else []
 
     import torch
 
@@ -396,7 +399,7 @@ def main(argv=None) -> int:
 
     methods = args.methods.split(",")
     if args.ensemble:  # the saved translators of several runs, decoding together
-        tags = args.ensemble.split(",")
+        tags = args.ensemble.split(",")  # as given, for the printout and the JSON
         members = []
         for method, tag in ensemble:
             m = Seq2Seq(input_shape=(src_len + tgt_len,), source_length=src_len, **opts)
