@@ -23,6 +23,7 @@ error 66% against 70% there).
 
     python benchmarks/aae_clusters.py                            # 45 minutes on one core (28 + 16)
     python benchmarks/aae_clusters.py --epochs 1 --train-cap 5000 --tag _smoke
+    python benchmarks/aae_clusters.py --runs balance --style-dim 2 --hidden 3000,3000 --run-dir runs/aae --tag _style2_h3000
     python benchmarks/aae_clusters.py --runs balance --style-dim 2 --epochs 100 --run-dir runs/aae --tag _style2_e100
         # a long run: per-epoch history in runs/aae/balance_style2_e100/history.csv; rerun the same
         # command after an interruption to continue from the last checkpoint
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--balance", type=float, default=10.0, help="λ_b of the departure run")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--style-dim", type=int, default=8, help="size of the style code z (the paper does not say)")
+    ap.add_argument("--hidden", default="1000,1000",
+                    help="encoder and decoder hidden layer sizes (the paper: 3000,3000; the discriminators keep 1000,1000)")
     ap.add_argument("--runs", default="paper,balance", help="which runs: paper (λ_b = 0), balance (λ_b = --balance)")
     ap.add_argument("--train-cap", type=int, default=0, help="train on the first N training images (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
@@ -69,6 +72,10 @@ def main(argv=None) -> int:
                          "and resume a run from its last checkpoint there: long runs survive a restart")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        ap.error(f"--hidden: {args.hidden!r}; give layer sizes separated by commas, e.g. 3000,3000")
     import torch
 
     import aekit
@@ -85,7 +92,7 @@ def main(argv=None) -> int:
         name, lam = runs[key]
         torch.manual_seed(args.seed)
         model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=args.style_dim,
-                    hidden=(1000, 1000), disc_hidden=(1000, 1000), balance_weight=lam)
+                    hidden=hidden, disc_hidden=(1000, 1000), balance_weight=lam)
         t = time.perf_counter()
         out = Path(args.run_dir) / f"{key}{args.tag}" if args.run_dir else None
         last = out / "checkpoint" / "last.pt" if out else None
@@ -106,6 +113,7 @@ def main(argv=None) -> int:
         print(f"{name}: error {err:.2f}%  clusters used {row['clusters_used_test']}/{args.clusters}  "
               f"fit {fit_s / 60:.1f} min", flush=True)
     lines = [f"AAE unsupervised clustering, MNIST, {args.clusters} clusters, style code {args.style_dim}, "
+             f"encoder/decoder hidden {args.hidden}, "
              f"majority-label test error ({len(xtr)} training images, {args.epochs} epochs, Adam {args.lr:g}, "
              f"{machine()})", "",
              "| run | test error | clusters used (test) | largest cluster | train |", "|---|---|---|---|---|"]
@@ -113,7 +121,7 @@ def main(argv=None) -> int:
               f"{100 * r['largest_cluster_share']:.1f}% | {r['fit_seconds'] / 60:.0f} min |" for r in rows]
     lines += [f"| published (Makhzani et al. 2015, Table 3) | {PUBLISHED}% | | | |", "",
               f"`{command('aae_clusters.py', argv)}`"]
-    write_results("aae_clusters", args.tag, {"rows": rows, "published": PUBLISHED, "machine": machine(),
+    write_results("aae_clusters", args.tag, {"rows": rows, "hidden": list(hidden), "published": PUBLISHED, "machine": machine(),
                                              "command": command("aae_clusters.py", argv)}, lines)
     return 0
 

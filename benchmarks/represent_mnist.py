@@ -22,6 +22,7 @@ test set. Models:
     python benchmarks/represent_mnist.py
     python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --tag _ksparse_cos50
     python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --k-warmup 25 --tag _ksparse_cos50_kw25
+    python benchmarks/represent_mnist.py --models ksparse --epochs 50 --lr-schedule cosine --seed 1 --tag _ksparse_cos50_s1
     python benchmarks/represent_mnist.py --train-cap 5000 --epochs 1 --models ae   # smoke test
 
 Writes benchmarks/results/represent_mnist{tag}.{json,md}.
@@ -54,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--k-warmup", type=int, default=5,
                     help="epochs over which the k-sparse AE's k falls from 100 to 25 (the paper: the first half of training)")
     ap.add_argument("--train-cap", type=int, default=0, help="train everything on the first N training images (0 = all 60,000)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the aekit models' initialization and training order (the probe and k-means are unchanged)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
     import torch
@@ -91,15 +94,16 @@ def main(argv=None) -> int:
             opts = {**opts, "k_warmup": args.k_warmup}
         cls = get_model_class(family)
         t = time.perf_counter()
-        torch.manual_seed(0)
+        torch.manual_seed(args.seed)
         model = cls(input_shape=(1, 28, 28), **opts)
         aekit.Trainer(epochs=args.epochs, batch_size=128, val_split=0, lr_schedule=args.lr_schedule,
-                      progress=False).fit(model, xtr)
+                      seed=args.seed, progress=False).fit(model, xtr)
         fit = time.perf_counter() - t
         probe(f"aekit-{name}", codes(model, xtr).numpy(), codes(model, xte).numpy(), fit,
               f"{cls.__name__}(input_shape=(1, 28, 28), {', '.join(f'{k}={v!r}' for k, v in opts.items())}); "
               f"Trainer(epochs={args.epochs}, batch_size=128, val_split=0"
-              + (f", lr_schedule={args.lr_schedule!r})" if args.lr_schedule != "constant" else ")"))
+              + (f", lr_schedule={args.lr_schedule!r}" if args.lr_schedule != "constant" else "")
+              + (f", seed={args.seed})" if args.seed else ")"))
     total = time.perf_counter() - t_all
     result = {"command": command("represent_mnist.py", argv), "machine": machine(),
               "n_train": len(xtr), "n_test": len(xte), "rows": rows, "seconds_total": total}
