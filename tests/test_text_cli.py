@@ -260,6 +260,68 @@ def test_translation_errors_are_one_line(translator, run, tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "s.csv").exists()
 
 
+def test_pretraining_starts_the_translator_from_a_denoising_autoencoder_of_each_side(translator):
+    from aekit.data.tokens import Tokenizer
+    from aekit.models import DenoisingSeqAE, Seq2Seq
+    from aekit.text_run import pretrain_translator
+
+    pairs, _ = translator
+    items = [line.split("\t")[:2] for line in pairs.read_text(encoding="utf-8").splitlines()[:120]]
+    tok = Tokenizer.train([t for p in items for t in p], kind="char", vocab_size=200)
+    x = np.concatenate([tok.encode([p[0] for p in items], 24).ids, tok.encode([p[1] for p in items], 20).ids], 1)
+    net_opts = {"embed_dim": 8}
+    net = Seq2Seq(input_shape=(44,), source_length=24, vocab_size=tok.vocab_size, arch="text-gru", hidden=(16,),
+                  latent_dim=8, net_options={**net_opts, "attention": True})
+    own = {k: v.clone() for k, v in net.decoder.state_dict().items() if k.startswith(("score.", "combine."))}
+    assert own  # the attending recurrent decoder has attention layers of its own
+    cfg = aekit.TrainConfig(epochs=5, batch_size=32, seed=3, progress=False)
+    info = pretrain_translator(net, x, 2, cfg)
+    assert info["epochs"] == 2 and info["source_loss"] > 0 and info["target_loss"] > 0
+    # the same autoencoders trained again, each on its side alone: the translator holds their parts
+    for part, rows in (("encoder", x[:, :24]), ("decoder", x[:, 24:])):
+        torch.manual_seed(3)
+        dae = DenoisingSeqAE(input_shape=(rows.shape[1],), vocab_size=tok.vocab_size, arch="text-gru", hidden=(16,),
+                             latent_dim=8, net_options={**net_opts, "feed_code": True})  # the translator's default
+        aekit.Trainer(cfg.replace(epochs=2, val_split=0.0)).fit(dae, np.ascontiguousarray(rows))
+        mine = getattr(net, part).state_dict()
+        for k, v in getattr(dae, part).state_dict().items():
+            assert torch.equal(mine[k], v), (part, k)
+    for k, v in own.items():  # an autoencoder has no attention: the translator keeps its own
+        assert torch.equal(net.decoder.state_dict()[k], v)
+    with pytest.raises(aekit.AekitError, match="seq2seq"):
+        pretrain_translator(DenoisingSeqAE(input_shape=(20,), vocab_size=tok.vocab_size), x[:, 24:], 1)
+    with pytest.raises(aekit.AekitError, match="x_train"):
+        pretrain_translator(net, x[:, :30], 1)
+
+
+def test_pretrain_epochs_on_the_command_line(translator, lines, tmp_path, capsys):
+    pairs, _ = translator
+    out = tmp_path / "pre"
+    argv = ["train", "--model", "seq2seq", "--data", str(pairs), "--target-column", "2", "--epochs", "1",
+            "--vocab-size", "400", "--hidden", "16", "--latent-dim", "8", "--quiet", "--no-report"]
+    assert main([*argv, "--out", str(out), "--pretrain-epochs", "1"]) == 0
+    pre = json.loads((out / "config.json").read_text())["data"]["text"]["pretrained"]
+    assert pre["epochs"] == 1 and pre["source_loss"] > 0 and pre["target_loss"] > 0
+    assert main([*argv, "--out", str(tmp_path / "scratch")]) == 0
+    assert "pretrained" not in json.loads((tmp_path / "scratch" / "config.json").read_text())["data"]["text"]
+    # the same seed from scratch ends elsewhere: the pretrained start was used
+    a, b = TextRun.load(out).model.state_dict(), TextRun.load(tmp_path / "scratch").model.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    capsys.readouterr()
+    for extra, needle in ((["--pretrain-epochs", "-1"], "--pretrain-epochs"),):
+        assert main([*argv, "--out", str(tmp_path / "bad"), *extra]) != 0
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for bad, needle in ((["train", "--model", "seqae", "--data", str(lines), "--pretrain-epochs", "1"],
+                         "--pretrain-epochs: only seq2seq"),
+                        (["train", "--data", "digits", "--pretrain-epochs", "1"], "--pretrain-epochs: an option of the text"),
+                        (["train", "--data", "digits", "--beam", "3"], "--beam: an option of the text")):
+        assert main([*bad, "--out", str(tmp_path / "bad")]) != 0
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_commands_for_other_runs_refuse_a_text_run_in_one_line(run, tmp_path, capsys):
     for argv in (["export", str(run)], ["denoise", str(run), "x.txt", "--out", str(tmp_path / "y.npy")],
                  ["traverse", str(run)], ["serve", str(run)]):

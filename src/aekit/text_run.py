@@ -35,8 +35,8 @@ from .tasks.text import (
 
 log = logging.getLogger("aekit")
 
-__all__ = ["train_text_run", "is_text_family", "TextRun", "is_text_run", "split_items", "text_metrics",
-           "translation_metrics"]
+__all__ = ["train_text_run", "pretrain_translator", "is_text_family", "TextRun", "is_text_run", "split_items",
+           "text_metrics", "translation_metrics"]
 
 
 def is_text_family(model: Any) -> bool:
@@ -50,8 +50,8 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
                    overwrite: bool = False, separator: str | None = None, text_column: str | int | None = None,
                    target_column: str | int | None = None, encoding: str = "utf-8", tokenizer: str = "bpe",
                    max_length: int | None = None, truncate: bool = True, test_size: float = 0.1,
-                   nll_samples: int = 0,
-                   beam: int = 1, report: bool = True, **options: Any) -> dict[str, Any]:
+                   nll_samples: int = 0, beam: int = 1, pretrain_epochs: int = 0, report: bool = True,
+                   **options: Any) -> dict[str, Any]:
     """Train a text family on the items of ``data`` (a text file, a table column, a folder)
     into a run directory: tokenizer (``tokenizer`` kind, ``vocab_size`` tokens at most)
     trained on the training items, rows of ``max_length`` tokens (default: the 99th
@@ -63,7 +63,9 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
     ``seq2seq`` trains on pairs: ``text_column`` the source, ``target_column`` the target
     (one tokenizer for both sides; each side its own length), and its test metrics add BLEU
     and chrF of the translations (greedy, or a ``beam`` search) against the references.
-    ``report``: write ``report.html`` (:mod:`aekit.report.text`).
+    ``pretrain_epochs`` (seq2seq only): first train a denoising autoencoder on each side of the
+    training pairs for that many epochs and start the translator from them
+    (:func:`pretrain_translator`). ``report``: write ``report.html`` (:mod:`aekit.report.text`).
     ``options``: the family's options and :class:`~aekit.TrainConfig` fields."""
     from .data.bundle import Data
     from .data.text import read_text
@@ -85,6 +87,11 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
         raise AekitError(f"--target-column: only seq2seq reads pairs; {model} reconstructs one column")
     if not 0 < test_size < 1:
         raise AekitError(f"--test-size: must be in (0, 1), got {test_size}")
+    if not isinstance(pretrain_epochs, int) or pretrain_epochs < 0:
+        raise AekitError(f"--pretrain-epochs: must be a number of epochs ≥ 0, got {pretrain_epochs!r}")
+    if pretrain_epochs and not pairs:
+        raise AekitError(f"--pretrain-epochs: only seq2seq starts from pretrained autoencoders; {model} trains "
+                         "from scratch")
     fields = set(cls.config_class.field_names())
     model_opts = {k: options.pop(k) for k in list(options) if k in fields}
     train_opts = {k: options.pop(k) for k in list(options) if k in TrainConfig.field_names()}
@@ -123,6 +130,7 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
              run.path)
     run.path.mkdir(parents=True, exist_ok=True)
     tok.save(run.tokenizer_path)
+    pretrained = pretrain_translator(net, x_train, pretrain_epochs, tcfg) if pretrain_epochs else None
     trainer = Trainer(tcfg, out_dir=run.path)
     trainer.fit(net, Data(x_train=x_train, x_test=x_test, name=name))
     # the training items' scores, for aekit detect's threshold at any contamination
@@ -133,7 +141,8 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
         "tokenizer": tok.kind, "vocab_size": tok.vocab_size, "max_length": lengths[-1],
         "train_items": len(train), "test_items": len(test), "truncated": truncated, "truncate": bool(truncate),
         "test_size": test_size,
-        "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles], **({"beam": beam} if pairs else {})}})
+        "seed": tcfg.seed, "score_quantiles": [float(q) for q in quantiles], **({"beam": beam} if pairs else {}),
+        **({"pretrained": pretrained} if pretrained else {})}})
     metrics = {"split": "test", **text_metrics(net, x_test, nll_samples=nll_samples)}
     if pairs:
         result = TextRun(net, tok, {}, run.path)
@@ -149,3 +158,41 @@ def train_text_run(model: str = "seqae", data: Any = None, out: str | os.PathLik
             "report": rep}
 
 
+def pretrain_translator(net: Any, x_train: np.ndarray, epochs: int, config: Any = None) -> dict[str, Any]:
+    """Start the translator ``net`` (a :class:`~aekit.models.Seq2Seq`) from two denoising
+    sequence autoencoders (:class:`~aekit.models.DenoisingSeqAE`, its default corruption), one
+    trained for ``epochs`` on the source side of the training rows ``x_train`` and one on their
+    target side, with the translator's token network and its options (``feed_code`` included;
+    not ``attention``), widths, code size and vocabulary: the
+    source autoencoder's encoder and the target one's decoder are copied in
+    (``Seq2Seq.init_from``; an attending decoder keeps its own attention layers). Each is
+    trained with ``config``'s optimizer, learning rate, batch size and seed (a
+    :class:`~aekit.TrainConfig`), on every row (no validation split). Returns
+    ``{"epochs", "seconds", "source_loss", "target_loss"}`` (each autoencoder's last training loss)."""
+    import time
+
+    from .models.text_denoising import DenoisingSeqAE
+    from .train import TrainConfig, Trainer
+
+    if not hasattr(net, "init_from") or not hasattr(net.config, "source_length"):
+        raise AekitError(f"net: pretraining starts a seq2seq translator, got {type(net).__name__}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise AekitError(f"epochs: pretraining needs at least 1 epoch, got {epochs!r}")
+    c, n = net.config, net.config.source_length
+    if x_train.ndim != 2 or x_train.shape[1] != c.input_shape[0]:
+        raise AekitError(f"x_train: expected token rows (N, {c.input_shape[0]}), got {tuple(x_train.shape)}")
+    config = config if config is not None else TrainConfig()
+    shared = {k: getattr(c, k) for k in ("vocab_size", "arch", "hidden", "latent_dim", "activation", "channels")}
+    shared["net_options"] = {k: v for k, v in c.net_options.items() if k != "attention"}  # an autoencoder never attends
+    t, daes, losses = time.perf_counter(), [], []
+    for side, rows in (("source", x_train[:, :n]), ("target", x_train[:, n:])):
+        torch.manual_seed(config.seed)
+        dae = DenoisingSeqAE(input_shape=(rows.shape[1],), **shared)
+        log.info("pretraining the %s side: %s (%d parameters), %d epochs", side, type(dae).__name__, dae.n_params(),
+                 epochs)
+        history = Trainer(config.replace(epochs=epochs, val_split=0.0)).fit(dae, np.ascontiguousarray(rows))
+        daes.append(dae)
+        losses.append(float(history[-1]["train_loss"]))
+    net.init_from(*daes)
+    return {"epochs": epochs, "seconds": round(time.perf_counter() - t, 1), "source_loss": losses[0],
+            "target_loss": losses[1]}

@@ -8,7 +8,7 @@ import logging
 
 from ..rundir import RunDir
 from .commands import format_metrics
-from .options import TRAIN_FLAGS, _data_opts, _flag, model_flags, resolve_train_options
+from .options import TEXT_ONLY, TRAIN_FLAGS, _data_opts, _flag, model_flags, resolve_train_options
 
 log = logging.getLogger("aekit")
 
@@ -25,6 +25,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         from . import text
 
         return text.train(run, model_opts, train_opts)
+    given = [k for k in TEXT_ONLY if run.get(k) is not None]
+    if given:
+        from ..errors import AekitError
+
+        raise AekitError(f"{_flag(given[0])}: an option of the text families (--model seqae, sentence_vae, "
+                         f"denoising_seqae, seq2seq), not of --model {run.get('model', 'ae')}")
     if run.get("window") is not None:
         return _train_series(run, model_opts, train_opts)
     result = train_run(

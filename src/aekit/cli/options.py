@@ -13,11 +13,13 @@ RUN_KEYS = ("model", "data", "data_root", "out", "overwrite", "config", "quiet",
             "no_report", "tensorboard", "tsne", "plugin",
             "format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream",
             "window", "stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
-            "separator", "text_column", "target_column", "tokenizer", "max_length", "truncate", "beam")
+            "separator", "text_column", "target_column", "tokenizer", "max_length", "truncate", "beam",
+            "pretrain_epochs")
 SERIES_KEYS = ("stride", "train_steps", "test_size", "time_column", "columns", "threshold", "risk", "score",
                "label_column", "impute")
 TEXT_KEYS = ("separator", "text_column", "target_column", "tokenizer", "max_length", "truncate", "test_size",
-             "beam")
+             "beam", "pretrain_epochs")
+TEXT_ONLY = tuple(k for k in TEXT_KEYS if k != "test_size")  # flags no image, table or series run takes
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 
@@ -226,6 +228,9 @@ def _text_flags(p: argparse.ArgumentParser) -> None:
                                                          "1-based number (e.g. 2 for German<TAB>English lines)")
     g.add_argument("--beam", type=int, default=None, help="seq2seq: beam width of the test translations (default 1: "
                                                           "greedy)")
+    g.add_argument("--pretrain-epochs", type=int, default=None,
+                   help="seq2seq: first train a denoising autoencoder on each side of the training pairs for N "
+                        "epochs and start the translator's encoder and decoder from them (default 0: from scratch)")
     g.add_argument("--tokenizer", default=None, help="bpe (default: byte-level BPE), unigram or char")
     g.add_argument("--max-length", type=int, default=None,
                    help="tokens per item, EOS included; longer items are truncated and counted "
