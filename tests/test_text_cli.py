@@ -302,6 +302,8 @@ def test_pretrain_epochs_on_the_command_line(translator, lines, tmp_path, capsys
     assert main([*argv, "--out", str(out), "--pretrain-epochs", "1"]) == 0
     pre = json.loads((out / "config.json").read_text())["data"]["text"]["pretrained"]
     assert pre["epochs"] == 1 and pre["source_loss"] > 0 and pre["target_loss"] > 0
+    assert main(["report", str(out)]) == 0
+    assert "<th>pretraining</th><td>encoder and decoder from denoising autoencoders" in (out / "report.html").read_text()
     assert main([*argv, "--out", str(tmp_path / "scratch")]) == 0
     assert "pretrained" not in json.loads((tmp_path / "scratch" / "config.json").read_text())["data"]["text"]
     # the same seed from scratch ends elsewhere: the pretrained start was used

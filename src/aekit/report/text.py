@@ -51,6 +51,10 @@ def _summary(run: RunDir, tr, metrics: dict) -> Section:
         ("parameters", f"{m.n_params():,}"),
         ("training", f"{len(hist)} epochs, batch {t.get('batch_size', '?')}, lr {_fmt(t.get('lr', '?'))}"),
     ]
+    pre = s.get("pretrained")
+    if pre:  # aekit train --pretrain-epochs
+        rows.append(("pretraining", f"encoder and decoder from denoising autoencoders of the source and target "
+                                    f"sides, {pre['epochs']} epochs each ({pre['seconds']:.0f} s)"))
     return Section("summary", "Summary", _table(rows) + metrics_html(metrics))
 
 
