@@ -228,7 +228,7 @@ def _text_flags(p: argparse.ArgumentParser) -> None:
                                                          "1-based number (e.g. 2 for German<TAB>English lines)")
     g.add_argument("--beam", type=int, default=None, help="seq2seq: beam width of the test translations (default 1: "
                                                           "greedy)")
-    g.add_argument("--pretrain-epochs", type=int, default=None,
+    g.add_argument("--pretrain-epochs", type=int, default=None, metavar="N",
                    help="seq2seq: first train a denoising autoencoder on each side of the training pairs for N "
                         "epochs and start the translator's encoder and decoder from them (default 0: from scratch)")
     g.add_argument("--tokenizer", default=None, help="bpe (default: byte-level BPE), unigram or char")
