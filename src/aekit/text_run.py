@@ -171,10 +171,11 @@ def pretrain_translator(net: Any, x_train: np.ndarray, epochs: int, config: Any 
     ``{"epochs", "seconds", "source_loss", "target_loss"}`` (each autoencoder's last training loss)."""
     import time
 
+    from .models.seq2seq import Seq2Seq
     from .models.text_denoising import DenoisingSeqAE
     from .train import TrainConfig, Trainer
 
-    if not hasattr(net, "init_from") or not hasattr(net.config, "source_length"):
+    if not isinstance(net, Seq2Seq):
         raise AekitError(f"net: pretraining starts a seq2seq translator, got {type(net).__name__}")
     if not isinstance(epochs, int) or epochs < 1:
         raise AekitError(f"epochs: pretraining needs at least 1 epoch, got {epochs!r}")
@@ -182,7 +183,9 @@ def pretrain_translator(net: Any, x_train: np.ndarray, epochs: int, config: Any 
     if x_train.ndim != 2 or x_train.shape[1] != c.input_shape[0]:
         raise AekitError(f"x_train: expected token rows (N, {c.input_shape[0]}), got {tuple(x_train.shape)}")
     config = config if config is not None else TrainConfig()
-    shared = {k: getattr(c, k) for k in ("vocab_size", "arch", "hidden", "latent_dim", "activation", "channels")}
+    # every option the two families share (network, widths, code, vocabulary), less the row length
+    both = set(DenoisingSeqAE.config_class.field_names()) & set(c.field_names()) - {"input_shape"}
+    shared = {k: getattr(c, k) for k in both}
     shared["net_options"] = {k: v for k, v in c.net_options.items() if k != "attention"}  # an autoencoder never attends
     t, daes, losses = time.perf_counter(), [], []
     for side, rows in (("source", x_train[:, :n]), ("target", x_train[:, n:])):
