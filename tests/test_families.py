@@ -169,6 +169,24 @@ def test_aae_priors_and_phases():
         code = torch.cat([torch.nn.functional.one_hot(ys, 5).float(), torch.randn(10, 3)], 1)
         diff = b.adversarial(code, real)[1] - b0.adversarial(code, real)[1]
         assert diff.item() == pytest.approx(extra, abs=1e-5)
+    # instance noise: in training each discriminator sees its input plus N(0, σ²), codes and prior
+    # draws alike; in evaluation the exact input
+    n = AAE(input_shape=(6,), latent_dim=3, prior="categorical", n_clusters=5, disc_noise=0.5)
+    seen = []
+    for d in (n.disc_y, n.disc):
+        d.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach()))
+    code, real = n.prior_sample(4000), n.prior_sample(4000)
+    n.train()
+    n.adversarial(code, real)
+    for got, want in zip(seen, [code[:, :5], code[:, 5:], real[:, :5], real[:, 5:]]):
+        assert (got - want).std().item() == pytest.approx(0.5, rel=0.05)
+        assert abs((got - want).mean().item()) < 0.02
+    seen.clear()
+    n.eval()
+    n.adversarial(code, real)
+    assert torch.equal(seen[0], code[:, :5]) and torch.equal(seen[3], real[:, 5:])
+    with pytest.raises(AekitError, match="disc_noise"):
+        AAE(input_shape=(6,), latent_dim=3, disc_noise=-0.1)
     # three optimizers: the decoder only in the first, the discriminators only in the second
     opts = c.configure_optimizers(lambda p: torch.optim.SGD(p, lr=0.1))
     ids = [{id(p) for g in o.param_groups for p in g["params"]} for o in opts]

@@ -24,6 +24,11 @@ not know). Priors (``prior=``):
   in short runs on MNIST the paper's objective alone sends every input to one cluster
   (the softmax saturates there and the adversarial gradient vanishes), λ_b = 10 prevents it.
 
+``disc_noise = σ > 0`` ("instance noise", Sønderby et al. 2017) adds
+N(0, σ²) noise to the discriminators' inputs, prior draws and codes alike, during training only,
+so that they cannot tell codes from prior draws by exact values alone. Measured on MNIST (RESULTS
+P2): with σ = 0.3 the paper's objective alone keeps all 16 clusters in use.
+
 ``terms`` reports ``disc`` and ``gen`` (the two adversarial losses) and ``disc_acc``, the
 discriminator's accuracy on prior draws vs codes: near 1 when q(z) and p(z) differ, toward
 0.5 as they match. ``sample(n)`` decodes prior draws.
@@ -59,6 +64,8 @@ class AAEConfig(AEConfig):
     disc_hidden: tuple[int, ...] = option((256, 256), "discriminator hidden layer sizes, e.g. 256,256")
     balance_weight: float = option(
         0.0, "categorical prior: weight of the cluster-balance term log K − H(ȳ) (0 = the paper)")
+    disc_noise: float = option(
+        0.0, "σ of Gaussian noise added to every discriminator input (codes and prior draws) in training (0 = none)")
 
     def validate(self) -> None:
         super().validate()
@@ -68,6 +75,7 @@ class AAEConfig(AEConfig):
         check(self.mixture_radius >= 0, "mixture_radius", f"must be ≥ 0, got {self.mixture_radius}")
         check(all(h > 0 for h in self.disc_hidden), "disc_hidden", f"sizes must be positive, got {self.disc_hidden}")
         check(self.balance_weight >= 0, "balance_weight", f"must be ≥ 0, got {self.balance_weight}")
+        check(self.disc_noise >= 0, "disc_noise", f"must be ≥ 0, got {self.disc_noise}")
         check(self.prior != "mixture" or self.latent_dim >= 2, "latent_dim",
               "the mixture prior places its means on a circle and needs latent_dim ≥ 2")
 
@@ -125,7 +133,10 @@ class AAE(AE):
         return z.to(device=p.device, dtype=next(self.parameters()).dtype)
 
     def _discriminate(self, code: torch.Tensor) -> list[torch.Tensor]:
-        """Discriminator logits for each part of the code: [D(z)] or [D_y(y), D(z)]."""
+        """Discriminator logits for each part of the code: [D(z)] or [D_y(y), D(z)]. In training,
+        ``disc_noise`` > 0 adds N(0, σ²) noise to what the discriminators see (instance noise)."""
+        if self.training and self.config.disc_noise:
+            code = code + self.config.disc_noise * torch.randn_like(code)
         if self.n_cat:
             return [self.disc_y(code[:, :self.n_cat]), self.disc(code[:, self.n_cat:])]
         return [self.disc(code)]
