@@ -12,6 +12,7 @@ one-backward-per-forward reducer does not allow.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable
 
@@ -31,7 +32,17 @@ def setup(device: torch.device) -> tuple[int, int]:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
+        if backend == "gloo":
+            # a gloo group left to interpreter shutdown can abort the process there (SIGABRT,
+            # "terminate called without an active exception", seen once in 2-rank CPU runs):
+            # its worker threads still hold tensors. Leave it while Python is fully alive.
+            atexit.register(_destroy)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _destroy() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def local_device(device: torch.device) -> torch.device:
