@@ -111,8 +111,8 @@ def main(argv=None) -> int:
         fit_s = sum(h["seconds"] for h in hist) if resume else time.perf_counter() - t
         with torch.no_grad():
             ctr = model.cluster(torch.from_numpy(xtr)).numpy()
-            cte = model.cluster(torch.from_numpy(xte)).numpy()
-            y = model.transform(torch.from_numpy(xte))[:, :args.clusters]
+            y = model.transform(torch.from_numpy(xte))[:, :args.clusters]  # the test images' cluster probabilities
+            cte = y.argmax(1).numpy()  # = model.cluster(xte), without encoding the test images twice
         err = majority_error(ctr, ytr, cte, yte, args.clusters)
         # a validation error from training labels only: clusters labelled by the first 5/6 of the
         # training images, scored on the last 1/6 (for choosing settings without the test labels)
