@@ -71,6 +71,8 @@ def main(argv=None) -> int:
                     help="encoder and decoder hidden layer sizes (the paper: 3000,3000; the discriminators keep 1000,1000)")
     ap.add_argument("--disc-noise", type=float, default=0.0,
                     help="σ of Gaussian noise on the discriminators' inputs in training (instance noise; 0 = none)")
+    ap.add_argument("--recon-loss", default="mse", choices=("mse", "bce"),
+                    help="reconstruction loss of the AAE (bce: Bernoulli cross-entropy on the sigmoid output)")
     ap.add_argument("--runs", default="paper,balance", help="which runs: paper (λ_b = 0), balance (λ_b = --balance)")
     ap.add_argument("--train-cap", type=int, default=0, help="train on the first N training images (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         model = AAE(input_shape=(1, 28, 28), prior="categorical", n_clusters=args.clusters, latent_dim=args.style_dim,
                     hidden=hidden, disc_hidden=(1000, 1000), balance_weight=lam,
-                    disc_noise=args.disc_noise)
+                    disc_noise=args.disc_noise, recon_loss=args.recon_loss)
         t = time.perf_counter()
         out = Path(args.run_dir) / f"{key}{args.tag}" if args.run_dir else None
         last = out / "checkpoint" / "last.pt" if out else None
@@ -118,7 +120,8 @@ def main(argv=None) -> int:
         # training images, scored on the last 1/6 (for choosing settings without the test labels)
         cut = len(xtr) * 5 // 6
         val = majority_error(ctr[:cut], ytr[:cut], ctr[cut:], ytr[cut:], args.clusters)
-        row = {"run": name, "balance_weight": lam, "disc_noise": args.disc_noise, "test_error": err,
+        row = {"run": name, "balance_weight": lam, "disc_noise": args.disc_noise, "recon_loss": args.recon_loss,
+               "test_error": err,
                "val_error": val, "mean_max_y": float(y.max(1).values.mean()),
                "clusters_used_test": int(len(np.unique(cte))),
                "largest_cluster_share": float(np.bincount(cte, minlength=args.clusters).max() / len(cte)),
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
               f"fit {fit_s / 60:.1f} min", flush=True)
     lines = [f"AAE unsupervised clustering, MNIST, {args.clusters} clusters, style code {args.style_dim}, "
              f"encoder/decoder hidden {args.hidden}, discriminator input noise σ = {args.disc_noise:g}, "
+             f"reconstruction loss {args.recon_loss}, "
              f"majority-label test error ({len(xtr)} training images, {args.epochs} epochs, Adam {args.lr:g}, "
              f"{machine()})", "",
              "| run | test error | validation error | mean max y (test) | clusters used (test) | largest cluster | train |",
