@@ -166,6 +166,33 @@ def test_cli_series_errors_write_nothing(tmp_path, capsys):
     assert "is not a series run" in capsys.readouterr().err and not (tmp_path / "e.csv").exists()
 
 
+def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog):
+    """``aekit train --data FILE`` with no other option: a column of dates makes the file a
+    series (window auto, said in one line); a numeric column named time keeps it a table."""
+    t = np.arange(400)
+    x = np.sin(2 * np.pi * t / 20) + 0.05 * np.random.default_rng(0).normal(size=400)
+    stamps = np.datetime64("2024-01-01T00:00") + t.astype("timedelta64[m]")
+    dated = tmp_path / "pump.csv"
+    dated.write_text("timestamp,pressure\n" + "".join(f"{a},{b:.5f}\n" for a, b in zip(stamps, x)))
+    assert aekit.data.series.date_column(dated) == "timestamp"
+    run = tmp_path / "run"
+    with caplog.at_level("INFO", logger="aekit"):
+        assert main(["train", "--data", str(dated), "--epochs", "1", "--arch", "mlp", "--out", str(run),
+                     "--no-report"]) == 0
+    assert "pump.csv has a column of dates ('timestamp'): read as a time series with --window auto" in caplog.text
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data"]["series"]["window"] == 20 and cfg["model"]["input_shape"] == [20, 1]
+    # dates in the first column, whatever its name, count too; numbers named time do not
+    (tmp_path / "first.csv").write_text("when;a\n" + "".join(f"{a};{b:.5f}\n" for a, b in zip(stamps, x)))
+    assert aekit.data.series.date_column(tmp_path / "first.csv") == "when"
+    numeric = tmp_path / "table.csv"
+    numeric.write_text("time,a,b\n" + "".join(f"{i},{b:.5f},{-b:.5f}\n" for i, b in zip(t, x)))
+    assert aekit.data.series.date_column(numeric) is None
+    assert main(["train", "--data", str(numeric), "--epochs", "1", "--out", str(tmp_path / "t"), "--quiet",
+                 "--no-report"]) == 0
+    assert "series" not in json.loads((tmp_path / "t" / "config.json").read_text())["data"]
+
+
 @pytest.mark.parametrize("arch", ["tcn", "lstm", "gru", "transformer"])
 def test_every_sequence_network_finds_the_yahoo_anomalies(arch, one_thread):
     """TSB-UAD's Yahoo excerpt (1,000 steps, 7 point anomalies): trained on the first 500

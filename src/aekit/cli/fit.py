@@ -31,6 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         raise AekitError(f"{_flag(given[0])}: an option of the text families (--model seqae, sentence_vae, "
                          f"denoising_seqae, seq2seq), not of --model {run.get('model', 'ae')}")
+    if run.get("window") is None and _dated_file(run):
+        run["window"] = "auto"
     if run.get("window") is not None:
         return _train_series(run, model_opts, train_opts)
     result = train_run(
@@ -48,13 +50,35 @@ def _text_family(model: str) -> bool:
     return is_text_family(model)
 
 
+TABLE_ONLY = ("format", "key", "image_size", "binarize", "channel_norm", "stream", "preprocess", "tsne", "tensorboard")
+
+
+def _dated_file(run: dict) -> bool:
+    """``--data FILE`` without ``--window``: a CSV/TSV/Parquet file with a column of dates is a
+    time series (a table cannot use that column), so the run is a series run with ``--window
+    auto``, said in one line. Not when a flag of image or table runs is given."""
+    from pathlib import Path
+
+    from ..data.series import date_column
+
+    data = run.get("data")
+    if not isinstance(data, str) or any(run.get(k) for k in TABLE_ONLY) or not Path(data).is_file():
+        return False
+    col = date_column(data)
+    if col is None:
+        return False
+    log.info("data: %s has a column of dates (%r): read as a time series with --window auto; "
+             "pass --window N to choose the window", data, col)
+    return True
+
+
 def _train_series(run: dict, model_opts: dict, train_opts: dict) -> int:
     """``aekit train --window N --data series.csv``: a series detector run."""
     from ..errors import AekitError
     from ..series_run import train_series_run
     from .options import series_opts
 
-    for k in ("format", "key", "image_size", "binarize", "channel_norm", "stream", "preprocess", "tsne", "tensorboard"):
+    for k in TABLE_ONLY:
         if run.get(k):
             raise AekitError(f"{_flag(k)}: not an option of a series run (--window)")
     if not run.get("data"):

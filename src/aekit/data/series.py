@@ -126,6 +126,31 @@ def read_series(source, *, time_column: str | None = "auto", label_column: str |
     return _read_one(source, name=name, default="series", **opts)
 
 
+def date_column(path) -> str | None:
+    """The column of a CSV/TSV/TXT or Parquet file that holds dates, found as :func:`read_series`
+    finds its time column (a time/timestamp/datetime/date column, else the first column), or
+    None. A column of numbers does not count, even when it is named time (a table may have a
+    feature called so). Only the first lines of a text file are read. ``aekit train --data FILE``
+    reads a file that has one as a series."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table = tables.read_parquet(path)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            table = tables.read_text(path, head=21)
+        else:
+            return None
+    except AekitError:  # unreadable: the reader that takes the file says why
+        return None
+    low = [n.strip().lower() for n in table.names]
+    named = next((j for j, n in enumerate(low) if n in TIME_NAMES), None)
+    for j in ([named] if named is not None else []) + [0]:
+        if tables.looks_like_dates(table.cols[j]):
+            return table.names[j]
+    return None
+
+
 def _read_one(source, *, name, default, **opts) -> Series:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

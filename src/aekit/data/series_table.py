@@ -53,10 +53,14 @@ def _sniff(lines: list[str]) -> str | None:
     return best
 
 
-def read_text(path: Path) -> Table:
-    """A CSV / TSV / TXT file as string columns."""
+def read_text(path: Path, head: int | None = None) -> Table:
+    """A CSV / TSV / TXT file as string columns; ``head``: only its first ``head`` lines."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if head is None:
+            text = path.read_text(encoding="utf-8-sig")
+        else:
+            with path.open(encoding="utf-8-sig") as f:
+                text = "".join(line for _, line in zip(range(head), f))
     except UnicodeDecodeError:
         raise AekitError(f"{path}: not a text file (it is not UTF-8); pass a CSV/TSV/TXT table, .npy or .parquet") from None
     except OSError as e:
