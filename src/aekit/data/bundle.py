@@ -139,7 +139,8 @@ def check_array(x: Any, where: str = "data", finite: bool = True) -> np.ndarray:
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise AekitError(f"{where}: expected numbers, got dtype {x.dtype}; store numeric arrays")
     if x.ndim < 2:
-        raise AekitError(f"{where}: expected shape (n_samples, n_features...), got {x.shape}; reshape 1-D data with x.reshape(-1, 1)")
+        raise AekitError(f"{where}: expected shape (n_samples, n_features...), got {x.shape}; reshape 1-D data "
+                          "with x.reshape(-1, 1), or, for a time series, use aekit.SeriesDetector (aekit train --window auto)")
     if len(x) == 0 or x[0].size == 0:
         raise AekitError(f"{where}: is empty (shape {x.shape}); point at a file with samples and features in it")
     if finite:
