@@ -166,7 +166,7 @@ def test_cli_series_errors_write_nothing(tmp_path, capsys):
     assert "is not a series run" in capsys.readouterr().err and not (tmp_path / "e.csv").exists()
 
 
-def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog):
+def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsys):
     """``aekit train --data FILE`` with no other option: a column of dates makes the file a
     series (window auto, said in one line); a numeric column named time keeps it a table."""
     t = np.arange(400)
@@ -191,6 +191,11 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog):
     assert main(["train", "--data", str(numeric), "--epochs", "1", "--out", str(tmp_path / "t"), "--quiet",
                  "--no-report"]) == 0
     assert "series" not in json.loads((tmp_path / "t" / "config.json").read_text())["data"]
+    # scoring a file with other channels names the file, and writes nothing
+    capsys.readouterr()
+    assert main(["detect", str(run), "--data", str(numeric), "--out", str(tmp_path / "s.csv")]) != 0
+    assert f"{numeric}: has 2 channels; the detector was fitted on 1 (pressure)" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
 
 
 @pytest.mark.parametrize("arch", ["tcn", "lstm", "gru", "transformer"])

@@ -250,10 +250,10 @@ class SeriesDetector(BaseEstimator):
         out = []
         for s in series:
             if s.values.shape[1] != self.n_channels_:
-                raise AekitError(f"{s.name}: has {s.values.shape[1]} channels; the detector was fitted on "
+                raise AekitError(f"{s.path or s.name}: has {s.values.shape[1]} channels; the detector was fitted on "
                                  f"{self.n_channels_} ({', '.join(self.channel_names_)})")
             if len(s) < self.window_:
-                raise AekitError(f"{s.name}: {len(s)} steps, fewer than the detector's window of {self.window_}")
+                raise AekitError(f"{s.path or s.name}: {len(s)} steps, fewer than the detector's window of {self.window_}")
             out.append(fn(s))
         return out[0] if one else out
 
