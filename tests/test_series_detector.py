@@ -198,6 +198,31 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     assert not (tmp_path / "s.csv").exists()
 
 
+def test_commands_that_take_no_series_run_say_so(tmp_path, capsys):
+    """Every run command without a series path ends in one line that names the run and the
+    commands series runs have, and writes nothing (they used to fail reloading 'train' as a
+    named data set)."""
+    x = np.sin(np.arange(300) / 3.0)
+    np.save(tmp_path / "s.npy", x)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "s.npy"), "--window", "12", "--arch", "mlp", "--epochs", "1",
+                 "--out", str(run), "--quiet", "--no-report"]) == 0
+    before = sorted(p.name for p in run.iterdir())
+    out = tmp_path / "out.png"
+    for argv in (["evaluate", str(run)], ["sample", str(run), "--out", str(out)],
+                 ["reconstruct", str(run), str(tmp_path / "s.npy"), "--out", str(out)],
+                 ["denoise", str(run), str(tmp_path / "s.npy"), "--out", str(out)],
+                 ["interpolate", str(run), str(tmp_path / "s.npy"), str(tmp_path / "s.npy"), "--out", str(out)],
+                 ["traverse", str(run), "--out", str(out)], ["export", str(run), "--out", str(tmp_path / "m.onnx")],
+                 ["serve", str(run)], ["train", "--resume", str(run), "--epochs", "2"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        command = "train --resume" if argv[0] == "train" else argv[0]
+        assert err.startswith(f"aekit: error: {command}: {run} is a series run, which {command} does not take; "
+                              "series runs have detect, embed and report") and err.count("\n") == 1, err
+    assert not out.exists() and not (tmp_path / "m.onnx").exists() and sorted(p.name for p in run.iterdir()) == before
+
+
 @pytest.mark.parametrize("arch", ["tcn", "lstm", "gru", "transformer"])
 def test_every_sequence_network_finds_the_yahoo_anomalies(arch, one_thread):
     """TSB-UAD's Yahoo excerpt (1,000 steps, 7 point anomalies): trained on the first 500

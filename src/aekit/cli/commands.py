@@ -49,6 +49,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if text.is_text(args.run):
         return text.evaluate(args)
+    refuse_series(args.run, "evaluate", f"; its test metrics are in {args.run}/metrics.json, and aekit detect RUN "
+                  "--data FILE scores a labelled series with every metric")
 
     from ..data.runs import run_data
     from ..metrics import evaluate
@@ -79,6 +81,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     if text.is_text(args.run):
         return text.reconstruct(args)
+    refuse_series(args.run, "reconstruct", "; the report shows reconstructed windows (aekit report RUN --data FILE)")
     if len(args.input) != 1:
         raise AekitError(f"input: one array file, image or folder, got {len(args.input)} arguments")
     if not args.out:
@@ -93,6 +96,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     if text.is_text(args.run):
         return text.sample(args)
+    refuse_series(args.run, "sample")
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / "samples.png"
     sample_to_path(run_dir, args.n, out, seed=args.seed)
@@ -105,6 +109,16 @@ def _series_run(run: str) -> bool:
 
     rd = RunDir(run, arg="RUN")
     return rd.config_path.is_file() and isinstance(rd.section("data").get("series"), dict)
+
+
+def refuse_series(run: str, command: str, hint: str = "") -> None:
+    """A one-line error for the commands that do not take a series run (its samples are windows
+    of a file, not rows of a data set the command could reload)."""
+    from ..errors import AekitError
+
+    if _series_run(run):
+        raise AekitError(f"{command}: {run} is a series run, which {command} does not take; series runs have detect, "
+                         f"embed and report{hint}")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -140,6 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..rundir import RunDir
 
     text.refuse(args.run, "export")
+    refuse_series(args.run, "export", "; score a series with aekit detect RUN --data FILE, or aekit.SeriesDetector.load(RUN) in Python")
     fmt = check_format(args.format)  # every argument is checked before the run is loaded
     outputs = check_outputs(args.outputs, "--outputs")
     run = RunDir(args.run).require_run()
@@ -153,6 +168,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from ..tasks.denoise import denoise_path
 
     text.refuse(args.run, "denoise")
+    refuse_series(args.run, "denoise")
     summary = denoise_path(Path(args.run), Path(args.input), Path(args.out), noise=args.noise, seed=args.seed)
     print(f"wrote {summary.pop('out')}")
     if args.noise:
@@ -165,6 +181,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     if text.is_text(args.run):
         return text.interpolate(args)
+    refuse_series(args.run, "interpolate")
     run_dir = Path(args.run)
     out = interpolate_to_path(run_dir, Path(args.out) if args.out else run_dir / "interpolation.png",
                               args.inputs, args.index, steps=args.steps, method=args.method)
@@ -177,6 +194,7 @@ def cmd_traverse(args: argparse.Namespace) -> int:
     from ..errors import AekitError
 
     text.refuse(args.run, "traverse")
+    refuse_series(args.run, "traverse")
     run_dir = Path(args.run)
     try:
         dims = [int(d) for d in args.dims.split(",")] if args.dims else None
@@ -216,6 +234,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     text.refuse(args.run, "serve")
+    refuse_series(args.run, "serve", "; score a series with aekit detect RUN --data FILE, or aekit.SeriesDetector.load(RUN) in Python")
 
     if args.max_batch < 1:
         raise AekitError(f"--max-batch: must be at least 1, got {args.max_batch}")

@@ -100,6 +100,9 @@ def _resume_train(args: argparse.Namespace) -> int:
     from ..workflow import resume_run
 
     rd = RunDir(args.resume, arg="--resume").require_run()
+    from .commands import refuse_series
+
+    refuse_series(args.resume, "train --resume", "; train a new series run with the --epochs you want")
     rd.read_checkpoint()  # fail early, before anything is touched
     fixed = [f.name for f in model_flags()] + [n for n, _, _ in TRAIN_FLAGS if n not in ("epochs", "device")]
     given = [k for k in [*fixed, "model", "data", "data_root", "out", "config"] if getattr(args, k, None) is not None]
