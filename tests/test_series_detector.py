@@ -214,12 +214,12 @@ def test_commands_that_take_no_series_run_say_so(tmp_path, capsys):
                  ["denoise", str(run), str(tmp_path / "s.npy"), "--out", str(out)],
                  ["interpolate", str(run), str(tmp_path / "s.npy"), str(tmp_path / "s.npy"), "--out", str(out)],
                  ["traverse", str(run), "--out", str(out)], ["export", str(run), "--out", str(tmp_path / "m.onnx")],
-                 ["serve", str(run)], ["train", "--resume", str(run), "--epochs", "2"]):
+                 ["train", "--resume", str(run), "--epochs", "2"]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         command = "train --resume" if argv[0] == "train" else argv[0]
         assert err.startswith(f"aekit: error: {command}: {run} is a series run, which {command} does not take; "
-                              "series runs have detect, embed and report") and err.count("\n") == 1, err
+                              "series runs have detect, embed, report and serve") and err.count("\n") == 1, err
     assert not out.exists() and not (tmp_path / "m.onnx").exists() and sorted(p.name for p in run.iterdir()) == before
 
 

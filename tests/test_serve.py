@@ -304,6 +304,62 @@ def test_a_bad_run_fails_at_start_in_one_line(tmp_path, runs):
     assert main(["serve", str(runs["tab"]), "--max-batch", "0"]) == 2
 
 
+# -- series runs -------------------------------------------------------------------------------
+
+def test_a_series_run_scores_one_series_per_request(tmp_path):
+    """A run of aekit.SeriesDetector (2 channels, window 16): /score and /detect give what the
+    detector gives in Python (scores per step, flags, merged events), from JSON steps or a .npy
+    series in the training file's units; the series' own mistakes are 4xx in one JSON line;
+    the API key guards it like any run; --onnx is refused at start."""
+    from aekit.serve import create_app
+
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    x = np.stack([np.sin(t / 4), np.cos(t / 7)], 1) * 50 + 200 + rng.normal(0, 1, (600, 2))  # raw units
+    det = aekit.SeriesDetector(window=16, arch="mlp", epochs=3, random_state=0).fit(x[:400])
+    det.save(tmp_path / "run")
+    test = x[400:].copy()
+    test[100:110, 0] += 150  # a burst on the first channel
+    want = aekit.SeriesDetector.load(tmp_path / "run")
+    scores, flags = want.anomaly_score(test), want.predict(test)
+    assert flags[100:110].all() and flags.mean() < 0.3  # the burst is flagged, most steps are not
+    with pytest.raises(AekitError, match="is a series run, which is served through torch; leave out --onnx"):
+        create_app(tmp_path / "run", onnx=True)
+    app = create_app(tmp_path / "run", api_key="k", max_body_bytes=100_000)
+    auth = {"authorization": "Bearer k"}
+    with running(app) as url, httpx.Client(base_url=url, timeout=30, headers=auth) as c:
+        meta = ok(c.get("/metadata"))
+        assert meta["kind"] == "series" and meta["window"] == 16 and meta["channels"] == ["0", "1"]
+        assert meta["threshold"] == pytest.approx(want.threshold_) and meta["threshold_rule"] == "pot"
+        got = ok(c.post("/detect", json={"instances": test.tolist()}))
+        np.testing.assert_allclose(got["scores"], scores, rtol=1e-5)
+        assert got["is_anomaly"] == flags.astype(bool).tolist() and got["threshold"] == pytest.approx(want.threshold_)
+        assert [(e["start"], e["end"], e["peak"]) for e in got["events"]] == [
+            (e.start, e.end, e.peak) for e in want.events(test)]
+        r = c.post("/score", content=npy(test.astype(np.float32)), headers={**NPY_T, "accept": "application/x-npy"})
+        assert r.status_code == 200
+        np.testing.assert_allclose(np.load(io.BytesIO(r.content)), scores, rtol=1e-5)
+        for body, status, fragment in [
+            ({"instances": test[:, :1].tolist()}, 422, "steps of 1 values, the run was trained on 2 channels"),
+            ({"instances": test[:10].tolist()}, 422, "10 steps, fewer than the detector's window of 16"),
+            ({"instances": [[1.0, "a"]] * 20}, 422, "non-numeric value \"a\""),
+            ({"instances": [[[1.0, 2.0]]] * 20}, 422, "a series is (steps,) or (steps, channels), got shape (20, 1, 2)"),
+            ({"rows": []}, 422, 'missing "instances"'),
+        ]:
+            r = c.post("/score", json=body)
+            assert r.status_code == status and fragment in r.json()["error"], (body, r.text)
+        nan = test.copy()
+        nan[5, 1] = np.nan
+        r = c.post("/detect", content=npy(nan), headers=NPY_T)
+        assert r.status_code == 422 and "a NaN or inf at step 5" in r.json()["error"]
+        r = c.post("/score", content=b"1,2", headers={"content-type": "text/csv"})
+        assert r.status_code == 415 and "not accepted by a series run" in r.json()["error"]
+        r = c.post("/score", content=b"x" * 200_000, headers=JSON_T)
+        assert r.status_code == 413
+        assert c.post("/score", json={"instances": test.tolist()}, headers={"authorization": "Bearer no"}).status_code == 401
+        assert ok(c.get("/health")) == {"status": "ok"}
+
+
 # -- ONNX --------------------------------------------------------------------------------------
 
 def test_onnx_mode_serves_the_export_with_the_same_numbers(runs, tmp_path):

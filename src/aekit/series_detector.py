@@ -322,6 +322,7 @@ class SeriesDetector(BaseEstimator):
         det.model_ = load(run.path, plugins=plugins)
         det.preprocessor_ = run.read_preprocess()
         det.window_, det.score_kind_, det.threshold_ = int(st["window"]), st["score"], float(st["threshold"])
+        det.threshold_rule_ = st.get("threshold_rule", "fixed")  # how the recorded threshold was found
         det.channel_names_ = list(st["channels"])
         det.n_channels_ = len(det.channel_names_)
         det.mahalanobis_ = MahalanobisSteps.from_dict(st["mahalanobis"]) if st.get("mahalanobis") else None

@@ -28,6 +28,12 @@ log = logging.getLogger("aekit")
 READ_KEYS = ("time_column", "label_column", "columns", "impute")
 
 
+def is_series_run(run: str | os.PathLike) -> bool:
+    """True for a run directory whose config.json holds series settings (``data.series``)."""
+    rd = RunDir(run, arg="RUN")
+    return rd.config_path.is_file() and isinstance(rd.section("data").get("series"), dict)
+
+
 def read(data: Any, opts: dict, *, scoring: bool = False) -> tuple[list, bool]:
     """Series from a path, an array or a list, with the reading options among ``opts``
     (``scoring``: a constant channel is taken, as a flat stretch of a series to score)."""

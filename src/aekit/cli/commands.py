@@ -105,10 +105,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _series_run(run: str) -> bool:
-    from ..rundir import RunDir
+    from ..series_run import is_series_run
 
-    rd = RunDir(run, arg="RUN")
-    return rd.config_path.is_file() and isinstance(rd.section("data").get("series"), dict)
+    return is_series_run(run)
 
 
 def refuse_series(run: str, command: str, hint: str = "") -> None:
@@ -118,7 +117,7 @@ def refuse_series(run: str, command: str, hint: str = "") -> None:
 
     if _series_run(run):
         raise AekitError(f"{command}: {run} is a series run, which {command} does not take; series runs have detect, "
-                         f"embed and report{hint}")
+                         f"embed, report and serve{hint}")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -234,7 +233,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
 
     text.refuse(args.run, "serve")
-    refuse_series(args.run, "serve", "; score a series with aekit detect RUN --data FILE, or aekit.SeriesDetector.load(RUN) in Python")
 
     if args.max_batch < 1:
         raise AekitError(f"--max-batch: must be at least 1, got {args.max_batch}")

@@ -102,7 +102,8 @@ def _openapi_body(spec: InputSpec) -> dict:
 def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH, plugins=(),
                batching: bool = True, threads: int | None = None):
-    """The FastAPI app serving the run in ``run_dir``; the model is loaded here, once.
+    """The FastAPI app serving the run in ``run_dir``; the model is loaded here, once. A series
+    run gets the app of :mod:`aekit.serve.series` (one series per request, a score per step).
 
     ``onnx``: serve the run's ONNX export through onnxruntime instead of torch. ``api_key``:
     require ``Authorization: Bearer API_KEY`` on every path but ``/health``. ``max_body_bytes``
@@ -125,6 +126,14 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
 
         torch.set_num_threads(int(threads))
     run_dir = Path(run_dir)
+    from ..series_run import is_series_run
+
+    if is_series_run(run_dir):
+        if onnx:
+            raise AekitError(f"--onnx: {run_dir} is a series run, which is served through torch; leave out --onnx")
+        from .series import create_series_app
+
+        return create_series_app(run_dir, api_key=api_key, max_body_bytes=max_body_bytes, plugins=plugins)
     model = load_model(run_dir, onnx=onnx, plugins=plugins, threads=threads)
     spec = _input_spec(run_dir, model.metadata, max_batch)
     engine = Engine(model, batching=batching, max_rows=max(max_batch, 1024), threads=max(2, threads or 2))

@@ -1,0 +1,161 @@
+"""The HTTP service of a series run (one trained with ``aekit train --window`` or saved by
+:meth:`aekit.SeriesDetector.save`): one request is one series, and the reply has one score per
+step, as ``aekit detect`` writes them.
+
+Endpoints: ``GET /health``, ``GET /metadata`` (window, channels, threshold, score), ``POST
+/score`` (``{"scores": [...]}``, one per step) and ``POST /detect`` (the scores, ``is_anomaly``
+per step, the threshold and the merged ``events``). A body is JSON ``{"instances": [...]}``
+whose rows are the steps (numbers for a one-channel series, lists of the C channel values
+otherwise) or a ``.npy`` array of shape (T,) or (T, C), in the units of the training file: the
+run's scaling is applied here. The body checks, the API key and the one-line JSON errors are the
+same as for the other runs (:mod:`aekit.serve.bodies`, :mod:`aekit.serve.http`). Scoring runs on
+a thread of its own, one series at a time, so the event loop keeps answering.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations as objects
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from .bodies import JSON, NPY, RequestError, _from_json, _from_npy, media_type
+from .http import (
+    BearerAuth,
+    document_bearer,
+    install_error_handlers,
+    json_response,
+    plain,
+    read_body,
+    reply,
+)
+
+log = logging.getLogger("aekit.serve")
+CONTENT_TYPES = (JSON, NPY)
+
+
+def parse_series(content_type: str | None, body: bytes, channels: int) -> np.ndarray:
+    """A request body as one float32 series (T, C), checked: the encoding, numbers only, the
+    channel count, finite values within float32's range. The window and the channel names are
+    checked by the detector."""
+    kind = media_type(content_type)
+    if kind not in CONTENT_TYPES:
+        got = f"content type {kind!r}" if kind else "no content type"
+        raise RequestError(415, f"{got} is not accepted by a series run; send {', '.join(CONTENT_TYPES)}")
+    if not body:
+        raise RequestError(400, "empty body; send a series, one row per step")
+    where = "instances" if kind == JSON else "array"
+    x = _from_json(body) if kind == JSON else _from_npy(body)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or len(x) == 0:
+        raise RequestError(422, f"{where}: a series is (steps,) or (steps, channels), got shape {x.shape}; send one "
+                                "series per request")
+    if x.shape[1] != channels:
+        raise RequestError(422, f"{where}: steps of {x.shape[1]} values, the run was trained on {channels} "
+                                "channels; send one value per channel at every step")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        step = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise RequestError(422, f"{where}: a NaN or inf at step {step}; every value must be finite (fill the gaps "
+                                "first)")
+    if x.dtype.itemsize > 4 and (np.abs(x) > np.finfo(np.float32).max).any():
+        step = int(np.argwhere(np.abs(x) > np.finfo(np.float32).max)[0][0])
+        raise RequestError(422, f"{where}: a value at step {step} is beyond float32's range (±3.4e38); check the "
+                                "data's units")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: int, plugins=()):
+    """The FastAPI app of a series run; the detector is loaded here, once. The options are those
+    of :func:`aekit.serve.create_app` that apply to a series."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from pydantic import BaseModel
+
+    from ..series_detector import SeriesDetector
+    from ..tasks.thresholds import events, events_table
+
+    run_dir = Path(run_dir)
+    det = SeriesDetector.load(run_dir, plugins=plugins)
+    st = det.settings()
+    family = det.model_.registry_name or type(det.model_).__name__
+    meta = {"kind": "series", "family": family, "arch": getattr(det.model_.config, "arch", None),
+            "window": st["window"], "channels": st["channels"], "score": st["score"], "threshold": st["threshold"],
+            "threshold_rule": st["threshold_rule"], "min_gap": st["min_gap"]}
+    log.info("serving %s (series run, %s): window %d, channels %s, threshold %s", run_dir, family, st["window"],
+             ", ".join(st["channels"]), st["threshold"])
+    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aekit-series")
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        scorer.shutdown(wait=True)
+
+    app = FastAPI(title=f"aekit: {run_dir.name}", version=__version__, lifespan=lifespan,
+                  description=f"Per-step anomaly scores of the aekit series run `{run_dir.name}` ({family}, window "
+                              f"{st['window']}). One series per request, in the units of the training file.")
+    install_error_handlers(app)
+    if api_key is not None:
+        app.add_middleware(BearerAuth, key=api_key)
+        document_bearer(app)
+
+    def score_of(x: np.ndarray) -> np.ndarray:
+        s = det.anomaly_score(x)
+        if not np.isfinite(s).all():
+            raise RequestError(422, "the model gave non-finite scores for this series; check the values' scale "
+                                    "against the training file's")
+        return s
+
+    async def scores(request: Request) -> np.ndarray:
+        x = parse_series(request.headers.get("content-type"), await read_body(request, max_body_bytes),
+                         det.n_channels_)
+        return await asyncio.get_running_loop().run_in_executor(scorer, score_of, x)
+
+    class Health(BaseModel):
+        status: str
+
+    class Scores(BaseModel):
+        scores: list[float]
+
+    class Detections(BaseModel):
+        scores: list[float]
+        is_anomaly: list[bool]
+        threshold: float
+        events: list[dict]
+
+    body_doc = {"requestBody": {"required": True, "content": {
+        JSON: {"schema": {"type": "object", "required": ["instances"], "properties": {"instances": {
+            "type": "array", "description": f"the steps: numbers (one channel) or lists of {det.n_channels_} "
+                                            "channel values"}}}},
+        NPY: {"schema": {"type": "string", "format": "binary", "description": "a .npy array (T,) or (T, C)"}}}}}
+    errors_doc = {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
+                  [(400, "malformed body"), (401, "missing or wrong API key"), (413, "body too large"),
+                   (415, "content type not accepted"), (422, "a series the run cannot take")]}
+
+    @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
+    async def health():
+        return json_response({"status": "ok"})
+
+    @app.get("/metadata", summary="the series run: family, window, channels, score, threshold; the limits")
+    async def metadata():
+        return json_response({**plain(meta), "backend": "torch", "serve": {
+            "max_body_bytes": max_body_bytes, "content_types": list(CONTENT_TYPES)}})
+
+    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses=errors_doc,
+              summary="anomaly score per step (higher = more anomalous)")
+    async def score(request: Request):
+        return reply(request, await scores(request), "scores")
+
+    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
+              summary="scores, is_anomaly per step (score above the run's threshold) and the merged events")
+    async def detect(request: Request):
+        s = await scores(request)
+        flags = s > det.threshold_
+        found = events_table(events(flags, s, min_gap=int(det.min_gap)))
+        return json_response({"scores": s.tolist(), "is_anomaly": flags.tolist(),
+                              "threshold": float(det.threshold_), "events": plain(found)})
+
+    return app
