@@ -191,6 +191,23 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     assert main(["train", "--data", str(numeric), "--epochs", "1", "--out", str(tmp_path / "t"), "--quiet",
                  "--no-report"]) == 0
     assert "series" not in json.loads((tmp_path / "t" / "config.json").read_text())["data"]
+    # a folder of such files is one series per file (one per machine); embed --whole: a code each
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    for i in range(2):
+        (machines / f"m{i}.csv").write_text(dated.read_text())
+    caplog.clear()
+    with caplog.at_level("INFO", logger="aekit"):
+        assert main(["train", "--data", str(machines), "--epochs", "1", "--arch", "mlp", "--out",
+                     str(tmp_path / "fleet"), "--no-report"]) == 0
+    assert "holds 2 files whose first, m0.csv, has a column of dates ('timestamp'): read as 2 time series" in caplog.text
+    assert main(["embed", str(tmp_path / "fleet"), "--data", str(machines), "--whole", "--out",
+                 str(tmp_path / "codes.npy")]) == 0
+    assert np.load(tmp_path / "codes.npy").shape == (2, 8)
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "empty"), "--window", "8", "--out", str(tmp_path / "e")]) != 0
+    assert "the folder holds no series file" in capsys.readouterr().err and not (tmp_path / "e").exists()
     # scoring a file with other channels names the file, and writes nothing
     capsys.readouterr()
     assert main(["detect", str(run), "--data", str(numeric), "--out", str(tmp_path / "s.csv")]) != 0

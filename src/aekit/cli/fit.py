@@ -56,19 +56,27 @@ TABLE_ONLY = ("format", "key", "image_size", "binarize", "channel_norm", "stream
 def _dated_file(run: dict) -> bool:
     """``--data FILE`` without ``--window``: a CSV/TSV/Parquet file with a column of dates is a
     time series (a table cannot use that column), so the run is a series run with ``--window
-    auto``, said in one line. Not when a flag of image or table runs is given."""
+    auto``, said in one line; so is a folder of such files (the first one decides). Not when a
+    flag of image or table runs is given."""
     from pathlib import Path
 
     from ..data.series import date_column
 
     data = run.get("data")
-    if not isinstance(data, str) or any(run.get(k) for k in TABLE_ONLY) or not Path(data).is_file():
+    if not isinstance(data, str) or any(run.get(k) for k in TABLE_ONLY) or not Path(data).exists():
         return False
-    col = date_column(data)
+    files = [Path(data)]
+    if files[0].is_dir():  # a folder of series files, one per machine (not images, not a mix)
+        files = sorted(p for p in files[0].iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files or any(p.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet") for p in files):
+            return False
+    col = date_column(files[0])
     if col is None:
         return False
-    log.info("data: %s has a column of dates (%r): read as a time series with --window auto; "
-             "pass --window N to choose the window", data, col)
+    what = (f"{data} has a column of dates ({col!r}): read as a time series" if files[0] == Path(data) else
+            f"{data} holds {len(files)} files whose first, {files[0].name}, has a column of dates ({col!r}): read "
+            f"as {len(files)} time series")
+    log.info("data: %s with --window auto; pass --window N to choose the window", what)
     return True
 
 
