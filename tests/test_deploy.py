@@ -349,3 +349,45 @@ def test_what_cannot_be_exported_says_why_and_what_to_do(tmp_path):
             export(model, tmp_path / f"m.{fmt}", format=fmt, fit_data=x)
         assert "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- series runs -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("score,arch,model", [("window", "tcn", "ae"), ("recon", "mlp", "ae"),
+                                              ("mahalanobis", "mlp", "ae"), ("window", "mlp", "vae")])
+def test_a_series_run_exports_a_per_step_scorer_equal_to_the_detector(tmp_path, score, arch, model):
+    """The export of a series run takes a raw series (T, C) of any length above the window and
+    gives SeriesDetector.anomaly_score's scores per step: the scaling, the windows and the
+    folding (window, recon, mahalanobis scores) are inside the graph."""
+    rng = np.random.default_rng(0)
+    t = np.arange(500)
+    x = np.stack([np.sin(t / 5), np.cos(t / 9)], 1) * 30 + 100 + rng.normal(0, 1, (500, 2))
+    det = aekit.SeriesDetector(model, window=12, arch=arch, score=score, epochs=2, random_state=0).fit(x[:300])
+    det.save(tmp_path / "run")
+    series = x[300:].copy()
+    series[50:55, 1] += 40
+    path = export(tmp_path / "run", tmp_path / "s.onnx")
+    onnx_scorer = load_onnx(path)
+    meta = onnx_scorer.metadata
+    assert meta["kind"] == "series" and meta["window"] == 12 and meta["input_shape"] == [2]
+    assert meta["score"]["kind"] == score and meta["threshold"] == pytest.approx(det.threshold_)
+    for s in (series, series[:13], series[:77]):  # the shortest series it takes: W + 1 steps
+        want = det.anomaly_score(s)
+        got = onnx_scorer.run(s)["score"]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    if score == "window" and model == "ae":
+        pt2 = load_pt2(export(tmp_path / "run", tmp_path / "s.pt2", format="pt2"))
+        np.testing.assert_allclose(pt2.run(series)["score"], det.anomaly_score(series), rtol=1e-5)
+
+
+def test_series_export_refusals_write_nothing(tmp_path, capsys):
+    x = np.sin(np.arange(300) / 3.0)
+    aekit.SeriesDetector(window=10, arch="mlp", epochs=1).fit(x).save(tmp_path / "run")
+    with pytest.raises(AekitError, match="a series export has one output, score"):
+        export(tmp_path / "run", tmp_path / "a.onnx", outputs="score,recon")
+    aekit.SeriesDetector(window=10, arch="mlp", epochs=1, score_stride=3).fit(x).save(tmp_path / "strided")
+    assert main(["export", str(tmp_path / "strided"), "--out", str(tmp_path / "b.onnx")]) == 2
+    assert "an export scores every window (score_stride=1)" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx"))
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "c.onnx")]) == 0
+    assert "a series scorer: score per step; checked against aekit" in capsys.readouterr().out

@@ -117,7 +117,7 @@ def refuse_series(run: str, command: str, hint: str = "") -> None:
 
     if _series_run(run):
         raise AekitError(f"{command}: {run} is a series run, which {command} does not take; series runs have detect, "
-                         f"embed, report and serve{hint}")
+                         f"embed, report, serve and export{hint}")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -150,16 +150,18 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..deploy import check_format, check_outputs, export
+    from ..deploy.scorer import OUTPUTS
     from ..rundir import RunDir
 
     text.refuse(args.run, "export")
-    refuse_series(args.run, "export", "; score a series with aekit detect RUN --data FILE, or aekit.SeriesDetector.load(RUN) in Python")
     fmt = check_format(args.format)  # every argument is checked before the run is loaded
-    outputs = check_outputs(args.outputs, "--outputs")
+    outputs = None if args.outputs is None else check_outputs(args.outputs, "--outputs")
     run = RunDir(args.run).require_run()
+    series = _series_run(args.run)
     path = export(run, Path(args.out) if args.out else None, format=fmt, outputs=outputs, opset=args.opset,
                   plugins=tuple(args.plugin or ()), contamination=args.contamination)
-    print(f"wrote {path} ({fmt}; outputs {', '.join(outputs)}; checked against aekit)")
+    what = "a series scorer: score per step" if series else f"outputs {', '.join(outputs or OUTPUTS)}"
+    print(f"wrote {path} ({fmt}; {what}; checked against aekit)")
     return 0
 
 

@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run", help="run directory")
     ex.add_argument("--format", default="onnx", help="onnx (default) or pt2")
     ex.add_argument("--out", help="file to write (default RUN/model.onnx or RUN/model.pt2)")
-    ex.add_argument("--outputs", default="score,recon,code",
-                    help="comma-separated outputs: score, recon, code (default all three)")
+    ex.add_argument("--outputs", default=None,
+                    help="comma-separated outputs: score, recon, code (default all three; a series run: score, "
+                         "one per step)")
     ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     ex.add_argument("--contamination", type=float, default=0.01,
                     help="fraction of the training data above the threshold stored in the metadata (default 0.01, "

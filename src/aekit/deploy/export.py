@@ -31,7 +31,7 @@ from .. import io
 from ..errors import AekitError
 from ..rundir import RunDir
 from .runtime import CHECKSUM_KEY, METADATA_KEY, graph_checksum, load_onnx, load_pt2
-from .scorer import INPUT_NAME, OUTPUTS, RunScorer
+from .scorer import INPUT_NAME, OUTPUTS, RunScorer, check_outputs
 
 log = logging.getLogger("aekit")
 
@@ -57,7 +57,8 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
     score's statistics and threshold. Returns the path written, after the exported file has
     been run with its runtime and found equal to aekit's outputs (``RTOL``)."""
     fmt = check_format(format)
-    scorer = _scorer(model_or_run, outputs, plugins, encoder, decoder, contamination, fit_data)
+    scorer = _series_scorer(model_or_run, outputs, plugins) or _scorer(model_or_run, outputs, plugins, encoder,
+                                                                      decoder, contamination, fit_data)
     if path is None:
         if isinstance(model_or_run, RunScorer | torch.nn.Module):
             raise AekitError("path: give the file to write, e.g. model.onnx")
@@ -79,6 +80,37 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
             _verify(scorer, _pt2_runner(tmp), "torch.export.load")
     log.debug("exported %s to %s (%s; outputs %s)", scorer.metadata["model_class"], path, fmt, ", ".join(scorer.outputs))
     return path
+
+
+def _series_scorer(obj, outputs, plugins):
+    """The per-step scorer of a series run directory or a fitted SeriesDetector (None for
+    anything else)."""
+    from ..series_detector import SeriesDetector
+    from ..series_run import is_series_run
+    from .series import SeriesScorer
+
+    if isinstance(obj, SeriesScorer):
+        return obj
+    info = {}
+    if isinstance(obj, str | Path | RunDir):
+        path = obj.path if isinstance(obj, RunDir) else Path(obj)
+        if not is_series_run(path):
+            return None
+        info = {"run": str(path)}
+        obj = SeriesDetector.load(path, plugins=plugins)
+    if not isinstance(obj, SeriesDetector):
+        return None
+    if outputs is not None and tuple(check_outputs(outputs)) != ("score",):
+        raise AekitError("--outputs: a series export has one output, score (one per step); leave --outputs out")
+    scorer = SeriesScorer(obj, info)
+    # the module against the detector itself, before anything is traced
+    x = scorer.example_batch(8).numpy()
+    want, got = obj.anomaly_score(x), scorer.run(x)["score"]
+    bound = RTOL * np.abs(want) + 0.1 * RTOL * float(np.abs(want).max()) + 1e-30
+    if not np.all(np.abs(got.astype(np.float64) - want) <= bound):
+        raise AekitError(f"export: the series scorer differs from SeriesDetector.anomaly_score for this run (score "
+                         f"{obj.score_kind_!r}); {NOT_KEPT}; score series with aekit detect")
+    return scorer
 
 
 def _scorer(obj, outputs, plugins, encoder, decoder, contamination, fit_data) -> RunScorer:
@@ -120,7 +152,7 @@ def _quiet():
     loggers = [logging.getLogger(n) for n in QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))  # the file is verified; their warnings are internals
     try:
         with contextlib.redirect_stdout(buf):
             yield
@@ -132,8 +164,10 @@ def _quiet():
             log.debug("%s", line)
 
 
-def _dynamic():
-    return ({0: torch.export.Dim("batch")},)
+def _dynamic(scorer):
+    """The dynamic axis: the batch of rows, or a series' steps (the scorer says)."""
+    own = getattr(scorer, "dynamic_shapes", None)
+    return own() if own is not None else ({0: torch.export.Dim("batch")},)
 
 
 def _write_onnx(scorer: RunScorer, tmp: Path, opset: int | None) -> None:
@@ -147,7 +181,7 @@ def _write_onnx(scorer: RunScorer, tmp: Path, opset: int | None) -> None:
     try:
         with _quiet(), torch.no_grad(), _warnings_logged():
             program = torch.onnx.export(scorer, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                        output_names=list(scorer.outputs), dynamic_shapes=_dynamic(),
+                                        output_names=list(scorer.outputs), dynamic_shapes=_dynamic(scorer),
                                         opset_version=opset, external_data=False, verbose=False)
     except AekitError:
         raise
@@ -187,7 +221,7 @@ def _write_pt2(scorer: RunScorer, tmp: Path) -> None:
     example = scorer.example_batch(8)
     try:
         with _quiet(), torch.no_grad(), _warnings_logged():
-            program = torch.export.export(scorer, (example,), dynamic_shapes=_dynamic())
+            program = torch.export.export(scorer, (example,), dynamic_shapes=_dynamic(scorer))
     except Exception as e:  # noqa: BLE001
         raise _cannot(scorer, "pt2", e) from None
     meta = scorer.metadata
@@ -212,7 +246,8 @@ def _verify(scorer: RunScorer, run, runtime: str) -> None:
     """The exported file, run by ``run`` (numpy batch → {output: array}), against the scorer in
     torch: a batch of training rows and one row (the batch axis is dynamic)."""
     batch = scorer.example_batch(8)
-    for x in (batch, batch[:1]):
+    own = getattr(scorer, "verify_inputs", None)
+    for x in own() if own is not None else (batch, batch[:1]):
         with torch.inference_mode():
             want = dict(zip(scorer.outputs, (t.numpy() for t in scorer(x))))
         bounds = scorer.tolerance(x, RTOL)

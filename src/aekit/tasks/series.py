@@ -79,14 +79,25 @@ def recon_scores(model, values: np.ndarray, window: int, stride: int = 1, batch_
     return acc.result()
 
 
+def window_score(model, xb: torch.Tensor) -> torch.Tensor:
+    """(B,) one score per window, without sampling: −ELBO at the posterior mean for variational
+    families (their ``model.score`` draws a posterior sample), else ``model.score``. Plain torch,
+    so an exported series scorer computes it too; eval mode is the caller's job."""
+    if model.variational:
+        from .anomaly import deterministic_outputs
+
+        return deterministic_outputs(model, xb, ("elbo",))["elbo"]
+    return model.score(xb)
+
+
 @torch.inference_mode()
 def window_scores(model, values: np.ndarray, window: int, stride: int = 1, batch_size: int | None = None) -> np.ndarray:
-    """(T,): each window's ``model.score`` spread over its steps, averaged per step."""
+    """(T,): each window's score (:func:`window_score`) spread over its steps, averaged per step."""
     wins = _windows(values, window, stride)
     acc = TimestepScores(wins.length, window)
     with eval_mode(model):
         for starts, xb in _batches(model, wins, batch_size):
-            acc.add(starts, model.score(xb).double().cpu().numpy())
+            acc.add(starts, window_score(model, xb).double().cpu().numpy())
     return acc.result()
 
 

@@ -1,0 +1,148 @@
+"""A series run as one ``nn.Module``: a raw series (T, C) in, one anomaly score per step (T,)
+out, with the run's per-channel scaling, its windows and the folding of window scores back
+onto the steps inside, so an export scores a series with no aekit code around it.
+
+    x̃ = (x − offset) / scale          the run's preprocess.json, per channel
+    windows = x̃[s : s + W]            every start s = 0 … T − W (the score stride of 1)
+    recon:        m[s, k] = mean_c score_map(window s)[k, c]
+    window:       m[s, k] = score(window s)                 for every offset k
+    mahalanobis:  e[t, c] = the per-channel score map folded onto the steps, then
+                  (e_t − μ)ᵀ P (e_t − μ) with the run's μ and P
+    score[t] = Σ_{s ≤ t < s + W} m[s, t − s] / #{s : s ≤ t < s + W}
+
+The folding is a scatter-add in float64, as aekit folds, so the graph takes any T > W.
+It is what :func:`aekit.deploy.export` writes for a series run, checked against
+:meth:`aekit.SeriesDetector.anomaly_score` before it is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._version import __version__
+from ..errors import AekitError
+from ..tasks.series import window_score
+from .scorer import INPUT_NAME, Preprocess
+
+DEFINITIONS = {
+    "recon": "the model's per-element score map (squared reconstruction error, or the family's own) averaged "
+             "over channels, then over the windows covering the step",
+    "window": "each window's score (-ELBO at the posterior mean for variational families, else model.score) "
+              "averaged over the windows covering the step",
+    "mahalanobis": "(e_t - mu)^T P (e_t - mu) of the step's per-channel error vector e_t (averaged over the "
+                   "windows covering it), mu and P fitted on held-out normal steps",
+}
+
+
+class SeriesScorer(nn.Module):
+    """The per-step scorer of a :class:`~aekit.SeriesDetector` (fitted, or loaded from a run)."""
+
+    outputs = ("score",)
+
+    def __init__(self, det, info: dict[str, Any] | None = None):
+        super().__init__()
+        if int(det.score_stride) != 1:
+            raise AekitError(f"score_stride: the run scores every {det.score_stride}-th window; an export scores "
+                             "every window (score_stride=1); score the series with aekit detect, or retrain with "
+                             "score_stride=1")
+        self.model = det.model_.eval()
+        self.channels = list(det.channel_names_)
+        c = len(self.channels)
+        self.window, self.kind, self.threshold = int(det.window_), det.score_kind_, float(det.threshold_)
+        if self.kind == "auto":
+            self.kind = "window"
+        self.preprocess = Preprocess(det.preprocessor_, (c,))
+        self._det, self._info = det, dict(info or {})
+        maha = det.mahalanobis_
+        if self.kind == "mahalanobis":
+            self.register_buffer("mu", torch.tensor(maha.mean_, dtype=torch.float64))
+            self.register_buffer("precision", torch.tensor(maha.precision_, dtype=torch.float64))
+
+    def forward(self, x_raw: torch.Tensor) -> tuple[torch.Tensor]:
+        x = self.preprocess(x_raw.reshape(x_raw.shape[0], len(self.channels)))  # (T, C)
+        w, c = self.window, len(self.channels)
+        wins = x.unfold(0, w, 1).transpose(1, 2)  # (N, W, C), N = T − W + 1
+        n = wins.shape[0]
+        if self.kind == "window":
+            m = window_score(self.model, wins).reshape(n, 1).expand(n, w)  # (N, W)
+        else:
+            m = self.model.score_map(wins).reshape(n, w, c)
+            m = m.mean(-1) if self.kind == "recon" else m
+        m = m.to(torch.float64)
+        t_len = x.shape[0]
+        # step s + k gets m[s, k] (a scatter-add: the exporters keep it in float64, as aekit folds)
+        at = (torch.arange(n, device=x.device)[:, None] + torch.arange(w, device=x.device)[None, :]).reshape(-1)
+        t = torch.arange(t_len, device=x.device)
+        count = torch.minimum(t + 1, t_len - t).clamp(max=w).clamp(max=n).to(torch.float64)  # windows covering t
+        if self.kind == "mahalanobis":
+            e = torch.zeros(t_len, c, dtype=torch.float64, device=x.device).index_add(0, at, m.reshape(n * w, c))
+            d = e / count[:, None] - self.mu
+            score = ((d @ self.precision) * d).sum(-1)
+        else:
+            score = torch.zeros(t_len, dtype=torch.float64, device=x.device).index_add(0, at, m.reshape(-1)) / count
+        return (score.to(torch.float32),)
+
+    @torch.inference_mode()
+    def run(self, x) -> dict[str, np.ndarray]:
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        return {"score": self(t)[0].numpy()}
+
+    @torch.inference_mode()
+    def tolerance(self, x_raw, rtol: float = 1e-5) -> dict[str, np.ndarray]:
+        """Bounds for another runtime's scores: rtol · |score| + rtol/10 · the largest score."""
+        s = self.run(x_raw)["score"]
+        return {"score": rtol * np.abs(s) + 0.1 * rtol * float(np.abs(s).max(initial=0.0)) + 1e-30}
+
+    def example_batch(self, n: int = 8) -> torch.Tensor:
+        """A raw series to trace and verify an export with: ``n`` windows' worth of steps of a
+        smooth random walk in the training units (the scaling inverted)."""
+        g = torch.Generator().manual_seed(0)
+        steps = max(n, 2) * self.window
+        z = torch.randn(steps, len(self.channels), generator=g).cumsum(0) / steps ** 0.5
+        return self.preprocess.inverse(z).to(torch.float32)
+
+    def verify_inputs(self) -> list[torch.Tensor]:
+        """Series of several lengths the export must score as aekit does: the shortest it takes
+        (W + 1 steps: two windows), one step more, and eight windows' worth."""
+        x = self.example_batch(8)
+        return [x, x[:self.window + 1], x[:self.window + 2]]
+
+    def dynamic_shapes(self):
+        # a series of exactly W steps has one window, a size torch.export specializes on
+        return ({0: torch.export.Dim("steps", min=self.window + 1)},)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        model, pre = self.model, self._det.preprocessor_
+        return {
+            "aekit_version": __version__,
+            "kind": "series",
+            "family": model.registry_name or type(model).__name__,
+            "model_class": type(model).__name__,
+            "network": model.config.arch,
+            "input_name": INPUT_NAME,
+            "input_names": [INPUT_NAME],
+            "input_shape": [len(self.channels)],
+            "input_dtype": "float32",
+            "input": f"one raw series (steps, channels) in the training file's units, at least {self.window + 1} "
+                     "steps; "
+                     "channels in the order of 'channels'",
+            "channels": self.channels,
+            "window": self.window,
+            "output_names": ["score"],
+            "output_shapes": {"score": ["steps"]},
+            "score": {"kind": self.kind, "definition": DEFINITIONS[self.kind], "higher": "more anomalous",
+                      "deterministic": True},
+            "threshold": self.threshold,
+            "threshold_rule": getattr(self._det, "threshold_rule_", "fixed"),
+            "is_anomaly": "score > threshold",
+            "preprocessing": {"description": self.preprocess.describe(pre), **pre.to_dict()},
+            **self._info,
+        }
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, channels={len(self.channels)}, score={self.kind}, threshold={self.threshold}"
