@@ -264,3 +264,12 @@ def test_a_short_training_series_falls_back_from_pot_to_the_quantile(caplog):
     assert "fewer than the 10 peaks POT needs" in caplog.text
     long = aekit.SeriesDetector(arch="mlp", window=8, epochs=2).fit(np.tile(x, 4))
     assert long.settings()["threshold_rule"] == "pot"
+
+
+def test_variational_window_scores_are_deterministic():
+    """The window score of a variational family is −ELBO at the posterior mean: scoring twice
+    gives the same numbers (it once drew a posterior sample per window)."""
+    x = np.sin(np.arange(400) / 4.0)[:, None] + 0.05 * np.random.default_rng(0).normal(size=(400, 1))
+    det = aekit.SeriesDetector("vae", window=16, arch="mlp", epochs=1, random_state=0).fit(x[:300])
+    a, b = det.anomaly_score(x[300:]), det.anomaly_score(x[300:])
+    np.testing.assert_array_equal(a, b)
