@@ -20,19 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
 from ..errors import AekitError
 from .bodies import JSON, NPY, PNG, InputSpec, RequestError, parse
 from .engine import Engine, load_model
-from .http import (
-    BearerAuth,
-    document_bearer,
-    install_error_handlers,
-    json_response,
-    plain,
-    read_body,
-    reply,
-)
+from .http import errors_doc, json_response, new_app, plain, read_body, reply
 
 log = logging.getLogger("aekit.serve")
 
@@ -114,7 +105,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
     _need_fastapi()
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from pydantic import BaseModel
 
     if max_body_bytes < 1 or max_batch < 1:
@@ -151,14 +142,10 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
         engine.close()  # uvicorn has drained the requests in flight by now
         parser.shutdown(wait=True)
 
-    app = FastAPI(title=f"aekit: {run_dir.name}", version=__version__, lifespan=lifespan,
-                  description=f"Anomaly scores, reconstructions and codes of the aekit run `{run_dir.name}` "
-                              f"({model.metadata.get('family')}). Rows in raw data units; preprocessing is inside.")
+    app = new_app(f"aekit: {run_dir.name}", f"Anomaly scores, reconstructions and codes of the aekit run "
+                  f"`{run_dir.name}` ({model.metadata.get('family')}). Rows in raw data units; preprocessing is "
+                  "inside.", lifespan, api_key)
     app.state.engine, app.state.spec, app.state.model = engine, spec, model
-    install_error_handlers(app)
-    if api_key is not None:
-        app.add_middleware(BearerAuth, key=api_key)
-        document_bearer(app)
 
     async def rows(request: Request) -> np.ndarray:
         body = await read_body(request, max_body_bytes)
@@ -174,9 +161,6 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
         out = await engine(await rows(request))
         _finite(out, (name,))
         return out
-
-    class Health(BaseModel):
-        status: str
 
     class Scores(BaseModel):
         scores: list[float]
@@ -195,13 +179,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
     body_doc = _openapi_body(spec)
     npy_doc = {"description": "JSON, or with `Accept: application/x-npy` a .npy array",
                "content": {NPY: {"schema": {"type": "string", "format": "binary"}}}}
-    errors_doc = {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
-                  [(400, "malformed body"), (401, "missing or wrong API key"), (413, "body or batch too large"),
-                   (415, "content type not accepted"), (422, "rows the model cannot take")]}
-
-    @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
-    async def health():
-        return json_response({"status": "ok"})
+    errors = errors_doc("body or batch too large", "rows the model cannot take")
 
     @app.get("/metadata", summary="the run: family, input shape, threshold, preprocessing, score; the limits")
     async def metadata():
@@ -210,12 +188,12 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
             "batching": batching}}
         return json_response(doc)
 
-    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
+    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses={200: npy_doc, **errors},
               summary="anomaly score per row (higher = more anomalous)")
     async def score(request: Request):
         return reply(request, (await infer(request, "score"))["score"], "scores")
 
-    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
+    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors,
               summary="scores and is_anomaly: score above the run's threshold")
     async def detect(request: Request):
         if threshold is None:
@@ -226,12 +204,12 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
                               "threshold": float(threshold)})
 
     @app.post("/reconstruct", response_model=Reconstructions, openapi_extra=body_doc,
-              responses={200: npy_doc, **errors_doc},
+              responses={200: npy_doc, **errors},
               summary="reconstruction of each row in data units (Accept: image/png for one image)")
     async def reconstruct(request: Request):
         return reply(request, (await infer(request, "recon"))["recon"], "reconstructions", spec)
 
-    @app.post("/embed", response_model=Codes, openapi_extra=body_doc, responses={200: npy_doc, **errors_doc},
+    @app.post("/embed", response_model=Codes, openapi_extra=body_doc, responses={200: npy_doc, **errors},
               summary="the code of each row (posterior mean for variational families)")
     async def embed(request: Request):
         return reply(request, (await infer(request, "code"))["code"], "codes")

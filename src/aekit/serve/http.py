@@ -183,3 +183,34 @@ def document_bearer(app) -> None:
         return app.openapi_schema
 
     app.openapi = schema
+
+
+def new_app(title: str, description: str, lifespan, api_key: str | None):
+    """A FastAPI app with what every aekit service has: the error handlers, the API key when one
+    is given (with its OpenAPI entry), and ``GET /health``."""
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    from .._version import __version__
+
+    app = FastAPI(title=title, version=__version__, lifespan=lifespan, description=description)
+    install_error_handlers(app)
+    if api_key is not None:
+        app.add_middleware(BearerAuth, key=api_key)
+        document_bearer(app)
+
+    class Health(BaseModel):
+        status: str
+
+    @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
+    async def health():
+        return json_response({"status": "ok"})
+
+    return app
+
+
+def errors_doc(too_large: str, unprocessable: str) -> dict:
+    """The OpenAPI ``responses`` of the client errors a POST endpoint answers."""
+    return {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
+            [(400, "malformed body"), (401, "missing or wrong API key"), (413, too_large),
+             (415, "content type not accepted"), (422, unprocessable)]}

@@ -20,17 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
 from .bodies import JSON, NPY, RequestError, _from_json, _from_npy, media_type
-from .http import (
-    BearerAuth,
-    document_bearer,
-    install_error_handlers,
-    json_response,
-    plain,
-    read_body,
-    reply,
-)
+from .http import errors_doc, json_response, new_app, plain, read_body, reply
 
 log = logging.getLogger("aekit.serve")
 CONTENT_TYPES = (JSON, NPY)
@@ -72,7 +63,7 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
     of :func:`aekit.serve.create_app` that apply to a series."""
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI, Request
+    from fastapi import Request
     from pydantic import BaseModel
 
     from ..series_detector import SeriesDetector
@@ -94,13 +85,9 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
         yield
         scorer.shutdown(wait=True)
 
-    app = FastAPI(title=f"aekit: {run_dir.name}", version=__version__, lifespan=lifespan,
-                  description=f"Per-step anomaly scores of the aekit series run `{run_dir.name}` ({family}, window "
-                              f"{st['window']}). One series per request, in the units of the training file.")
-    install_error_handlers(app)
-    if api_key is not None:
-        app.add_middleware(BearerAuth, key=api_key)
-        document_bearer(app)
+    app = new_app(f"aekit: {run_dir.name}", f"Per-step anomaly scores of the aekit series run `{run_dir.name}` "
+                  f"({family}, window {st['window']}). One series per request, in the units of the training file.",
+                  lifespan, api_key)
 
     def score_of(x: np.ndarray) -> np.ndarray:
         s = det.anomaly_score(x)
@@ -113,9 +100,6 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
         x = parse_series(request.headers.get("content-type"), await read_body(request, max_body_bytes),
                          det.n_channels_)
         return await asyncio.get_running_loop().run_in_executor(scorer, score_of, x)
-
-    class Health(BaseModel):
-        status: str
 
     class Scores(BaseModel):
         scores: list[float]
@@ -131,25 +115,19 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
             "type": "array", "description": f"the steps: numbers (one channel) or lists of {det.n_channels_} "
                                             "channel values"}}}},
         NPY: {"schema": {"type": "string", "format": "binary", "description": "a .npy array (T,) or (T, C)"}}}}}
-    errors_doc = {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
-                  [(400, "malformed body"), (401, "missing or wrong API key"), (413, "body too large"),
-                   (415, "content type not accepted"), (422, "a series the run cannot take")]}
-
-    @app.get("/health", response_model=Health, summary="liveness: 200 while the service runs (no API key needed)")
-    async def health():
-        return json_response({"status": "ok"})
+    errors = errors_doc("body too large", "a series the run cannot take")
 
     @app.get("/metadata", summary="the series run: family, window, channels, score, threshold; the limits")
     async def metadata():
         return json_response({**plain(meta), "backend": "torch", "serve": {
             "max_body_bytes": max_body_bytes, "content_types": list(CONTENT_TYPES)}})
 
-    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses=errors_doc,
+    @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses=errors,
               summary="anomaly score per step (higher = more anomalous)")
     async def score(request: Request):
         return reply(request, await scores(request), "scores")
 
-    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors_doc,
+    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors,
               summary="scores, is_anomaly per step (score above the run's threshold) and the merged events")
     async def detect(request: Request):
         s = await scores(request)
