@@ -204,6 +204,23 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     assert main(["embed", str(tmp_path / "fleet"), "--data", str(machines), "--whole", "--out",
                  str(tmp_path / "codes.npy")]) == 0
     assert np.load(tmp_path / "codes.npy").shape == (2, 8)
+    # detect on the folder: one CSV per series in an output folder, every series scored first
+    assert main(["detect", str(tmp_path / "fleet"), "--data", str(machines), "--out", str(tmp_path / "scores"),
+                 "--events", str(tmp_path / "events")]) == 0
+    assert sorted(p.name for p in (tmp_path / "scores").iterdir()) == ["m0.csv", "m1.csv", "summary.json"]
+    summary = json.loads((tmp_path / "scores" / "summary.json").read_text())
+    assert summary["series"] == 2 and summary["steps"] == 800 and len(summary["per_series"]) == 2
+    assert (tmp_path / "scores" / "m0.csv").read_text() == (tmp_path / "scores" / "m1.csv").read_text()
+    assert len((tmp_path / "scores" / "m0.csv").read_text().splitlines()) == 401
+    assert sorted(p.name for p in (tmp_path / "events").iterdir()) == ["m0.csv", "m1.csv"]
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "fleet"), "--data", str(machines), "--out", str(tmp_path / "s.csv")]) != 0
+    assert "holds 2 series; give a folder for one CSV per series" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+    (machines / "m2.csv").write_text("".join(dated.read_text().splitlines(keepends=True)[:6]))  # 5 steps
+    assert main(["detect", str(tmp_path / "fleet"), "--data", str(machines), "--out", str(tmp_path / "s2")]) != 0
+    assert "m2.csv: 5 steps, fewer than the detector's window of 20" in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists()
     (tmp_path / "empty").mkdir()
     capsys.readouterr()
     assert main(["train", "--data", str(tmp_path / "empty"), "--window", "8", "--out", str(tmp_path / "e")]) != 0

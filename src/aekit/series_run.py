@@ -173,33 +173,73 @@ def detect_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike
     one row per step (timestamp, score, is_anomaly), ``events`` the merged anomalous intervals
     (start, end, peak, peak_score); returns the summary (also written beside ``out`` as
     .json). The series is read as the run's training data was (its time, label and channel
-    columns) unless ``read_opts`` say otherwise."""
+    columns) unless ``read_opts`` say otherwise.
+
+    ``data`` holding several series (a folder, a list): ``out`` (and ``events``) are folders
+    that get one CSV per series, named after it, and ``out/summary.json`` the summaries. Every
+    series is scored before anything is written, so a series the run cannot take leaves
+    nothing behind."""
     from . import io
     from .series_detector import SeriesDetector
-    from .tasks.thresholds import events as find_events
-    from .tasks.thresholds import events_table
 
     det = SeriesDetector.load(run, plugins=plugins)
     series, one = read(data, {**recorded_read(run), **read_opts}, scoring=True)
+    out = Path(out)
     if not one:
-        raise AekitError(f"--data: {data} holds {len(series)} series; detect writes one CSV per series: pass one file")
-    s = series[0]
+        names = [s.name for s in series]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            raise AekitError(f"--data: two series are named {twice!r}; detect names each CSV after its series: "
+                             "give them distinct file names")
+        for arg, path in (("--out", out), ("--events", events)):
+            if path is not None and (Path(path).suffix or Path(path).is_file()):
+                raise AekitError(f"{arg}: {data} holds {len(series)} series; give a folder for one CSV per series, "
+                                 f"not {path}")
+    scored = [_detect_one(det, s) for s in series]  # every series scored before a file is written
+    if one:
+        return _write_detection(run, data, out, events, series[0], scored[0])
+    out.mkdir(parents=True, exist_ok=True)
+    if events is not None:
+        Path(events).mkdir(parents=True, exist_ok=True)
+    parts = [_write_detection(run, s.path or s.name, out / f"{s.name}.csv",
+                              None if events is None else Path(events) / f"{s.name}.csv", s, r, summary_file=False)
+             for s, r in zip(series, scored)]
+    summary = {"run": str(run), "data": str(data), "series": len(parts), "threshold": det.threshold_,
+               "steps": sum(p["steps"] for p in parts), "flagged": sum(p["flagged"] for p in parts),
+               "events": sum(p["events"] for p in parts), "out": str(out), "per_series": parts}
+    io.write_json(out / "summary.json", summary)
+    return summary
+
+
+def _detect_one(det, s) -> dict[str, Any]:
+    from .tasks.thresholds import events as find_events
+
     scores = det.anomaly_score(s)
     flags = (scores > det.threshold_).astype(np.int8)
     found = find_events(flags.astype(bool), scores, time=s.time, min_gap=int(det.min_gap))
-    out = Path(out)
-    write_scores(out, s, scores, flags)
-    if events is not None:
-        rows = events_table(found)
-        io.write_csv(events, rows, fieldnames=None if rows else ["start", "end", "peak", "peak_score"])
-    summary = {"run": str(run), "data": str(data), "steps": int(len(scores)), "threshold": det.threshold_,
-               "flagged": int(flags.sum()), "events": len(found), "out": str(out)}
+    r = {"scores": scores, "flags": flags, "found": found, "threshold": det.threshold_}
     if s.labels is not None and 0 < s.labels.sum() < len(s.labels):
         from .metrics import series_metrics
 
-        summary["metrics"] = {k: float(v) for k, v in series_metrics(s.labels, scores, window=det.window_,
-                                                                    predictions=flags).items()}
-    io.write_json(out.with_suffix(".json"), summary)
+        r["metrics"] = {k: float(v) for k, v in series_metrics(s.labels, scores, window=det.window_,
+                                                              predictions=flags).items()}
+    return r
+
+
+def _write_detection(run, data, out: Path, events, s, r: dict, summary_file: bool = True) -> dict[str, Any]:
+    from . import io
+    from .tasks.thresholds import events_table
+
+    write_scores(out, s, r["scores"], r["flags"])
+    if events is not None:
+        rows = events_table(r["found"])
+        io.write_csv(events, rows, fieldnames=None if rows else ["start", "end", "peak", "peak_score"])
+    summary = {"run": str(run), "data": str(data), "steps": int(len(r["scores"])), "threshold": r["threshold"],
+               "flagged": int(r["flags"].sum()), "events": len(r["found"]), "out": str(out)}
+    if "metrics" in r:
+        summary["metrics"] = r["metrics"]
+    if summary_file:
+        io.write_json(out.with_suffix(".json"), summary)
     return summary
 
 

@@ -129,10 +129,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         from ..series_run import detect_series_path
 
         s = detect_series_path(args.run, args.data, args.out, events=args.events)
-        print(f"wrote {args.out}: {s['flagged']} of {s['steps']} steps flagged in {s['events']} events "
+        many = f"{s['series']} score files to " if "series" in s else ""
+        print(f"wrote {many}{args.out}: {s['flagged']} of {s['steps']} steps flagged in {s['events']} events "
               f"(threshold {s['threshold']:.5g})" + (f"; events in {args.events}" if args.events else ""))
         if "metrics" in s:
             print(f"{format_metrics(s['metrics'])}  (saved to {Path(args.out).with_suffix('.json')})")
+        elif many:
+            print(f"summary and any metrics per series in {Path(args.out) / 'summary.json'}")
         return 0
     if args.events:
         from ..errors import AekitError
