@@ -310,7 +310,7 @@ def test_a_series_run_scores_one_series_per_request(tmp_path):
     """A run of aekit.SeriesDetector (2 channels, window 16): /score and /detect give what the
     detector gives in Python (scores per step, flags, merged events), from JSON steps or a .npy
     series in the training file's units; the series' own mistakes are 4xx in one JSON line;
-    the API key guards it like any run; --onnx is refused at start."""
+    the API key guards it like any run; --onnx serves the run's export with the same numbers."""
     from aekit.serve import create_app
 
     rng = np.random.default_rng(0)
@@ -323,8 +323,15 @@ def test_a_series_run_scores_one_series_per_request(tmp_path):
     want = aekit.SeriesDetector.load(tmp_path / "run")
     scores, flags = want.anomaly_score(test), want.predict(test)
     assert flags[100:110].all() and flags.mean() < 0.3  # the burst is flagged, most steps are not
-    with pytest.raises(AekitError, match="is a series run, which is served through torch; leave out --onnx"):
+    with pytest.raises(AekitError, match="no ONNX export of this run; write it with: aekit export"):
         create_app(tmp_path / "run", onnx=True)
+    aekit.deploy.export(tmp_path / "run")  # RUN/model.onnx: --onnx serves it, with the same numbers
+    with running(create_app(tmp_path / "run", onnx=True)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        assert ok(c.get("/metadata"))["backend"] == "onnxruntime"
+        got = ok(c.post("/detect", json={"instances": test.tolist()}))
+        np.testing.assert_allclose(got["scores"], scores, rtol=1e-5)
+        r = c.post("/score", json={"instances": test[:16].tolist()})
+        assert r.status_code == 422 and "the exported scorer takes more than the window of 16 steps" in r.text
     app = create_app(tmp_path / "run", api_key="k", max_body_bytes=100_000)
     auth = {"authorization": "Bearer k"}
     with running(app) as url, httpx.Client(base_url=url, timeout=30, headers=auth) as c:

@@ -120,11 +120,10 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
     from ..series_run import is_series_run
 
     if is_series_run(run_dir):
-        if onnx:
-            raise AekitError(f"--onnx: {run_dir} is a series run, which is served through torch; leave out --onnx")
         from .series import create_series_app
 
-        return create_series_app(run_dir, api_key=api_key, max_body_bytes=max_body_bytes, plugins=plugins)
+        return create_series_app(run_dir, onnx=onnx, api_key=api_key, max_body_bytes=max_body_bytes,
+                                 plugins=plugins, threads=threads)
     model = load_model(run_dir, onnx=onnx, plugins=plugins, threads=threads)
     spec = _input_spec(run_dir, model.metadata, max_batch)
     engine = Engine(model, batching=batching, max_rows=max(max_batch, 1024), threads=max(2, threads or 2))

@@ -58,9 +58,11 @@ def parse_series(content_type: str | None, body: bytes, channels: int) -> np.nda
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: int, plugins=()):
+def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None, max_body_bytes: int, plugins=(),
+                      threads: int | None = None):
     """The FastAPI app of a series run; the detector is loaded here, once. The options are those
-    of :func:`aekit.serve.create_app` that apply to a series."""
+    of :func:`aekit.serve.create_app` that apply to a series; ``onnx``: score with the run's
+    export (``RUN/model.onnx``, written by ``aekit export RUN``) through onnxruntime."""
     from contextlib import asynccontextmanager
 
     from fastapi import Request
@@ -73,6 +75,7 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
     det = SeriesDetector.load(run_dir, plugins=plugins)
     st = det.settings()
     family = det.model_.registry_name or type(det.model_).__name__
+    exported = _series_export(run_dir, det, threads) if onnx else None
     meta = {"kind": "series", "family": family, "arch": getattr(det.model_.config, "arch", None),
             "window": st["window"], "channels": st["channels"], "score": st["score"], "threshold": st["threshold"],
             "threshold_rule": st["threshold_rule"], "min_gap": st["min_gap"]}
@@ -90,7 +93,13 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
                   lifespan, api_key)
 
     def score_of(x: np.ndarray) -> np.ndarray:
-        s = det.anomaly_score(x)
+        if exported is None:
+            s = det.anomaly_score(x)
+        elif len(x) <= det.window_:  # the export takes two windows at least
+            raise RequestError(422, f"series: {len(x)} steps; the exported scorer takes more than the window of "
+                                    f"{det.window_} steps")
+        else:
+            s = exported.run(x)["score"].astype(np.float64)
         if not np.isfinite(s).all():
             raise RequestError(422, "the model gave non-finite scores for this series; check the values' scale "
                                     "against the training file's")
@@ -119,7 +128,7 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
 
     @app.get("/metadata", summary="the series run: family, window, channels, score, threshold; the limits")
     async def metadata():
-        return json_response({**plain(meta), "backend": "torch", "serve": {
+        return json_response({**plain(meta), "backend": "torch" if exported is None else exported.backend, "serve": {
             "max_body_bytes": max_body_bytes, "content_types": list(CONTENT_TYPES)}})
 
     @app.post("/score", response_model=Scores, openapi_extra=body_doc, responses=errors,
@@ -137,3 +146,17 @@ def create_series_app(run_dir, *, api_key: str | None = None, max_body_bytes: in
                               "threshold": float(det.threshold_), "events": plain(found)})
 
     return app
+
+
+def _series_export(run_dir: Path, det, threads: int | None):
+    """RUN/model.onnx, checked to be this run's series export (kind, window, channels, threshold)."""
+    from ..errors import AekitError
+    from .engine import OnnxModel
+
+    scorer = OnnxModel(run_dir, threads=threads).scorer
+    path, md = scorer.path, scorer.metadata
+    if (md.get("kind") != "series" or md.get("window") != det.window_ or md.get("channels") != det.channel_names_
+            or md.get("threshold") != det.threshold_):
+        raise AekitError(f"{path}: not the series export of this run (its window, channels or threshold differ); "
+                         f"export it again: aekit export {run_dir}")
+    return scorer
