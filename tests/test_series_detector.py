@@ -204,6 +204,8 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     assert main(["embed", str(tmp_path / "fleet"), "--data", str(machines), "--whole", "--out",
                  str(tmp_path / "codes.npy")]) == 0
     assert np.load(tmp_path / "codes.npy").shape == (2, 8)
+    assert main(["report", str(tmp_path / "fleet")]) == 0  # reads the recorded folder again
+    assert "id='fig-series-1'" in (tmp_path / "fleet" / "report.html").read_text()
     # detect on the folder: one CSV per series in an output folder, every series scored first
     assert main(["detect", str(tmp_path / "fleet"), "--data", str(machines), "--out", str(tmp_path / "scores"),
                  "--events", str(tmp_path / "events")]) == 0
