@@ -164,8 +164,10 @@ def test_bad_arrays_options_and_sources(tmp_path, monkeypatch):
         read_series(np.zeros((0, 2)))
     with pytest.raises(AekitError, match=r"series: a series is \(steps,\) or \(steps, channels\), got shape \(2, 3, 4\)"):
         read_series(np.zeros((2, 3, 4)))
-    with pytest.raises(AekitError, match=r"is a folder; pass its files"):
+    with pytest.raises(AekitError, match=r"the folder holds no series file \(\.csv, \.tsv"):
         read_series(tmp_path)
+    with pytest.raises(AekitError, match=r"is a folder inside a list of sources; pass the folder itself"):
+        read_series([tmp_path])
     with pytest.raises(AekitError, match=r"source: a list of numbers; pass np\.asarray\(values\) for one series"):
         read_series([1.0, 2.0, 3.0])
     with pytest.raises(AekitError, match=r"impute: unknown mode 'mean'; choose one of ffill, linear, drop"):

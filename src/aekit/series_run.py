@@ -34,18 +34,6 @@ def is_series_run(run: str | os.PathLike) -> bool:
     return rd.config_path.is_file() and isinstance(rd.section("data").get("series"), dict)
 
 
-def series_files(folder: str | os.PathLike) -> list[str]:
-    """The series files of a folder (CSV, TSV, TXT, Parquet, .npy), sorted by name: one series
-    per file, e.g. one per machine."""
-    from .data.series import SUFFIXES
-
-    files = sorted(str(p) for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
-    if not files:
-        raise AekitError(f"{folder}: the folder holds no series file ({', '.join(SUFFIXES)}); point --data at a "
-                         "series file or a folder of them")
-    return files
-
-
 def read(data: Any, opts: dict, *, scoring: bool = False) -> tuple[list, bool]:
     """Series from a path, an array or a list, with the reading options among ``opts``
     (``scoring``: a constant channel is taken, as a flat stretch of a series to score)."""
@@ -55,8 +43,6 @@ def read(data: Any, opts: dict, *, scoring: bool = False) -> tuple[list, bool]:
         data = os.fspath(data)
     if isinstance(data, Series):
         return [data], True
-    if isinstance(data, str) and Path(data).is_dir():
-        data = series_files(data)
     got = read_series(data, allow_constant=scoring, **{k: opts[k] for k in READ_KEYS if opts.get(k) is not None})
     return (got, False) if isinstance(got, list) else ([got], True)
 

@@ -93,7 +93,7 @@ def read_series(source, *, time_column: str | None = "auto", label_column: str |
                 columns: list[str] | None = None, impute: str | None = None,
                 name: str | list[str] | None = None, allow_constant: bool = False) -> Series | list[Series]:
     """A :class:`Series` from ``source`` (a path, an array, a DataFrame), or a list of them
-    from a list/tuple of sources (one per machine).
+    from a list/tuple of sources or a folder of series files (one per machine, sorted by name).
 
     ``time_column``: ``"auto"`` (a column named time/timestamp/datetime/date, any case, else
     the first column when it holds dates), ``None``, or a name. ``label_column``: ``"auto"``
@@ -121,9 +121,21 @@ def read_series(source, *, time_column: str | None = "auto", label_column: str |
         names = name or [None] * len(source)
         lone = [f"series {i}" for i in range(len(source))]
         return [_read_one(s, name=n, default=d, **opts) for s, n, d in zip(source, names, lone)]
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        return read_series(series_files(source), name=name, **opts)
     if name is not None and not isinstance(name, str):
         raise AekitError(f"name: one source takes one name (a string), got {name!r}")
     return _read_one(source, name=name, default="series", **opts)
+
+
+def series_files(folder: str | os.PathLike) -> list[str]:
+    """The series files of a folder (CSV, TSV, TXT, Parquet, .npy), sorted by name: one series
+    per file, e.g. one per machine."""
+    files = sorted(str(p) for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise AekitError(f"{folder}: the folder holds no series file ({', '.join(SUFFIXES)}); point at a series "
+                         "file or a folder of them")
+    return files
 
 
 def date_column(path) -> str | None:
@@ -155,7 +167,7 @@ def _read_one(source, *, name, default, **opts) -> Series:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
-            raise AekitError(f"{path}: is a folder; pass its files, e.g. read_series(sorted(Path('{path}').glob('*.csv')))")
+            raise AekitError(f"{path}: is a folder inside a list of sources; pass the folder itself, or its files")
         if not path.exists():
             raise AekitError(f"{path}: no such file; check the path")
         suffix = path.suffix.lower()
