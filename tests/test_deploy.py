@@ -391,3 +391,8 @@ def test_series_export_refusals_write_nothing(tmp_path, capsys):
     assert not list(tmp_path.glob("*.onnx"))
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "c.onnx")]) == 0
     assert "a series scorer: score per step; checked against aekit" in capsys.readouterr().out
+    det = aekit.SeriesDetector.load(tmp_path / "run")  # a detector in memory exports the same way
+    with pytest.raises(AekitError, match="path: give the file to write"):
+        export(det)
+    np.testing.assert_allclose(load_onnx(export(det, tmp_path / "d.onnx")).run(x)["score"], det.anomaly_score(x),
+                               rtol=1e-5, atol=1e-7)

@@ -49,7 +49,9 @@ def check_format(fmt: str) -> str:
 def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str] | str | None = None,
            opset: int | None = None, *, plugins: Sequence[str] = (), encoder=None, decoder=None,
            contamination: float = 0.01, fit_data=None) -> Path:
-    """Export a run (a run directory), a :class:`RunScorer` or a model to ``path``.
+    """Export a run (a run directory), a :class:`RunScorer`, a model or a fitted
+    :class:`~aekit.SeriesDetector` to ``path`` (a series run or detector: its per-step scorer,
+    :class:`aekit.deploy.series.SeriesScorer`).
 
     ``format``: ``onnx`` or ``pt2``; ``path`` defaults to RUN/model.onnx (RUN/model.pt2) for a
     run. ``outputs``: any of score, recon, code (default all three). ``opset``: the ONNX opset
@@ -60,7 +62,7 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
     scorer = _series_scorer(model_or_run, outputs, plugins) or _scorer(model_or_run, outputs, plugins, encoder,
                                                                       decoder, contamination, fit_data)
     if path is None:
-        if isinstance(model_or_run, RunScorer | torch.nn.Module):
+        if not isinstance(model_or_run, str | Path | RunDir):  # a scorer, a model or a SeriesDetector
             raise AekitError("path: give the file to write, e.g. model.onnx")
         path = RunDir.of(model_or_run).path / f"model.{fmt}"
     path = Path(path)
