@@ -358,7 +358,10 @@ def test_what_cannot_be_exported_says_why_and_what_to_do(tmp_path):
 def test_a_series_run_exports_a_per_step_scorer_equal_to_the_detector(tmp_path, score, arch, model):
     """The export of a series run takes a raw series (T, C) of any length above the window and
     gives SeriesDetector.anomaly_score's scores per step: the scaling, the windows and the
-    folding (window, recon, mahalanobis scores) are inside the graph."""
+    folding (window, recon, mahalanobis scores) are inside the graph. Scored in pieces of 7
+    windows (score_in_pieces), the same scores."""
+    from aekit.deploy.series import score_in_pieces
+
     rng = np.random.default_rng(0)
     t = np.arange(500)
     x = np.stack([np.sin(t / 5), np.cos(t / 9)], 1) * 30 + 100 + rng.normal(0, 1, (500, 2))
@@ -375,6 +378,8 @@ def test_a_series_run_exports_a_per_step_scorer_equal_to_the_detector(tmp_path, 
         want = det.anomaly_score(s)
         got = onnx_scorer.run(s)["score"]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+        pieces = score_in_pieces(lambda p: onnx_scorer.run(p)["score"], s, 12, score, piece_windows=7)
+        np.testing.assert_allclose(pieces, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
     if score == "window" and model == "ae":
         pt2 = load_pt2(export(tmp_path / "run", tmp_path / "s.pt2", format="pt2"))
         np.testing.assert_allclose(pt2.run(series)["score"], det.anomaly_score(series), rtol=1e-5)

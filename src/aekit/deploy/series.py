@@ -146,3 +146,35 @@ class SeriesScorer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"window={self.window}, channels={len(self.channels)}, score={self.kind}, threshold={self.threshold}"
+
+
+PIECE_WINDOWS = 4096  # windows per piece: about 80 MiB of activations for a tcn at W = 64, C = 8
+
+
+def score_in_pieces(run, x, window: int, kind: str, piece_windows: int = PIECE_WINDOWS) -> np.ndarray:
+    """(T,) the per-step scores of a long series from an exported scorer, ``piece_windows``
+    windows at a time, so memory stays bounded whatever T is. ``run``: a (T', C) piece → (T',)
+    scores (e.g. ``lambda p: load_onnx(path).run(p)["score"]``).
+
+    Each piece holds consecutive windows (it overlaps the next by W − 1 steps); its scores times
+    the number of its windows covering each step are per-step sums, added up and divided by the
+    whole series' counts: the scores of one call on the whole series, up to float32 rounding. The
+    window and recon scores fold linearly, the mahalanobis score does not: it is scored whole."""
+    x = np.asarray(x)
+    t_len = len(x)
+    n = t_len - window + 1
+    if kind == "mahalanobis" or n <= piece_windows:
+        return np.asarray(run(x), dtype=np.float64)
+    if piece_windows < 2:
+        raise AekitError(f"piece_windows: an exported scorer takes two windows at least, got {piece_windows}")
+    starts = list(range(0, n, piece_windows)) + [n]
+    if starts[-1] - starts[-2] < 2:  # a last piece of one window: give it one more
+        starts[-2] -= 1
+    sums = np.zeros(t_len)
+    for a, b in zip(starts[:-1], starts[1:]):
+        length, k = b - a + window - 1, b - a
+        t = np.arange(length)
+        count = np.minimum(np.minimum(t + 1, length - t), min(window, k))
+        sums[a:a + length] += np.asarray(run(x[a:a + length]), dtype=np.float64) * count
+    t = np.arange(t_len)
+    return sums / np.minimum(np.minimum(t + 1, t_len - t), min(window, n))

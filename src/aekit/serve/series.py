@@ -68,6 +68,7 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
     from fastapi import Request
     from pydantic import BaseModel
 
+    from ..deploy.series import score_in_pieces
     from ..series_detector import SeriesDetector
     from ..tasks.thresholds import events, events_table
 
@@ -98,8 +99,8 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
         elif len(x) <= det.window_:  # the export takes two windows at least
             raise RequestError(422, f"series: {len(x)} steps; the exported scorer takes more than the window of "
                                     f"{det.window_} steps")
-        else:
-            s = exported.run(x)["score"].astype(np.float64)
+        else:  # in pieces of windows: the graph holds every window of what it is given
+            s = score_in_pieces(lambda p: exported.run(p)["score"], x, det.window_, det.score_kind_)
         if not np.isfinite(s).all():
             raise RequestError(422, "the model gave non-finite scores for this series; check the values' scale "
                                     "against the training file's")
