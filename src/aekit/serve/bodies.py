@@ -71,15 +71,17 @@ def parse(content_type: str | None, body: bytes, spec: InputSpec) -> np.ndarray:
     if not body:
         raise RequestError(400, "empty body; send a batch of rows")
     if kind == JSON:
-        x = _from_json(body)
+        x = from_json(body)
     elif kind == NPY:
-        x = _from_npy(body)
+        x = from_npy(body)
     else:
         x = _from_png(body, spec)
     return check_rows(x, spec, where="instances" if kind == JSON else "array")
 
 
-def _from_json(body: bytes) -> np.ndarray:
+def from_json(body: bytes) -> np.ndarray:
+    """The numbers of a JSON body ``{"instances": [...]}`` as an array, checked: UTF-8, valid JSON, a
+    non-empty list of rows, numbers only (no strings, null or booleans), not ragged."""
     try:
         doc = json.loads(body.decode("utf-8"))  # RFC 8259: JSON between systems is UTF-8
     except UnicodeDecodeError:
@@ -135,7 +137,7 @@ def _show(v) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def _from_npy(body: bytes) -> np.ndarray:
+def from_npy(body: bytes) -> np.ndarray:
     """An ``.npy`` body, its header checked before a byte of data is allocated: the dtype must be
     a plain number type (object arrays would need unpickling) and the header's shape must account
     for exactly the bytes sent, so a forged header cannot make the service allocate more."""

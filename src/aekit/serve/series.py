@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bodies import JSON, NPY, RequestError, _from_json, _from_npy, media_type
+from .bodies import JSON, NPY, RequestError, from_json, from_npy, media_type
 from .http import errors_doc, json_response, new_app, plain, read_body, reply
 
 log = logging.getLogger("aekit.serve")
@@ -38,7 +38,7 @@ def parse_series(content_type: str | None, body: bytes, channels: int) -> np.nda
     if not body:
         raise RequestError(400, "empty body; send a series, one row per step")
     where = "instances" if kind == JSON else "array"
-    x = _from_json(body) if kind == JSON else _from_npy(body)
+    x = from_json(body) if kind == JSON else from_npy(body)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or len(x) == 0:
