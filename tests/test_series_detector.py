@@ -237,7 +237,7 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
 def test_commands_that_take_no_series_run_say_so(tmp_path, capsys):
     """Every run command without a series path ends in one line that names the run and the
     commands series runs have, and writes nothing (they used to fail reloading 'train' as a
-    named data set)."""
+    named data set); evaluate re-scores the recorded test part."""
     x = np.sin(np.arange(300) / 3.0)
     np.save(tmp_path / "s.npy", x)
     run = tmp_path / "run"
@@ -245,7 +245,7 @@ def test_commands_that_take_no_series_run_say_so(tmp_path, capsys):
                  "--out", str(run), "--quiet", "--no-report"]) == 0
     before = sorted(p.name for p in run.iterdir())
     out = tmp_path / "out.png"
-    for argv in (["evaluate", str(run)], ["sample", str(run), "--out", str(out)],
+    for argv in (["sample", str(run), "--out", str(out)],
                  ["reconstruct", str(run), str(tmp_path / "s.npy"), "--out", str(out)],
                  ["denoise", str(run), str(tmp_path / "s.npy"), "--out", str(out)],
                  ["interpolate", str(run), str(tmp_path / "s.npy"), str(tmp_path / "s.npy"), "--out", str(out)],
@@ -254,8 +254,19 @@ def test_commands_that_take_no_series_run_say_so(tmp_path, capsys):
         err = capsys.readouterr().err
         command = "train --resume" if argv[0] == "train" else argv[0]
         assert err.startswith(f"aekit: error: {command}: {run} is a series run, which {command} does not take; "
-                              "series runs have detect, embed, report, serve and export") and err.count("\n") == 1, err
+                              "series runs have detect, evaluate, embed, report, serve and export") and err.count("\n") == 1, err
     assert not out.exists() and sorted(p.name for p in run.iterdir()) == before
+    # evaluate: the recorded file's test part, split as in training (the last 20%: 60 steps), or --data
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert main(["evaluate", str(run), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["split"] == "test" and again["steps"] == 60 and again == recorded
+    assert main(["evaluate", str(run), "--data", str(tmp_path / "s.npy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 300
+    det = aekit.SeriesDetector(window=12, arch="mlp", epochs=1).fit(x)
+    det.save(tmp_path / "saved")  # saved from Python: no file recorded
+    assert main(["evaluate", str(tmp_path / "saved")]) != 0
+    assert "the run does not record its series file and split" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("arch", ["tcn", "lstm", "gru", "transformer"])

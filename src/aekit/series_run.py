@@ -128,7 +128,9 @@ def train_series_run(model: str = "ae", data: Any = None, out: str | os.PathLike
     det.save(run.path)
     # detect and embed read new files as the training file was read
     source = os.path.abspath(data) if isinstance(data, str) else None
-    run.write_config(data={**run.section("data"), "series": {**det.settings(), "read": read_opts, "source": source}})
+    run.write_config(data={**run.section("data"), "series": {**det.settings(), "read": read_opts, "source": source,
+                                                             "split": {"train_steps": train_steps,
+                                                                       "test_size": test_size}}})
     metrics = test_metrics(det, test)
     run.write_metrics(metrics)
     result = {"path": run.path, "detector": det, "metrics": metrics, "report": None}
@@ -137,6 +139,31 @@ def train_series_run(model: str = "ae", data: Any = None, out: str | os.PathLike
 
         result["report"] = build_series_report(run.path, det, test or train).path
     return result
+
+
+def evaluate_series_run(run: str | os.PathLike, data: Any = None, *, plugins=()) -> dict[str, Any]:
+    """The metrics of a series run, written to its metrics.json: on the test part of the
+    recorded training file(s), split as training split them, or, with ``data``, on every step of
+    the series in ``data`` (read as the training file was)."""
+    from .series_detector import SeriesDetector
+
+    rd = RunDir(run, arg="RUN").require_run()
+    det = SeriesDetector.load(rd.path, plugins=plugins)
+    st = rd.section("data").get("series", {})
+    if data is not None:
+        series, _ = read(data, recorded_read(rd.path), scoring=True)
+        metrics = {**test_metrics(det, series), "split": "data"}
+    else:
+        if st.get("source") is None or "split" not in st:
+            raise AekitError(f"{rd.path}: the run does not record its series file and split (trained from arrays, or "
+                             "before they were recorded); pass --data SERIES")
+        series, _ = read(st["source"], recorded_read(rd.path), scoring=True)
+        _, test = split_series(series, st["split"].get("train_steps"), st["split"].get("test_size", 0.2))
+        if not test:
+            raise AekitError(f"{rd.path}: the run was trained on every step (no test part); pass --data SERIES")
+        metrics = test_metrics(det, test)
+    rd.write_metrics(metrics)
+    return metrics
 
 
 def recorded_read(run) -> dict:

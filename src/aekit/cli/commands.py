@@ -49,8 +49,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if text.is_text(args.run):
         return text.evaluate(args)
-    refuse_series(args.run, "evaluate", f"; its test metrics are in {args.run}/metrics.json, and aekit detect RUN "
-                  "--data FILE scores a labelled series with every metric")
+    if _series_run(args.run):
+        from ..series_run import evaluate_series_run
+
+        metrics = evaluate_series_run(args.run, args.data)
+        if args.json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            print(f"{args.run} ({metrics['split']}): {format_metrics({k: v for k, v in metrics.items() if k != 'split'})}")
+        return 0
 
     from ..data.runs import run_data
     from ..metrics import evaluate
@@ -117,7 +124,7 @@ def refuse_series(run: str, command: str, hint: str = "") -> None:
 
     if _series_run(run):
         raise AekitError(f"{command}: {run} is a series run, which {command} does not take; series runs have detect, "
-                         f"embed, report, serve and export{hint}")
+                         f"evaluate, embed, report, serve and export{hint}")
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
