@@ -188,6 +188,11 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     numeric = tmp_path / "table.csv"
     numeric.write_text("time,a,b\n" + "".join(f"{i},{b:.5f},{-b:.5f}\n" for i, b in zip(t, x)))
     assert aekit.data.series.date_column(numeric) is None
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"ts": pa.array(stamps.astype("datetime64[s]")), "v": x}), tmp_path / "p.parquet")
+    pq.write_table(pa.table({"Time": t.astype(float), "v": x}), tmp_path / "q.parquet")
+    assert aekit.data.series.date_column(tmp_path / "p.parquet") == "ts"
+    assert aekit.data.series.date_column(tmp_path / "q.parquet") is None
     assert main(["train", "--data", str(numeric), "--epochs", "1", "--out", str(tmp_path / "t"), "--quiet",
                  "--no-report"]) == 0
     assert "series" not in json.loads((tmp_path / "t" / "config.json").read_text())["data"]

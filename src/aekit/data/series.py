@@ -148,12 +148,14 @@ def date_column(path) -> str | None:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            table = tables.read_parquet(path)
+            table = _parquet_head(path, 20)
         elif suffix in (".csv", ".tsv", ".txt"):
             table = tables.read_text(path, head=21)
         else:
             return None
-    except AekitError:  # unreadable: the reader that takes the file says why
+    except Exception:  # noqa: BLE001 — unreadable here: the reader that takes the file says why
+        return None
+    if table is None:
         return None
     low = [n.strip().lower() for n in table.names]
     named = next((j for j, n in enumerate(low) if n in TIME_NAMES), None)
@@ -161,6 +163,17 @@ def date_column(path) -> str | None:
         if tables.looks_like_dates(table.cols[j]):
             return table.names[j]
     return None
+
+
+def _parquet_head(path: Path, rows: int):
+    """The first ``rows`` rows of a Parquet file as a table (None: empty), without reading the rest."""
+    import pyarrow.parquet as pq
+
+    batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+    if batch is None or batch.num_columns == 0:
+        return None
+    cols = [np.asarray(c.to_numpy(zero_copy_only=False)) for c in batch.columns]
+    return tables.Table(str(path), [str(n) for n in batch.schema.names], cols, lambda i: f"row {i}")
 
 
 def _read_one(source, *, name, default, **opts) -> Series:
