@@ -111,8 +111,8 @@ def build_series_report(run_dir: str | Path, det=None, series: list | None = Non
                         out: str | Path | None = None, plugins=()) -> Report:
     """Write ``run_dir/report.html`` (or ``out``) for a series run; ``det`` and ``series``
     (a list of :class:`aekit.data.series.Series`) skip reloading them when the caller has them."""
+    from ..data.series import read_series
     from ..series_detector import SeriesDetector
-    from ..series_run import read
 
     t0 = time.perf_counter()
     run = RunDir.of(run_dir).require_run()
@@ -123,7 +123,8 @@ def build_series_report(run_dir: str | Path, det=None, series: list | None = Non
             from ..errors import AekitError
 
             raise AekitError(f"{run.path}: the run does not record its series file; pass --data SERIES")
-        series = read(recorded["source"], recorded.get("read") or {}, scoring=True)[0]  # a file or a folder
+        got = read_series(recorded["source"], allow_constant=True, **(recorded.get("read") or {}))  # file or folder
+        series = got if isinstance(got, list) else [got]
     metrics = run.read_metrics() if run.metrics_path.exists() else {}
     scores = [det.anomaly_score(s) for s in series[:MAX_SERIES]]
     sections, notes = collect([
