@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import AekitError
 from .bodies import JSON, NPY, PNG, InputSpec, RequestError, parse
 from .engine import Engine, load_model
-from .http import errors_doc, json_response, new_app, plain, read_body, reply
+from .http import errors_doc, json_response, new_app, plain, read_body, reply, score_models
 
 log = logging.getLogger("aekit.serve")
 
@@ -161,13 +161,7 @@ def create_app(run_dir: str | os.PathLike, *, onnx: bool = False, api_key: str |
         _finite(out, (name,))
         return out
 
-    class Scores(BaseModel):
-        scores: list[float]
-
-    class Detections(BaseModel):
-        scores: list[float]
-        is_anomaly: list[bool]
-        threshold: float
+    Scores, Detections = score_models()
 
     class Reconstructions(BaseModel):
         reconstructions: list

@@ -214,3 +214,18 @@ def errors_doc(too_large: str, unprocessable: str) -> dict:
     return {s: {"description": d, "content": {JSON: {"example": {"error": "..."}}}} for s, d in
             [(400, "malformed body"), (401, "missing or wrong API key"), (413, too_large),
              (415, "content type not accepted"), (422, unprocessable)]}
+
+
+def score_models():
+    """The response schemas of ``/score`` and ``/detect`` (pydantic models, for the OpenAPI page)."""
+    from pydantic import BaseModel
+
+    class Scores(BaseModel):
+        scores: list[float]
+
+    class Detections(BaseModel):
+        scores: list[float]
+        is_anomaly: list[bool]
+        threshold: float
+
+    return Scores, Detections

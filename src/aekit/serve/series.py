@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .bodies import JSON, NPY, RequestError, from_json, from_npy, media_type
-from .http import errors_doc, json_response, new_app, plain, read_body, reply
+from .http import errors_doc, json_response, new_app, plain, read_body, reply, score_models
 
 log = logging.getLogger("aekit.serve")
 CONTENT_TYPES = (JSON, NPY)
@@ -66,7 +66,6 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
     from contextlib import asynccontextmanager
 
     from fastapi import Request
-    from pydantic import BaseModel
 
     from ..deploy.series import score_in_pieces
     from ..series_detector import SeriesDetector
@@ -111,13 +110,9 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
                          det.n_channels_)
         return await asyncio.get_running_loop().run_in_executor(scorer, score_of, x)
 
-    class Scores(BaseModel):
-        scores: list[float]
+    Scores, Detections = score_models()
 
-    class Detections(BaseModel):
-        scores: list[float]
-        is_anomaly: list[bool]
-        threshold: float
+    class SeriesDetections(Detections):
         events: list[dict]
 
     body_doc = {"requestBody": {"required": True, "content": {
@@ -137,7 +132,7 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
     async def score(request: Request):
         return reply(request, await scores(request), "scores")
 
-    @app.post("/detect", response_model=Detections, openapi_extra=body_doc, responses=errors,
+    @app.post("/detect", response_model=SeriesDetections, openapi_extra=body_doc, responses=errors,
               summary="scores, is_anomaly per step (score above the run's threshold) and the merged events")
     async def detect(request: Request):
         s = await scores(request)
