@@ -150,14 +150,15 @@ def evaluate_series_run(run: str | os.PathLike, data: Any = None, *, plugins=())
     rd = RunDir(run, arg="RUN").require_run()
     det = SeriesDetector.load(rd.path, plugins=plugins)
     st = rd.section("data").get("series", {})
+    read_opts = dict(st.get("read") or {})  # read as the training file was
     if data is not None:
-        series, _ = read(data, recorded_read(rd.path), scoring=True)
+        series, _ = read(data, read_opts, scoring=True)
         metrics = {**test_metrics(det, series), "split": "data"}
     else:
         if st.get("source") is None or "split" not in st:
             raise AekitError(f"{rd.path}: the run does not record its series file and split (trained from arrays, or "
                              "before they were recorded); pass --data SERIES")
-        series, _ = read(st["source"], recorded_read(rd.path), scoring=True)
+        series, _ = read(st["source"], read_opts, scoring=True)
         _, test = split_series(series, st["split"].get("train_steps"), st["split"].get("test_size", 0.2))
         if not test:
             raise AekitError(f"{rd.path}: the run was trained on every step (no test part); pass --data SERIES")

@@ -60,7 +60,7 @@ def _dated_file(run: dict) -> bool:
     flag of image or table runs is given."""
     from pathlib import Path
 
-    from ..data.series import date_column
+    from ..data.series import TABULAR, date_column
 
     data = run.get("data")
     if not isinstance(data, str) or any(run.get(k) for k in TABLE_ONLY) or not Path(data).exists():
@@ -68,7 +68,7 @@ def _dated_file(run: dict) -> bool:
     files = [Path(data)]
     if files[0].is_dir():  # a folder of series files, one per machine (not images, not a mix)
         files = sorted(p for p in files[0].iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files or any(p.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet") for p in files):
+        if not files or any(p.suffix.lower() not in TABULAR for p in files):
             return False
     col = date_column(files[0])
     if col is None:

@@ -34,7 +34,8 @@ from .tsfile import read_ts
 
 log = logging.getLogger("aekit.data")
 
-SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".npy")
+TABULAR = (".csv", ".tsv", ".txt", ".parquet")  # files with named columns (a time column may be among them)
+SUFFIXES = (*TABULAR, ".npy")
 TIME_NAMES = ("time", "timestamp", "datetime", "date")
 LABEL_NAMES = ("is_anomaly", "label", "labels", "anomaly", "outlier", "class")
 ALSO_DROPPED = ("changepoint",)  # label information beside a label column: never a channel
@@ -149,7 +150,7 @@ def date_column(path) -> str | None:
     try:
         if suffix == ".parquet":
             table = _parquet_head(path, 20)
-        elif suffix in (".csv", ".tsv", ".txt"):
+        elif suffix in TABULAR:
             table = tables.read_text(path, head=21)
         else:
             return None

@@ -172,9 +172,12 @@ def score_in_pieces(run, x, window: int, kind: str, piece_windows: int = PIECE_W
         starts[-2] -= 1
     sums = np.zeros(t_len)
     for a, b in zip(starts[:-1], starts[1:]):
-        length, k = b - a + window - 1, b - a
-        t = np.arange(length)
-        count = np.minimum(np.minimum(t + 1, length - t), min(window, k))
-        sums[a:a + length] += np.asarray(run(x[a:a + length]), dtype=np.float64) * count
-    t = np.arange(t_len)
-    return sums / np.minimum(np.minimum(t + 1, t_len - t), min(window, n))
+        length = b - a + window - 1
+        sums[a:a + length] += np.asarray(run(x[a:a + length]), dtype=np.float64) * _covering(length, window)
+    return sums / _covering(t_len, window)
+
+
+def _covering(length: int, window: int) -> np.ndarray:
+    """(length,) how many of the length − window + 1 windows of a series cover each step."""
+    t = np.arange(length)
+    return np.minimum(np.minimum(t + 1, length - t), min(window, length - window + 1))
