@@ -189,6 +189,23 @@ def _from_png(body: bytes, spec: InputSpec) -> np.ndarray:
     return a[None].astype(np.float32) * np.float32(spec.png_scale)
 
 
+def check_values(x: np.ndarray, where: str, at: str, fix: str) -> None:
+    """Every value finite and within float32's range, else a 422 naming the first bad one by
+    its index on the first axis (``at``: "in row", "at step") and ``fix`` for a missing value."""
+    if x.dtype.kind != "f":
+        return  # integers are finite, and within float32's range
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise RequestError(422, f"{where}: {'NaN' if np.isnan(x[tuple(bad)]) else 'inf'} {at} {int(bad[0])}; "
+                                f"every value must be finite ({fix})")
+    if x.dtype.itemsize > 4:
+        big = np.abs(x) > np.finfo(np.float32).max
+        if big.any():
+            raise RequestError(422, f"{where}: a value {at} {int(np.argwhere(big)[0][0])} is beyond float32's range "
+                                    "(±3.4e38); check the data's units")
+
+
 def check_rows(x: np.ndarray, spec: InputSpec, where: str = "instances") -> np.ndarray:
     """``x`` as float32 ``(B, *input_shape)``: one row per sample, flat rows reshaped."""
     if x.ndim == 0 or len(x) == 0:
@@ -204,17 +221,5 @@ def check_rows(x: np.ndarray, spec: InputSpec, where: str = "instances") -> np.n
         if math.prod(x.shape[1:]) != spec.features:
             raise RequestError(422, f"{where}: rows of shape {tuple(x.shape[1:])}, the model takes {spec.describe()}")
         x = x.reshape(n, *spec.input_shape)
-    if x.dtype.kind == "f":
-        finite = np.isfinite(x)
-        if not finite.all():
-            bad = np.argwhere(~finite)[0]
-            v = x[tuple(bad)]
-            raise RequestError(422, f"{where}: {'NaN' if np.isnan(v) else 'inf'} in row {int(bad[0])}; "
-                                    "every value must be finite (impute missing values first)")
-    if x.dtype.itemsize > 4 or x.dtype.kind == "u" and x.dtype.itemsize == 4:
-        big = np.abs(x) > np.finfo(np.float32).max
-        if big.any():
-            row = int(np.argwhere(big)[0][0])
-            raise RequestError(422, f"{where}: a value in row {row} is beyond float32's range (±3.4e38); "
-                                    "check the data's units")
+    check_values(x, where, "in row", "impute missing values first")
     return np.ascontiguousarray(x, dtype=np.float32)

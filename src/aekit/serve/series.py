@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bodies import JSON, NPY, RequestError, from_json, from_npy, media_type
+from .bodies import JSON, NPY, RequestError, check_values, from_json, from_npy, media_type
 from .http import errors_doc, json_response, new_app, plain, read_body, reply, score_models
 
 log = logging.getLogger("aekit.serve")
@@ -47,14 +47,7 @@ def parse_series(content_type: str | None, body: bytes, channels: int) -> np.nda
     if x.shape[1] != channels:
         raise RequestError(422, f"{where}: steps of {x.shape[1]} values, the run was trained on {channels} "
                                 "channels; send one value per channel at every step")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        step = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise RequestError(422, f"{where}: a NaN or inf at step {step}; every value must be finite (fill the gaps "
-                                "first)")
-    if x.dtype.itemsize > 4 and (np.abs(x) > np.finfo(np.float32).max).any():
-        step = int(np.argwhere(np.abs(x) > np.finfo(np.float32).max)[0][0])
-        raise RequestError(422, f"{where}: a value at step {step} is beyond float32's range (±3.4e38); check the "
-                                "data's units")
+    check_values(x, where, "at step", "fill the gaps first")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
