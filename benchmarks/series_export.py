@@ -7,11 +7,14 @@ memory of one call, and the largest difference between the two scores.
 A ``SeriesDetector(window=W, epochs=1)`` (the default network, tcn) is fitted on the first
 20,000 steps of the synthetic series of ``series_speed.py`` (``--channels`` channels, three sines
 and noise per channel), saved, and exported with ``aekit.deploy.export`` (checked against the
-detector before it is kept). Then series of each ``--lengths`` are scored ``--reps`` times each
-way, alternating: ``SeriesDetector.anomaly_score`` (torch: windows a batch at a time, folded
-onto the steps as they come), ``aekit.deploy.load_onnx(path).run`` (onnxruntime, CPU,
-``--threads`` intra-op threads: the whole series in one call), and the same export through
-``aekit.deploy.series.score_in_pieces`` (4,096 windows a call, recombined). Reported: the median seconds,
+detector before it is kept): the export's graph loops over pieces of 1,024 windows
+(``GRAPH_PIECE``). A second export, the graph without the loop (``SeriesScorer(det,
+piece_windows=None)``: every window at once), is made for comparison. Then series of each
+``--lengths`` are scored ``--reps`` times each way, alternating: ``SeriesDetector.anomaly_score``
+(torch: windows a batch at a time, folded onto the steps as they come),
+``aekit.deploy.load_onnx(path).run`` (onnxruntime, CPU, ``--threads`` intra-op threads: the
+whole series in one call) on the looped export and on the one without the loop, and the looped
+export through ``aekit.deploy.series.score_in_pieces`` (4,096 windows a call, recombined). Reported: the median seconds,
 steps/s, the peak resident memory of a call above the memory before it (``VmHWM`` after a reset
 through ``/proc/self/clear_refs``), and max |Δ score| / max |score|.
 
@@ -32,7 +35,7 @@ from series_speed import make_series, proc_status
 
 import aekit
 from aekit.deploy import export, load_onnx
-from aekit.deploy.series import score_in_pieces
+from aekit.deploy.series import SeriesScorer, score_in_pieces
 
 
 def peak_call(fn):
@@ -71,11 +74,13 @@ def main(argv=None) -> int:
         path = export(Path(tmp) / "run", Path(tmp) / "model.onnx")
         export_s = time.perf_counter() - t0
         onnx = load_onnx(path, threads=args.threads)
+        whole = load_onnx(export(SeriesScorer(det, piece_windows=None), Path(tmp) / "whole.onnx"), threads=args.threads)
         for n in lengths:
             x = series[20_000:20_000 + n]
-            onnx.run(x[:args.window * 4]), det.anomaly_score(x[:args.window * 4])  # warm-up
+            onnx.run(x[:args.window * 4]), whole.run(x[:args.window * 4]), det.anomaly_score(x[:args.window * 4])  # warm-up
             calls = {"torch": lambda x=x: det.anomaly_score(x),
                      "onnxruntime": lambda x=x: onnx.run(x)["score"],
+                     "onnxruntime_no_loop": lambda x=x: whole.run(x)["score"],
                      "onnxruntime_pieces": lambda x=x: score_in_pieces(lambda p: onnx.run(p)["score"], x, args.window,
                                                                        det.score_kind_)}
             runs = {k: [] for k in calls}
@@ -90,7 +95,9 @@ def main(argv=None) -> int:
             big = np.abs(got["torch"]).max()
             diff = float(np.abs(got["onnxruntime"] - got["torch"]).max() / big)
             diff_p = float(np.abs(got["onnxruntime_pieces"] - got["torch"]).max() / big)
-            row = {"steps": n, "windows": n - args.window + 1, "max_rel_diff": diff, "max_rel_diff_pieces": diff_p}
+            diff_w = float(np.abs(got["onnxruntime_no_loop"] - got["torch"]).max() / big)
+            row = {"steps": n, "windows": n - args.window + 1, "max_rel_diff": diff, "max_rel_diff_pieces": diff_p,
+                   "max_rel_diff_no_loop": diff_w}
             for who in runs:
                 med = float(np.median(runs[who]))
                 row[who] = {"seconds": med, "steps_per_s": n / med, "peak_mib": peaks[who], "all_seconds": runs[who]}
@@ -103,11 +110,14 @@ def main(argv=None) -> int:
     lines = [f"Series run (AE, tcn, W = {args.window}, C = {args.channels}) scored by aekit (torch) and by its ONNX "
              f"export (onnxruntime, {args.threads} thread); median of {reps}; export + check {export_s:.1f} s "
              f"({machine()})", "",
-             "| steps | torch steps/s | torch peak MiB | onnxruntime, whole series: steps/s | peak MiB | "
-             "max \\|Δ\\| / max \\|score\\| | onnxruntime in pieces: steps/s | peak MiB | max \\|Δ\\| / max \\|score\\| |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| steps | torch steps/s | torch peak MiB | export (loop), whole series: steps/s | peak MiB | "
+             "max \\|Δ\\| / max \\|score\\| | export without the loop: steps/s | peak MiB | max \\|Δ\\| / max \\|score\\| | "
+             "export (loop) via score_in_pieces: steps/s | peak MiB | max \\|Δ\\| / max \\|score\\| |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['steps']:,} | {r['torch']['steps_per_s']:,.0f} | {r['torch']['peak_mib']:.0f} | "
               f"{r['onnxruntime']['steps_per_s']:,.0f} | {r['onnxruntime']['peak_mib']:.0f} | {r['max_rel_diff']:.1e} | "
+              f"{r['onnxruntime_no_loop']['steps_per_s']:,.0f} | {r['onnxruntime_no_loop']['peak_mib']:.0f} | "
+              f"{r['max_rel_diff_no_loop']:.1e} | "
               f"{r['onnxruntime_pieces']['steps_per_s']:,.0f} | {r['onnxruntime_pieces']['peak_mib']:.0f} | "
               f"{r['max_rel_diff_pieces']:.1e} |" for r in rows]
     lines += ["", f"`{command('series_export.py', argv)}`"]

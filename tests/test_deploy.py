@@ -385,6 +385,47 @@ def test_a_series_run_exports_a_per_step_scorer_equal_to_the_detector(tmp_path, 
         np.testing.assert_allclose(pt2.run(series)["score"], det.anomaly_score(series), rtol=1e-5)
 
 
+def _two_sines(n=500):
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    return np.stack([np.sin(t / 5), np.cos(t / 9)], 1) * 30 + 100 + rng.normal(0, 1, (n, 2))
+
+
+@pytest.mark.parametrize("score", ["window", "mahalanobis"])
+def test_the_series_export_loops_over_pieces_of_windows_with_the_same_scores(tmp_path, score):
+    """The exported graph runs the network over P windows at a time in a loop (an ONNX Scan),
+    so its memory does not grow with the series: one piece padded, exactly one piece, two
+    pieces of which the last is padded, many pieces — the detector's scores every time (the
+    padding windows are masked out; without the mask the last W − 1 steps would differ)."""
+    import onnx
+
+    from aekit.deploy.series import SeriesScorer
+
+    x = _two_sines()
+    det = aekit.SeriesDetector(window=12, arch="mlp", score=score, epochs=1, random_state=0).fit(x[:300])
+    path = export(SeriesScorer(det, piece_windows=5), tmp_path / "p.onnx")
+    assert any(n.op_type == "Scan" for n in onnx.load(str(path)).graph.node)
+    scorer = load_onnx(path)
+    assert scorer.metadata["piece_windows"] == 5
+    series = x[300:].copy()
+    series[150:153, 0] -= 50
+    for n in (13, 16, 17, 200):  # windows: 2, 5, 6, 189
+        want = det.anomaly_score(series[:n])
+        np.testing.assert_allclose(scorer.run(series[:n])["score"], want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+
+
+def test_a_network_the_loop_cannot_hold_is_exported_whole(tmp_path, caplog):
+    """The transformer's attention does not convert inside the graph's loop: the export says so
+    in its log and writes the graph without the loop, checked like any other."""
+    x = _two_sines(400)
+    det = aekit.SeriesDetector(window=8, arch="transformer", epochs=1, random_state=0).fit(x[:300])
+    with caplog.at_level("INFO", logger="aekit"):
+        scorer = load_onnx(export(det, tmp_path / "t.onnx"))
+    assert scorer.metadata["piece_windows"] is None
+    assert "exporting the whole-series graph" in caplog.text
+    np.testing.assert_allclose(scorer.run(x[300:])["score"], det.anomaly_score(x[300:]), rtol=1e-5)
+
+
 def test_series_export_refusals_write_nothing(tmp_path, capsys):
     x = np.sin(np.arange(300) / 3.0)
     aekit.SeriesDetector(window=10, arch="mlp", epochs=1).fit(x).save(tmp_path / "run")

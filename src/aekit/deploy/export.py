@@ -74,14 +74,27 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
         raise AekitError(f"--opset: the exporter writes opsets {MIN_OPSET} to {MAX_OPSET} (lower ones come out as "
                          f"graphs onnxruntime rejects), got {opset}; leave it out for the exporter's default")
     with io.atomic_path(path) as tmp:
-        if fmt == "onnx":
-            _write_onnx(scorer, tmp, opset)
-            _verify(scorer, _onnx_runner(tmp), "onnxruntime")
-        else:
-            _write_pt2(scorer, tmp)
-            _verify(scorer, _pt2_runner(tmp), "torch.export.load")
+        try:
+            _write_verified(scorer, tmp, fmt, opset)
+        except AekitError as e:
+            if not getattr(scorer, "piece_windows", None):
+                raise
+            # a network the graph's loop cannot hold: the whole series in one pass instead
+            log.info("export: scoring in pieces inside the graph failed (%s); exporting the whole-series graph "
+                     "(its memory grows with the series: score long ones with score_in_pieces)", e)
+            scorer.piece_windows = None
+            _write_verified(scorer, tmp, fmt, opset)
     log.debug("exported %s to %s (%s; outputs %s)", scorer.metadata["model_class"], path, fmt, ", ".join(scorer.outputs))
     return path
+
+
+def _write_verified(scorer, tmp: Path, fmt: str, opset: int | None) -> None:
+    if fmt == "onnx":
+        _write_onnx(scorer, tmp, opset)
+        _verify(scorer, _onnx_runner(tmp), "onnxruntime")
+    else:
+        _write_pt2(scorer, tmp)
+        _verify(scorer, _pt2_runner(tmp), "torch.export.load")
 
 
 def _series_scorer(obj, outputs, plugins):
@@ -89,7 +102,7 @@ def _series_scorer(obj, outputs, plugins):
     anything else)."""
     from ..series_detector import SeriesDetector
     from ..series_run import is_series_run
-    from .series import SeriesScorer
+    from .series import GRAPH_PIECE, SeriesScorer
 
     if isinstance(obj, SeriesScorer):
         return obj
@@ -104,7 +117,7 @@ def _series_scorer(obj, outputs, plugins):
         return None
     if outputs is not None and tuple(check_outputs(outputs)) != ("score",):
         raise AekitError("--outputs: a series export has one output, score (one per step); leave --outputs out")
-    scorer = SeriesScorer(obj, info)
+    scorer = SeriesScorer(obj, info, piece_windows=GRAPH_PIECE)
     # the module against the detector itself, before anything is traced
     x = scorer.example_batch(8).numpy()
     want, got = obj.anomaly_score(x), scorer.run(x)["score"]

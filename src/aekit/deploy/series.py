@@ -13,6 +13,14 @@ onto the steps inside, so an export scores a series with no aekit code around it
 The folding is a scatter-add in float64, as aekit folds, so the graph takes any T > W.
 It is what :func:`aekit.deploy.export` writes for a series run, checked against
 :meth:`aekit.SeriesDetector.anomaly_score` before it is kept.
+
+Memory. Scored whole, the graph holds every window's activations at once: O(T·W) and more
+(about 2 GiB for 10^5 steps of a tcn at W = 64). With ``piece_windows = P`` (the export's
+first choice, :data:`GRAPH_PIECE`) the graph runs the network over P consecutive windows at a
+time in a loop (``scan``, an ONNX ``Scan``), folds each piece onto its P + W − 1 steps and adds
+the pieces up: the same sums, memory O(T·C) plus one piece's activations, whatever T is. The
+last piece is padded with windows that are computed and then masked out. A network the loop
+cannot be exported or verified with is exported whole (the exporter says so in its log).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from .._version import __version__
 from ..errors import AekitError
 from ..tasks.series import window_score
 from .scorer import INPUT_NAME, Preprocess
+
+GRAPH_PIECE = 1024  # windows per step of the exported graph's loop: ~20 MiB of tcn activations at W = 64, C = 8
 
 DEFINITIONS = {
     "recon": "the model's per-element score map (squared reconstruction error, or the family's own) averaged "
@@ -43,8 +53,11 @@ class SeriesScorer(nn.Module):
 
     outputs = ("score",)
 
-    def __init__(self, det, info: dict[str, Any] | None = None):
+    def __init__(self, det, info: dict[str, Any] | None = None, piece_windows: int | None = None):
         super().__init__()
+        if piece_windows is not None and piece_windows < 2:
+            raise AekitError(f"piece_windows: a piece holds two windows at least, got {piece_windows}")
+        self.piece_windows = piece_windows
         if int(det.score_stride) != 1:
             raise AekitError(f"score_stride: the run scores every {det.score_stride}-th window; an export scores "
                              "every window (score_stride=1); score the series with aekit detect, or retrain with "
@@ -64,27 +77,60 @@ class SeriesScorer(nn.Module):
 
     def forward(self, x_raw: torch.Tensor) -> tuple[torch.Tensor]:
         x = self.preprocess(x_raw.reshape(x_raw.shape[0], len(self.channels)))  # (T, C)
-        w, c = self.window, len(self.channels)
-        wins = x.unfold(0, w, 1).transpose(1, 2)  # (N, W, C), N = T − W + 1
-        n = wins.shape[0]
-        if self.kind == "window":
-            m = window_score(self.model, wins).reshape(n, 1).expand(n, w)  # (N, W)
-        else:
-            m = self.model.score_map(wins).reshape(n, w, c)
-            m = m.mean(-1) if self.kind == "recon" else m
-        m = m.to(torch.float64)
-        t_len = x.shape[0]
-        # step s + k gets m[s, k] (a scatter-add: the exporters keep it in float64, as aekit folds)
-        at = (torch.arange(n, device=x.device)[:, None] + torch.arange(w, device=x.device)[None, :]).reshape(-1)
+        t_len, w = x.shape[0], self.window
+        n = t_len - w + 1  # windows
+        sums = self._sums_in_pieces(x, n) if self.piece_windows else self._fold(self._window_map(self._windows(x)))
         t = torch.arange(t_len, device=x.device)
         count = torch.minimum(t + 1, t_len - t).clamp(max=w).clamp(max=n).to(torch.float64)  # windows covering t
         if self.kind == "mahalanobis":
-            e = torch.zeros(t_len, c, dtype=torch.float64, device=x.device).index_add(0, at, m.reshape(n * w, c))
-            d = e / count[:, None] - self.mu
+            d = sums / count[:, None] - self.mu
             score = ((d @ self.precision) * d).sum(-1)
         else:
-            score = torch.zeros(t_len, dtype=torch.float64, device=x.device).index_add(0, at, m.reshape(-1)) / count
+            score = sums / count
         return (score.to(torch.float32),)
+
+    def _windows(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(0, self.window, 1).transpose(1, 2)  # (N, W, C), N = T − W + 1
+
+    def _window_map(self, wins: torch.Tensor) -> torch.Tensor:
+        """float64 m[s, k] (recon, window) or m[s, k, c] (mahalanobis) of windows (N, W, C)."""
+        n, w = wins.shape[0], self.window
+        if self.kind == "window":
+            return window_score(self.model, wins).to(torch.float64).reshape(n, 1).expand(n, w)
+        m = self.model.score_map(wins).reshape(n, w, len(self.channels))
+        return (m.mean(-1) if self.kind == "recon" else m).to(torch.float64)
+
+    def _fold(self, m: torch.Tensor) -> torch.Tensor:
+        """(N + W − 1, …) per-step sums: step s + k gets m[s, k] (a scatter-add, float64)."""
+        n, w = m.shape[0], self.window
+        at = (torch.arange(n, device=m.device)[:, None] + torch.arange(w, device=m.device)[None, :]).reshape(-1)
+        flat = m.reshape(n * w, *m.shape[2:])
+        return torch.zeros(n + w - 1, *m.shape[2:], dtype=torch.float64, device=m.device).index_add(0, at, flat)
+
+    def _sums_in_pieces(self, x: torch.Tensor, n) -> torch.Tensor:
+        """The per-step sums of :meth:`_fold`, ``piece_windows`` windows at a time in a loop."""
+        from torch._higher_order_ops.scan import scan
+
+        p, w, dev = self.piece_windows, self.window, x.device
+        k = (n + p - 1) // p  # pieces; the last is padded to p windows
+        span = p + w - 1  # the steps of one piece
+        padded = torch.cat([x, x.new_zeros(k * p + w - 1 - x.shape[0], x.shape[1])])
+        first = torch.arange(k, device=dev)[:, None] * p
+        at = first + torch.arange(span, device=dev)[None, :]  # (K, span) the steps of each piece
+        real = (first + torch.arange(p, device=dev)[None, :] < n).to(torch.float64)  # (K, P) windows not padding
+
+        def piece(carry, xs):
+            steps, keep = xs
+            m = self._window_map(self._windows(steps))
+            m = m * keep.reshape(p, *(1,) * (m.dim() - 1))
+            return carry if carry is None else carry.clone(), self._fold(m)  # nothing carried; scan wants a copy
+
+        if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+            _, sums = scan(piece, torch.zeros((), dtype=torch.float64, device=dev), (padded[at], real))
+        else:  # eager scan compiles its body at every call: the same loop in Python
+            sums = torch.stack([piece(None, (steps, keep))[1] for steps, keep in zip(padded[at], real)])
+        total = torch.zeros(k * p + w - 1, *sums.shape[2:], dtype=torch.float64, device=dev)
+        return total.index_add(0, at.reshape(-1), sums.reshape(k * span, *sums.shape[2:]))[:x.shape[0]]
 
     @torch.inference_mode()
     def run(self, x) -> dict[str, np.ndarray]:
@@ -102,14 +148,21 @@ class SeriesScorer(nn.Module):
         smooth random walk in the training units (the scaling inverted)."""
         g = torch.Generator().manual_seed(0)
         steps = max(n, 2) * self.window
+        if self.piece_windows:  # two pieces, the second part padding: no size torch.export specializes on
+            steps = max(steps, self.piece_windows * 3 // 2 + self.window)
         z = torch.randn(steps, len(self.channels), generator=g).cumsum(0) / steps ** 0.5
         return self.preprocess.inverse(z).to(torch.float32)
 
     def verify_inputs(self) -> list[torch.Tensor]:
         """Series of several lengths the export must score as aekit does: the shortest it takes
-        (W + 1 steps: two windows), one step more, and eight windows' worth."""
+        (W + 1 steps: two windows), one step more, eight windows' worth and, scored in pieces,
+        two pieces and three pieces exactly (no padding)."""
         x = self.example_batch(8)
-        return [x, x[:self.window + 1], x[:self.window + 2]]
+        out = [x, x[:self.window + 1], x[:self.window + 2], x[:8 * self.window]]
+        if self.piece_windows:
+            long = self.example_batch(3 * self.piece_windows // self.window + 2)
+            out.append(long[:3 * self.piece_windows + self.window - 1])
+        return out
 
     def dynamic_shapes(self):
         # a series of exactly W steps has one window, a size torch.export specializes on
@@ -137,6 +190,7 @@ class SeriesScorer(nn.Module):
             "output_shapes": {"score": ["steps"]},
             "score": {"kind": self.kind, "definition": DEFINITIONS[self.kind], "higher": "more anomalous",
                       "deterministic": True},
+            "piece_windows": self.piece_windows,
             "threshold": self.threshold,
             "threshold_rule": getattr(self._det, "threshold_rule_", "fixed"),
             "is_anomaly": "score > threshold",
@@ -145,7 +199,8 @@ class SeriesScorer(nn.Module):
         }
 
     def extra_repr(self) -> str:
-        return f"window={self.window}, channels={len(self.channels)}, score={self.kind}, threshold={self.threshold}"
+        return (f"window={self.window}, channels={len(self.channels)}, score={self.kind}, threshold={self.threshold}, "
+                f"piece_windows={self.piece_windows}")
 
 
 PIECE_WINDOWS = 4096  # windows per piece: about 80 MiB of activations for a tcn at W = 64, C = 8
