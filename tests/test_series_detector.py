@@ -235,7 +235,7 @@ def test_cli_reads_a_file_with_a_date_column_as_a_series(tmp_path, caplog, capsy
     # scoring a file with other channels names the file, and writes nothing
     capsys.readouterr()
     assert main(["detect", str(run), "--data", str(numeric), "--out", str(tmp_path / "s.csv")]) != 0
-    assert f"{numeric}: has 2 channels; the detector was fitted on 1 (pressure)" in capsys.readouterr().err
+    assert f"{numeric}: no channel 'pressure'; the detector was fitted on pressure" in capsys.readouterr().err
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -308,3 +308,38 @@ def test_variational_window_scores_are_deterministic():
     det = aekit.SeriesDetector("vae", window=16, arch="mlp", epochs=1, random_state=0).fit(x[:300])
     a, b = det.anomaly_score(x[300:]), det.anomaly_score(x[300:])
     np.testing.assert_array_equal(a, b)
+
+
+def _csv(path, x, names, order):
+    rows = "\n".join(",".join(f"{x[t, j]:.6f}" for j in order) for t in range(len(x)))
+    path.write_text(",".join(names[j] for j in order) + "\n" + rows + "\n")
+    return path
+
+
+def test_channels_are_matched_by_name_not_by_position(tmp_path, capsys):
+    """A file whose columns come in another order, or with one more column, is scored on the
+    detector's channels by name — the same scores as the training layout —; a file without
+    one of them is refused in one line; an unnamed array is taken in the training order."""
+    t = np.arange(400)
+    x = np.stack([np.sin(t / 4), 3 * np.cos(t / 7) + 5, 0.5 * np.sin(t / 11), np.cos(t / 3)], 1)
+    names = ["a", "b", "c", "extra"]
+    det = aekit.SeriesDetector(window=16, arch="mlp", epochs=2, random_state=0).fit(
+        _csv(tmp_path / "train.csv", x[:300], names, (0, 1, 2)))
+    assert det.channel_names_ == ["a", "b", "c"]
+    want = det.anomaly_score(_csv(tmp_path / "same.csv", x[300:], names, (0, 1, 2)))
+    for name, order in (("reordered", (2, 0, 1)), ("more", (3, 1, 0, 2))):
+        np.testing.assert_allclose(det.anomaly_score(_csv(tmp_path / f"{name}.csv", x[300:], names, order)), want,
+                                   rtol=1e-6)
+    np.testing.assert_allclose(det.anomaly_score(x[300:, :3]), want, rtol=1e-6)  # an array: by position
+    renamed = _csv(tmp_path / "renamed.csv", x[300:], ["a", "B", "c"], (0, 1, 2))
+    with pytest.raises(AekitError, match="renamed.csv: no channel 'b'.* name its columns as in training"):
+        det.anomaly_score(renamed)
+    det.save(tmp_path / "run")
+    out = tmp_path / "scores.csv"
+    assert main(["detect", str(tmp_path / "run"), "--data", str(tmp_path / "reordered.csv"), "--out", str(out)]) == 0
+    got = np.loadtxt(out, delimiter=",", skiprows=1, usecols=1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "run"), "--data", str(renamed), "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no channel 'b'" in err and "\n" not in err and not (tmp_path / "r.csv").exists()

@@ -57,6 +57,11 @@ def as_series_list(data: Any, *, scoring: bool = False) -> tuple[list, bool]:
     return (read, False) if isinstance(read, list) else ([read], True)
 
 
+def _unnamed(channels: list[str]) -> bool:
+    """Channels of an array: named by position, "0", "1", …"""
+    return channels == [str(j) for j in range(len(channels))]
+
+
 class SeriesDetector(BaseEstimator):
     """Per-timestep anomaly scores, labels and events for series (see the module docstring).
 
@@ -244,30 +249,53 @@ class SeriesDetector(BaseEstimator):
         if not hasattr(self, "model_"):
             raise AekitError("SeriesDetector: not fitted yet; call fit(train_series) first")
 
+    def channel_values(self, s) -> np.ndarray:
+        """(T, C) the values of :class:`~aekit.data.series.Series` ``s`` in the detector's
+        channel order. Channels are matched by name when both sides have names (a file's columns
+        may come in another order, or with more columns), by position when either side is an
+        unnamed array (channels "0", "1", …); a missing channel is refused in one line."""
+        from .errors import close_matches
+
+        self._check_fitted()
+        names, want, where = list(s.channels), list(self.channel_names_), s.path or s.name
+        if names == want or _unnamed(names) or _unnamed(want):
+            if len(names) != len(want):
+                raise AekitError(f"{where}: has {len(names)} channels; the detector was fitted on {len(want)} "
+                                 f"({', '.join(want)}); score a series with those channels")
+            return s.values
+        missing = [c for c in want if c not in names]
+        if missing:
+            raise AekitError(f"{where}: no channel {missing[0]!r}{close_matches(missing[0], names)}; the detector was "
+                             f"fitted on {', '.join(want)} and the series has {', '.join(names)}: name its columns as "
+                             "in training (or pass its values as an array, channels in that order)")
+        if len(names) > len(want):
+            log.debug("%s: scoring channels %s; the other columns are not the detector's", where, ", ".join(want))
+        return s.values[:, [names.index(c) for c in want]]
+
     def _each(self, X, fn):
+        """``fn(series, its values in the detector's channel order)`` for each series in ``X``."""
         self._check_fitted()
         series, one = as_series_list(X, scoring=True)
         out = []
         for s in series:
-            if s.values.shape[1] != self.n_channels_:
-                raise AekitError(f"{s.path or s.name}: has {s.values.shape[1]} channels; the detector was fitted on "
-                                 f"{self.n_channels_} ({', '.join(self.channel_names_)})")
+            values = self.channel_values(s)
             if len(s) < self.window_:
-                raise AekitError(f"{s.path or s.name}: {len(s)} steps, fewer than the detector's window of {self.window_}")
-            out.append(fn(s))
+                raise AekitError(f"{s.path or s.name}: {len(s)} steps, fewer than the detector's window of "
+                                 f"{self.window_}; score a series of at least {self.window_} steps")
+            out.append(fn(s, values))
         return out[0] if one else out
 
     def anomaly_score(self, X) -> np.ndarray | list[np.ndarray]:
         """(T,) anomaly score per step (higher = more anomalous); a list for a list of series."""
-        return self._each(X, lambda s: self._score_values(s.values))
+        return self._each(X, lambda s, v: self._score_values(v))
 
     def decision_function(self, X):
         """``threshold_ − anomaly_score``: negative at anomalous steps."""
-        return self._each(X, lambda s: self.threshold_ - self._score_values(s.values))
+        return self._each(X, lambda s, v: self.threshold_ - self._score_values(v))
 
     def predict(self, X):
         """(T,) int8: 1 at steps whose score exceeds ``threshold_``, else 0."""
-        return self._each(X, lambda s: (self._score_values(s.values) > self.threshold_).astype(np.int8))
+        return self._each(X, lambda s, v: (self._score_values(v) > self.threshold_).astype(np.int8))
 
     def fit_predict(self, X, y=None):
         return self.fit(X).predict(X)
@@ -277,8 +305,8 @@ class SeriesDetector(BaseEstimator):
         peak, peak score, and timestamps where the series has a time column)."""
         from .tasks.thresholds import events
 
-        def one(s):
-            sc = self._score_values(s.values)
+        def one(s, v):
+            sc = self._score_values(v)
             return events(sc > self.threshold_, sc, time=s.time, min_gap=int(self.min_gap))
 
         return self._each(X, one)

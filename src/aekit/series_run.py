@@ -269,7 +269,11 @@ def embed_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike,
     series, _ = read(data, {**recorded_read(run), **read_opts}, scoring=True)
     codes = []
     for s in series:
-        _, z = encode_series(det.model_, det._scale(s.values), det.window_, int(stride or det.window_))
+        values = det.channel_values(s)
+        if len(values) < det.window_:
+            raise AekitError(f"{s.path or s.name}: {len(values)} steps, fewer than the run's window of {det.window_}; "
+                             f"embed a series of at least {det.window_} steps")
+        _, z = encode_series(det.model_, det._scale(values), det.window_, int(stride or det.window_))
         codes.append(z.mean(0, keepdims=True) if whole else z)
     arr = np.concatenate(codes)
     with io.atomic_path(Path(out)) as tmp, open(tmp, "wb") as f:

@@ -87,9 +87,9 @@ def _windows(det, s, sc: np.ndarray) -> Section:
     sec = Section("windows", "Reconstructions of windows")
     for tag, highest in (("anomalous", True), ("normal", False)):
         starts = _picks(sc, w, 4, highest)
-        scaled = det._scale(s.values)
-        rec = reconstruct_windows(det.model_, scaled, w, np.asarray(starts))
-        orig = np.stack([s.values[a:a + w] for a in starts])
+        values = det.channel_values(s)
+        rec = reconstruct_windows(det.model_, det._scale(values), w, np.asarray(starts))
+        orig = np.stack([values[a:a + w] for a in starts])
         rec = det.preprocessor_.inverse_transform(rec.reshape(-1, rec.shape[-1])).reshape(rec.shape)
         titles = [f"steps {a}–{a + w - 1}, score {sc[a:a + w].mean():.3g}" for a in starts]
         sec.add(f"fig-windows-{tag}", f"The {len(starts)} most {tag} windows of {s.name} (solid) and their "
@@ -100,7 +100,7 @@ def _windows(det, s, sc: np.ndarray) -> Section:
 def _channels(det, s) -> Section:
     from ..tasks.series import error_map
 
-    err = error_map(det.model_, det._scale(s.values), det.window_).mean(axis=0)
+    err = error_map(det.model_, det._scale(det.channel_values(s)), det.window_).mean(axis=0)
     sec = Section("channels", "Error per channel")
     sec.add("fig-channel-error", f"Mean squared reconstruction error of each channel of {s.name} (scaled units): "
                                  "the channels the model explains worst.", plot_channel_error(err, det.channel_names_))
