@@ -343,3 +343,18 @@ def test_channels_are_matched_by_name_not_by_position(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "run"), "--data", str(renamed), "--out", str(tmp_path / "r.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no channel 'b'" in err and "\n" not in err and not (tmp_path / "r.csv").exists()
+
+
+def test_cli_net_options_reach_the_series_network(tmp_path, capsys):
+    """--net-options is a flag's JSON text: parsed for a series run as for any other (it was
+    handed to dict() as a string, a traceback); bad JSON or an unknown option is one line."""
+    t = np.arange(300)
+    np.save(tmp_path / "s.npy", np.stack([np.sin(t / 4), np.cos(t / 7)], 1))
+    base = ["train", "--data", str(tmp_path / "s.npy"), "--window", "16", "--epochs", "1", "--quiet", "--no-report"]
+    assert main([*base, "--net-options", '{"causal": true}', "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["net_options"] == {"causal": True}
+    capsys.readouterr()
+    for bad, message in (('{"foo": 1}', "the tcn network takes no option 'foo'"), ("{bad", "expected a JSON mapping")):
+        assert main([*base, "--net-options", bad, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and not (tmp_path / "bad").exists()

@@ -27,6 +27,11 @@ def check(cond: bool, field: str, message: str) -> None:
         raise AekitError(f"{field}: {message}")
 
 
+def as_mapping(value: Any, field: str) -> dict:
+    """``value`` as a dict of options: a mapping, or a flag's JSON text ('{"causal": true}')."""
+    return _coerce(value, dict, field)
+
+
 def _coerce(value: Any, hint: Any, field: str) -> Any:
     """Coerce JSON/YAML/CLI values to the annotated type (lists → tuples, ints → floats)."""
     origin = get_origin(hint)

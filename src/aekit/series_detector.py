@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from .config import as_mapping
 from .errors import AekitError
 
 THRESHOLDS = ("pot", "quantile")
@@ -188,7 +189,7 @@ class SeriesDetector(BaseEstimator):
             torch.manual_seed(seed)
             opts = dict(self.model_options or {})
             if self.net_options:
-                opts["net_options"] = dict(self.net_options)
+                opts["net_options"] = as_mapping(self.net_options, "net_options")
             if self.channels:
                 opts["channels"] = self.channels if isinstance(self.channels, str) else tuple(self.channels)
             self.model_ = build_family(self.model, (w, self.n_channels_), latent_dim=self.latent_dim,
