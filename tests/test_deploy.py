@@ -383,6 +383,7 @@ def test_a_series_run_exports_a_per_step_scorer_equal_to_the_detector(tmp_path, 
     if score == "window" and model == "ae":
         pt2 = load_pt2(export(tmp_path / "run", tmp_path / "s.pt2", format="pt2"))
         np.testing.assert_allclose(pt2.run(series)["score"], det.anomaly_score(series), rtol=1e-5)
+        assert meta["piece_windows"] == 1024 and pt2.metadata["piece_windows"] is None  # pt2: without the loop
 
 
 def _two_sines(n=500):

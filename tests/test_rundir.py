@@ -201,3 +201,12 @@ def test_a_failure_mid_training_leaves_only_whole_files(fault, tmp_path, monkeyp
     resumed = aekit.load(run)
     for k, v in ref.model.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_a_file_written_onto_a_folder_is_one_line_and_leaves_the_folder_alone(tmp_path):
+    from aekit import io
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(AekitError, match="d: is a folder; give the name of a file to write"):
+        io.write_json(tmp_path / "d", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and not list((tmp_path / "d").iterdir())

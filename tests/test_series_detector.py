@@ -347,14 +347,65 @@ def test_channels_are_matched_by_name_not_by_position(tmp_path, capsys):
 
 def test_cli_net_options_reach_the_series_network(tmp_path, capsys):
     """--net-options is a flag's JSON text: parsed for a series run as for any other (it was
-    handed to dict() as a string, a traceback); bad JSON or an unknown option is one line."""
+    handed to dict() as a string, a traceback); bad JSON or an unknown option is one line.
+    --test-size 0 trains on every step (it was an error about the split)."""
     t = np.arange(300)
     np.save(tmp_path / "s.npy", np.stack([np.sin(t / 4), np.cos(t / 7)], 1))
     base = ["train", "--data", str(tmp_path / "s.npy"), "--window", "16", "--epochs", "1", "--quiet", "--no-report"]
     assert main([*base, "--net-options", '{"causal": true}', "--out", str(tmp_path / "run")]) == 0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["net_options"] == {"causal": True}
     capsys.readouterr()
+    assert main([*base, "--test-size", "0", "--out", str(tmp_path / "all")]) == 0  # every step trains
+    assert "no test part (every step trained)" in capsys.readouterr().out
     for bad, message in (('{"foo": 1}', "the tcn network takes no option 'foo'"), ("{bad", "expected a JSON mapping")):
         assert main([*base, "--net-options", bad, "--out", str(tmp_path / "bad")]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err and not (tmp_path / "bad").exists()
+
+
+def test_cli_series_mistakes_are_one_line_and_leave_nothing(tmp_path, capsys):
+    """Options a series run would ignore, an --out that is a folder, a --risk POT cannot use and
+    a gap without --impute: each one line, exit 2, nothing written. The scores and events carry
+    the file's time stamps as written (a UTC offset kept), and events.csv has its columns even
+    when there is no event."""
+    t = np.arange(300)
+    stamps = [f"2024-01-01 {i // 60:02d}:{i % 60:02d}:00+02:00" for i in t]
+    rows = [f"{s},{np.sin(i / 4):.4f},{np.cos(i / 7):.4f}" for s, i in zip(stamps, t)]
+    (tmp_path / "tz.csv").write_text("timestamp,a,b\n" + "\n".join(rows) + "\n")
+    rows[100] = rows[100].split(",")[0] + ",," + rows[100].split(",")[2]
+    (tmp_path / "gap.csv").write_text("timestamp,a,b\n" + "\n".join(rows) + "\n")
+    data, run = str(tmp_path / "tz.csv"), str(tmp_path / "run")
+    train = ["train", "--data", data, "--window", "16", "--epochs", "1", "--quiet", "--no-report"]
+    assert main([*train, "--risk", "2", "--out", str(tmp_path / "bad")]) == 2  # checked before any training
+    assert "risk: must be in (0, 1 − level)" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*train, "--out", run]) == 0
+    (tmp_path / "folder").mkdir()
+    capsys.readouterr()
+    for args, message in (
+        (["--out", str(tmp_path / "folder")], "is a folder; one series is written to one CSV file"),
+        (["--out", str(tmp_path / "new") + "/"], "is a folder; one series is written to one CSV file"),
+        (["--out", str(tmp_path / "s.csv"), "--events", str(tmp_path / "folder")], "--events: "),
+        (["--out", str(tmp_path / "s.csv"), "--score", "recon"], "--score: "),
+        (["--out", str(tmp_path / "s.csv"), "--contamination", "0.2"], "--contamination: "),
+        (["--out", str(tmp_path / "s.csv"), "--elbo-samples", "3"], "--elbo-samples: "),
+        (["--data", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "s.csv")], "has a gap"),
+    ):
+        assert main(["detect", run, "--data", data, *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "gap.csv", "run", "tz.csv"]
+    assert not list((tmp_path / "folder").iterdir())
+    assert main(["export", run, "--contamination", "0.2", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "--contamination: " in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()
+    out, events = tmp_path / "s.csv", tmp_path / "e.csv"
+    assert main(["detect", run, "--data", str(tmp_path / "gap.csv"), "--impute", "ffill", "--out", str(out),
+                 "--events", str(events)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "timestamp,score,is_anomaly" and [ln.split(",")[0] for ln in lines[1:]] == stamps
+    header = events.read_text().splitlines()[0]
+    assert header == "start,end,length,peak,peak_score,start_time,end_time"
+    det = aekit.SeriesDetector.load(run)
+    det.threshold_ = float("inf")  # no step above it: no event, the same columns
+    det.save(run)
+    assert main(["detect", run, "--data", data, "--out", str(out), "--events", str(events)]) == 0
+    assert events.read_text().splitlines() == [header]

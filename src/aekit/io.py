@@ -42,6 +42,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success. The file
     gets the permissions a plain ``open(path, "w")`` would give it."""
     path = Path(path)
+    if path.is_dir():
+        raise AekitError(f"{path}: is a folder; give the name of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

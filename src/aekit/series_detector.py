@@ -114,6 +114,15 @@ class SeriesDetector(BaseEstimator):
                 isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
                 and math.isfinite(self.threshold)):
             raise AekitError(f"threshold: {self.threshold!r} is not one of {', '.join(THRESHOLDS)} or a number")
+        if self.threshold == "pot":  # POT's own checks, before any training (the CLI has --risk, not --level)
+            level, risk = float(self.level), float(self.risk)
+            if not 0 < level < 1:
+                raise AekitError(f"level: POT's initial quantile must be in (0, 1), got {self.level!r}; e.g. 0.95")
+            if not 0 < risk < 1 - level:
+                raise AekitError(f"risk: must be in (0, 1 − level) = (0, {1 - level:.4g}), got {self.risk!r}; "
+                                 "e.g. 1e-3 (--risk)")
+        if isinstance(self.threshold, str) and not 0 < float(self.contamination) <= 0.5:
+            raise AekitError(f"contamination: must be in (0, 0.5], got {self.contamination!r}")
         if not 0 <= float(self.val_fraction) < 1:
             raise AekitError(f"val_fraction: must be in [0, 1), got {self.val_fraction!r}")
         if self.scaling not in ("standardize", "minmax", "none"):
@@ -173,7 +182,7 @@ class SeriesDetector(BaseEstimator):
         for s in train:
             cut = len(s) - int(round(self.val_fraction * len(s)))
             if cut < w:
-                raise AekitError(f"{s.name}: {len(s)} steps leave {cut} to fit on, fewer than the window of {w}; "
+                raise AekitError(f"{s.path or s.name}: {len(s)} steps leave {cut} to fit on, fewer than the window of {w}; "
                                  "use a smaller window or val_fraction, or a longer series")
             parts.append((s.values[:cut], s.values[cut:]))
         fit_values = np.concatenate([p[0] for p in parts]).astype(np.float32)

@@ -59,10 +59,12 @@ def split_series(series: list, train_steps: int | None, test_size: float) -> tup
             if not 0 <= test_size < 1:
                 raise AekitError(f"--test-size: must be in [0, 1), got {test_size}")
             at = len(s) - int(round(test_size * len(s)))
+        if at == len(s):  # every step trains (--test-size 0, or --train-steps the whole length)
+            train.append(s)
+            continue
         a, b = s.split(at)
         train.append(a)
-        if len(b):
-            test.append(b)
+        test.append(b)
     return train, test
 
 
@@ -119,9 +121,10 @@ def train_series_run(model: str = "ae", data: Any = None, out: str | os.PathLike
     series, _ = read(data, read_opts)
     train, test = split_series(series, train_steps, test_size)
     name = Path(str(data)).stem if isinstance(data, (str, os.PathLike)) else "series"
-    run = RunDir.of(out if out is not None else Path("runs") / f"{model}-{name}", "out").prepare(overwrite)
     det = SeriesDetector(model, window=window, model_options=model_opts or None, trainer_options=train_opts or None,
                          **det_opts)
+    det._check_params()  # before the run directory exists: a bad option leaves nothing behind
+    run = RunDir.of(out if out is not None else Path("runs") / f"{model}-{name}", "out").prepare(overwrite)
     if "arch" not in det_opts:
         log.info("arch: %s (series run, windows W×C: the series default); pass --arch to choose", det._arch())
     det.fit(train, out_dir=run.path)
@@ -176,7 +179,7 @@ def write_scores(path: Path, series, scores: np.ndarray, flags: np.ndarray) -> N
     from .io import write_csv
 
     key = "timestamp" if series.time is not None else "step"
-    times = series.time if series.time is not None else np.arange(len(scores))
+    times = series.stamps if series.time is not None else np.arange(len(scores))
     write_csv(path, ({key: str(t), "score": f"{s:.9g}", "is_anomaly": int(a)} for t, s, a in zip(times, scores, flags)),
               fieldnames=[key, "score", "is_anomaly"])
 
@@ -198,6 +201,7 @@ def detect_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike
 
     det = SeriesDetector.load(run, plugins=plugins)
     series, one = read(data, {**recorded_read(run), **read_opts}, scoring=True)
+    given = (("--out", out), ("--events", events))  # as typed: a trailing / says "a folder"
     out = Path(out)
     if not one:
         names = [s.name for s in series]
@@ -209,6 +213,11 @@ def detect_series_path(run: str | os.PathLike, data: Any, out: str | os.PathLike
             if path is not None and (Path(path).suffix or Path(path).is_file()):
                 raise AekitError(f"{arg}: {data} holds {len(series)} series; give a folder for one CSV per series, "
                                  f"not {path}")
+    else:
+        for arg, path in given:
+            if path is not None and (Path(path).is_dir() or str(path).endswith(("/", os.sep))):
+                raise AekitError(f"{arg}: {path} is a folder; one series is written to one CSV file: give a file "
+                                 f"name such as {Path(path) / (series[0].name + '.csv')}")
     scored = [_detect_one(det, s) for s in series]  # every series scored before a file is written
     if one:
         return _write_detection(run, data, out, events, series[0], scored[0])
@@ -230,7 +239,7 @@ def _detect_one(det, s) -> dict[str, Any]:
 
     scores = det.anomaly_score(s)
     flags = (scores > det.threshold_).astype(np.int8)
-    found = find_events(flags.astype(bool), scores, time=s.time, min_gap=int(det.min_gap))
+    found = find_events(flags.astype(bool), scores, time=s.stamps, min_gap=int(det.min_gap))
     r = {"scores": scores, "flags": flags, "found": found, "threshold": det.threshold_}
     if s.labels is not None and 0 < s.labels.sum() < len(s.labels):
         from .metrics import series_metrics
@@ -242,12 +251,12 @@ def _detect_one(det, s) -> dict[str, Any]:
 
 def _write_detection(run, data, out: Path, events, s, r: dict, summary_file: bool = True) -> dict[str, Any]:
     from . import io
-    from .tasks.thresholds import events_table
+    from .tasks.thresholds import EVENT_COLUMNS, events_table
 
     write_scores(out, s, r["scores"], r["flags"])
     if events is not None:
         rows = events_table(r["found"])
-        io.write_csv(events, rows, fieldnames=None if rows else ["start", "end", "peak", "peak_score"])
+        io.write_csv(events, rows, fieldnames=list(EVENT_COLUMNS))
     summary = {"run": str(run), "data": str(data), "steps": int(len(r["scores"])), "threshold": r["threshold"],
                "flagged": int(r["flags"].sum()), "events": len(r["found"]), "out": str(out)}
     if "metrics" in r:

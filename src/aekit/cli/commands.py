@@ -127,15 +127,36 @@ def refuse_series(run: str, command: str, hint: str = "") -> None:
                          f"evaluate, embed, report, serve and export{hint}")
 
 
+def _rows_only(args: argparse.Namespace, series: bool, command: str, names: tuple[str, ...]) -> None:
+    """Refuse options of runs of rows that a series run would silently ignore."""
+    given = [n for n in names if getattr(args, n) is not None]
+    if series and given:
+        from ..errors import AekitError
+
+        flag = "--" + given[0].replace("_", "-")
+        raise AekitError(f"{flag}: {args.run} is a series run, which {command}s with the score and threshold it was "
+                         f"trained with (recorded in its config.json); leave {flag} out, or train again with "
+                         "--score/--threshold to change them")
+
+
+def _impute(args: argparse.Namespace) -> dict:
+    """--impute for reading a series (left out: as the run was trained)."""
+    return {"impute": args.impute} if args.impute else {}
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from ..tasks.anomaly import detect_path
 
+    series = not text.is_text(args.run) and _series_run(args.run)
+    _rows_only(args, series, "detect", ("score", "contamination", "elbo_samples"))
+    args.score, args.elbo_samples = args.score or "auto", args.elbo_samples or 0
+    args.contamination = 0.01 if args.contamination is None else args.contamination
     if text.is_text(args.run):
         return text.detect(args)
-    if _series_run(args.run):
+    if series:
         from ..series_run import detect_series_path
 
-        s = detect_series_path(args.run, args.data, args.out, events=args.events)
+        s = detect_series_path(args.run, args.data, args.out, events=args.events, **_impute(args))
         many = f"{s['series']} score files to " if "series" in s else ""
         print(f"wrote {many}{args.out}: {s['flagged']} of {s['steps']} steps flagged in {s['events']} events "
               f"(threshold {s['threshold']:.5g})" + (f"; events in {args.events}" if args.events else ""))
@@ -144,10 +165,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         elif many:
             print(f"summary and any metrics per series in {Path(args.out) / 'summary.json'}")
         return 0
-    if args.events:
-        from ..errors import AekitError
+    for flag, given in (("--events", args.events), ("--impute", args.impute)):
+        if given:
+            from ..errors import AekitError
 
-        raise AekitError(f"--events: {args.run} is not a series run; train one with aekit train --window N")
+            raise AekitError(f"{flag}: {args.run} is not a series run; train one with aekit train --window N")
 
     summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
                           contamination=args.contamination, n_draws=args.elbo_samples)
@@ -168,8 +190,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     outputs = None if args.outputs is None else check_outputs(args.outputs, "--outputs")
     run = RunDir(args.run).require_run()
     series = _series_run(args.run)
+    _rows_only(args, series, "export", ("contamination",))
     path = export(run, Path(args.out) if args.out else None, format=fmt, outputs=outputs, opset=args.opset,
-                  plugins=tuple(args.plugin or ()), contamination=args.contamination)
+                  plugins=tuple(args.plugin or ()),
+                  contamination=0.01 if args.contamination is None else args.contamination)
     what = "a series scorer: score per step" if series else f"outputs {', '.join(outputs or OUTPUTS)}"
     print(f"wrote {path} ({fmt}; {what}; checked against aekit)")
     return 0
@@ -229,10 +253,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
             from ..errors import AekitError
 
             raise AekitError("--data: a series run embeds the series file given with --data")
-        shape = embed_series_path(args.run, args.data, Path(args.out), whole=args.whole)
+        shape = embed_series_path(args.run, args.data, Path(args.out), whole=args.whole, **_impute(args))
         print(f"wrote {args.out}: codes of shape {shape}")
         return 0
 
+    if args.impute:
+        from ..errors import AekitError
+
+        raise AekitError(f"--impute: {args.run} is not a series run; fill the gaps in the data file first")
     shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
     print(f"wrote {args.out}: codes of shape {shape}")
     return 0

@@ -91,12 +91,16 @@ def _train_series(run: dict, model_opts: dict, train_opts: dict) -> int:
             raise AekitError(f"{_flag(k)}: not an option of a series run (--window)")
     if not run.get("data"):
         raise AekitError("--data: a series file (CSV, TSV, Parquet, .npy) is needed with --window")
-    result = train_series_run(run.get("model", "ae"), run["data"], run.get("out"), overwrite=bool(run.get("overwrite")),
+    out = RunDir(run["out"], arg="--out") if run.get("out") else None  # as the table runs: errors name --out
+    result = train_series_run(run.get("model", "ae"), run["data"], out, overwrite=bool(run.get("overwrite")),
                               report=not run.get("no_report"), **series_opts(run), **model_opts, **train_opts)
     m = result["metrics"]
     print(f"run written to {result['path']}")
     shown = {k: v for k, v in m.items() if k != "split"}
-    print(f"{m['split']} metrics: {format_metrics(shown)}")
+    if m["split"] == "none":
+        print("no test part (every step trained): no test metrics; score new data with aekit detect")
+    else:
+        print(f"{m['split']} metrics: {format_metrics(shown)}")
     if result["report"] is not None:
         print(f"report written to {result['report']}")
     return 0

@@ -189,7 +189,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--key", default=None, help="array name (.npz/.mat) or dataset path (HDF5, e.g. train/data)")
     g.add_argument("--label-column", default=None, help="table column holding labels (not a feature)")
     g.add_argument("--image-size", default=None, help="resize images to N or HxW (image folders)")
-    g.add_argument("--impute", default=None, help="fill NaN/inf with the training mean: mean (default: refuse them)")
+    g.add_argument("--impute", default=None, help="fill NaN/inf with the training mean: mean (default: refuse them); "
+                                                   "series runs: ffill, linear or drop")
     g.add_argument("--binarize", default=None, help="Bernoulli data: threshold, static (one sample) or dynamic "
                                                      "(a new sample per batch)")
     g.add_argument("--channel-norm", action="store_true", default=None, help="normalize each image channel to mean 0, sd 1")

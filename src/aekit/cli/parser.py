@@ -144,17 +144,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     dt = sub.add_parser("detect", help="anomaly scores for every row of a data file",
                         description="Score samples with a trained run (higher = more anomalous); write "
-                                    "index,score,is_anomaly. With labels (y), print and save AUROC and AUPRC.")
+                                    "index,score,is_anomaly. With labels (y), print and save AUROC and AUPRC. "
+                                    "A series run writes one row per step (timestamp or step, score, is_anomaly) "
+                                    "with the score and threshold it was trained with; --score, --contamination "
+                                    "and --elbo-samples are for runs of rows.")
     dt.add_argument("run", help="run directory")
     dt.add_argument("--data", required=True, help="a data file in any format train reads (.npy, .npz, CSV, TSV, Parquet, "
                                                    ".mat, HDF5, IDX); labels from its y, or a y/label/is_anomaly column")
-    dt.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv); the summary goes to OUT.json")
-    dt.add_argument("--score", default="auto", help="auto, recon, elbo, mahalanobis or combined (default auto)")
-    dt.add_argument("--contamination", type=float, default=0.01,
+    dt.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv); the summary goes to "
+                                                        "OUT.json; a folder of series: a folder, one CSV per series")
+    dt.add_argument("--score", default=None, help="auto, recon, elbo, mahalanobis or combined (default auto)")
+    dt.add_argument("--contamination", type=float, default=None,
                     help="fraction of the training data above the threshold (default 0.01)")
     dt.add_argument("--events", default=None, metavar="CSV",
                     help="series runs: also write the merged anomalous intervals (start, end, peak, peak_score)")
-    dt.add_argument("--elbo-samples", type=int, default=0, metavar="K",
+    dt.add_argument("--impute", default=None, choices=("ffill", "linear", "drop"),
+                    help="series runs: fill the series' gaps (empty or NaN values) by carrying the last value "
+                         "forward, by linear interpolation, or drop those steps (default: as the run was trained; "
+                         "a gap is refused)")
+    dt.add_argument("--elbo-samples", type=int, default=None, metavar="K",
                     help="variational families: average -ELBO over K posterior samples (seeded) instead of "
                          "evaluating it at the posterior mean (default 0: the posterior mean, as exported models do)")
     dt.set_defaults(func=cmd_detect)
@@ -171,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated outputs: score, recon, code (default all three; a series run: score, "
                          "one per step)")
     ex.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
-    ex.add_argument("--contamination", type=float, default=0.01,
+    ex.add_argument("--contamination", type=float, default=None,
                     help="fraction of the training data above the threshold stored in the metadata (default 0.01, "
                          "as aekit detect)")
     ex.set_defaults(func=cmd_export)
@@ -234,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--data-root", help="folder holding the data set's files")
     em.add_argument("--split", default="test", help="for a data set name or folder: train, test or all (default test)")
     em.add_argument("--out", required=True, help="output .npy")
+    em.add_argument("--impute", default=None, choices=("ffill", "linear", "drop"),
+                    help="series runs: fill the series' gaps as detect --impute does")
     em.add_argument("--whole", action="store_true",
                     help="series runs: one code per series (the mean of its window codes) instead of one per window")
     em.set_defaults(func=cmd_embed)

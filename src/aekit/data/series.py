@@ -49,7 +49,9 @@ class Series:
     """One series: ``values`` (T, C) float32 (C ≥ 1, finite), ``labels`` (T,) int8 0/1 anomaly
     labels or None — for evaluation only, never for training —, ``time`` (T,) the time column
     as read (datetime64 where it parses, else the raw values) or None, ``channels`` (C names),
-    ``name`` (file stem or ``"series"``) and the ``path`` it came from."""
+    ``name`` (file stem or ``"series"``) and the ``path`` it came from. ``time_text``: the time
+    column's text as written in the file, where it was parsed into datetime64 (which keeps UTC
+    and its own format): what files written for the series (scores, events) carry."""
 
     values: np.ndarray
     labels: np.ndarray | None
@@ -57,6 +59,7 @@ class Series:
     channels: list[str]
     name: str
     path: str | None = None
+    time_text: np.ndarray | None = None
 
     def __post_init__(self):
         if getattr(self.values, "ndim", None) != 2:
@@ -64,7 +67,7 @@ class Series:
                              f"{getattr(self.values, 'shape', None)}")
         if len(self.channels) != self.values.shape[1]:
             raise AekitError(f"{self.name}: {len(self.channels)} channel names for {self.values.shape[1]} channels")
-        for field in ("labels", "time"):
+        for field in ("labels", "time", "time_text"):
             a = getattr(self, field)
             if a is not None and len(a) != len(self.values):
                 raise AekitError(f"{self.name}: {field} has {len(a)} entries for {len(self.values)} steps")
@@ -77,6 +80,11 @@ class Series:
         lab = "" if self.labels is None else f", {int(self.labels.sum())} anomalous steps"
         return f"Series({self.name}: {t} steps × {c} channels{lab})"
 
+    @property
+    def stamps(self) -> np.ndarray | None:
+        """The time stamps to write beside the steps: the file's text where there is one."""
+        return self.time_text if self.time_text is not None else self.time
+
     def split(self, at: int) -> tuple[Series, Series]:
         """The first ``at`` steps and the rest, in time order (views of the same arrays)."""
         n = len(self)
@@ -85,7 +93,8 @@ class Series:
 
         def part(s: slice) -> Series:
             return Series(self.values[s], None if self.labels is None else self.labels[s],
-                          None if self.time is None else self.time[s], list(self.channels), self.name, self.path)
+                          None if self.time is None else self.time[s], list(self.channels), self.name, self.path,
+                          None if self.time_text is None else self.time_text[s])
 
         return part(slice(None, at)), part(slice(at, None))
 
@@ -260,12 +269,16 @@ def _build(table, *, name, path, time_column, label_column, columns, impute, all
     x = np.column_stack(vals)  # (T, C) float64, NaN at gaps
     labels = None if li is None else _labels(where, names[li], cols[li], rows)
     time = None if ti is None else tables.time_values(cols[ti])
+    time_text = None
+    if time is not None and time.dtype.kind == "M" and cols[ti].dtype.kind in "USO":
+        time_text = np.char.strip(cols[ti].astype(str))
     if time is None and time_column == "auto" and table.index_time is not None:
         time = table.index_time
     x, keep = _fill_gaps(where, chans, x, rows, impute)
     if keep is not None:
         labels = None if labels is None else labels[keep]
         time = None if time is None else time[keep]
+        time_text = None if time_text is None else time_text[keep]
     if len(x) < 2:
         raise AekitError(f"{where}: the series has {len(x)} step(s); a series needs at least 2 steps")
     x = x.astype(np.float32)
@@ -279,7 +292,7 @@ def _build(table, *, name, path, time_column, label_column, columns, impute, all
         fix = f"columns={rest!r}" if rest and len(rest) <= 10 else "columns=[...] without it"
         raise AekitError(f"{where}: channel {chans[c]!r} is constant ({x[0, c]:g} at every step) and carries "
                          f"nothing to learn; leave it out with {fix} (--columns)")
-    return Series(x, labels, time, chans, name, path)
+    return Series(x, labels, time, chans, name, path, time_text)
 
 
 def _labels(where: str, col_name: str, col: np.ndarray, rows) -> np.ndarray:

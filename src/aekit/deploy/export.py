@@ -73,6 +73,10 @@ def export(model_or_run, path=None, format: str = "onnx", outputs: Sequence[str]
     if opset is not None and not MIN_OPSET <= opset <= MAX_OPSET:
         raise AekitError(f"--opset: the exporter writes opsets {MIN_OPSET} to {MAX_OPSET} (lower ones come out as "
                          f"graphs onnxruntime rejects), got {opset}; leave it out for the exporter's default")
+    if fmt == "pt2" and getattr(scorer, "piece_windows", None):
+        # torch.export keeps guards on the loop's piece count that a series length can break;
+        # the program is the graph without the loop (score long series with score_in_pieces)
+        scorer.piece_windows = None
     with io.atomic_path(path) as tmp:
         try:
             _write_verified(scorer, tmp, fmt, opset)

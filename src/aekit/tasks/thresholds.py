@@ -273,8 +273,12 @@ def events(flags, scores, *, time=None, min_gap: int = 0, min_length: int = 1) -
     return out
 
 
+EVENT_COLUMNS = ("start", "end", "length", "peak", "peak_score", "start_time", "end_time")
+
+
 def events_table(found: list[Event]) -> list[dict]:
-    """One dict per event (start, end, length, peak, peak_score, start_time, end_time), plain
-    Python values in a fixed column order, for ``csv.DictWriter`` or a JSON file."""
-    return [{"start": e.start, "end": e.end, "length": e.length, "peak": e.peak, "peak_score": e.peak_score,
-             "start_time": e.start_time, "end_time": e.end_time} for e in found]
+    """One dict per event (:data:`EVENT_COLUMNS`: start, end, length, peak, peak_score,
+    start_time, end_time), plain Python values in that order, for ``csv.DictWriter`` or a JSON
+    file."""
+    return [dict(zip(EVENT_COLUMNS, (e.start, e.end, e.length, e.peak, e.peak_score, e.start_time, e.end_time)))
+            for e in found]
