@@ -321,3 +321,17 @@ def test_the_trainer_trains_on_windows_and_validates_on_the_last(one_thread):
     seen = torch.cat(trained).long().numpy()
     assert sorted(set(seen.tolist())) == win.starts[:len(win) - n_val].tolist() and len(seen) == 2 * (len(win) - n_val)
     assert isinstance(validated[0], Windows) and validated[0].starts.tolist() == win.starts[len(win) - n_val:].tolist()
+
+
+def test_time_stamps_out_of_order_are_said_and_the_file_text_is_kept(tmp_path, caplog):
+    """A time column that goes back is read in file order with a warning naming the row; the
+    stamps as written (format, UTC offset) are kept beside the parsed UTC values."""
+    stamps = ["2024-01-01 00:00:00+02:00", "2024-01-01 00:01:00+02:00", "2024-01-01 00:00:30+02:00",
+              "2024-01-01 00:02:00+02:00"]
+    (tmp_path / "t.csv").write_text("time,v\n" + "".join(f"{s},{i}\n" for i, s in enumerate(stamps)))
+    with caplog.at_level("WARNING", logger="aekit"):
+        s = read_series(tmp_path / "t.csv")
+    assert "does not increase at row 2 (line 4) (1 such steps)" in caplog.text
+    assert list(s.values[:, 0]) == [0, 1, 2, 3]  # file order
+    assert list(s.stamps) == stamps and s.time[0] == np.datetime64("2023-12-31T22:00:00")
+    assert list(s.split(2)[1].stamps) == stamps[2:]

@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     em = sub.add_parser("embed", help="write the codes of a data set or file to a .npy array")
     em.add_argument("run", help="run directory")
-    em.add_argument("--data", help="a data file (every row) or a data set name or image folder (default: the run's)")
+    em.add_argument("--data", help="a data file (every row) or a data set name or image folder (default: the run's; "
+                                   "a series run: a series file or folder, required)")
     em.add_argument("--data-root", help="folder holding the data set's files")
     em.add_argument("--split", default="test", help="for a data set name or folder: train, test or all (default test)")
     em.add_argument("--out", required=True, help="output .npy")

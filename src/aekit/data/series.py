@@ -272,6 +272,13 @@ def _build(table, *, name, path, time_column, label_column, columns, impute, all
     time_text = None
     if time is not None and time.dtype.kind == "M" and cols[ti].dtype.kind in "USO":
         time_text = np.char.strip(cols[ti].astype(str))
+    if time is not None and time.dtype.kind in "Mmiuf" and len(time) > 1:
+        back = np.flatnonzero(time[1:] <= time[:-1])
+        if len(back):  # kept in file order: windows follow the rows, and the scores line up with them
+            i = int(back[0]) + 1
+            log.warning("%s: the time column %r does not increase at %s (%d such steps); the series is read in "
+                        "file order: sort the file by time if its rows are out of order", where, names[ti],
+                        rows(i), len(back))
     if time is None and time_column == "auto" and table.index_time is not None:
         time = table.index_time
     x, keep = _fill_gaps(where, chans, x, rows, impute)
