@@ -409,3 +409,13 @@ def test_cli_series_mistakes_are_one_line_and_leave_nothing(tmp_path, capsys):
     det.save(run)
     assert main(["detect", run, "--data", data, "--out", str(out), "--events", str(events)]) == 0
     assert events.read_text().splitlines() == [header]
+
+
+def test_a_folder_of_npy_series_without_window_names_the_series_route(tmp_path, capsys):
+    (tmp_path / "fleet").mkdir()
+    for name in ("m0", "m1"):
+        np.save(tmp_path / "fleet" / f"{name}.npy", np.sin(np.arange(200) / 3.0))
+    assert main(["train", "--data", str(tmp_path / "fleet"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds series files (m0.npy, m1.npy): read it as one series per file with --window N" in err
+    assert "\n" not in err and not (tmp_path / "r").exists()

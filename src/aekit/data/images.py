@@ -47,7 +47,13 @@ def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | N
     subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if top or not subs:
         if not top:
-            raise AekitError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder; put image files or one subfolder per class there")
+            from .series import SUFFIXES
+
+            series = sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            hint = (f"; it holds series files ({', '.join(series[:3])}{' …' if len(series) > 3 else ''}): read it "
+                    "as one series per file with --window N (or auto)") if series else ""
+            raise AekitError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder; put image files or one "
+                             f"subfolder per class there{hint}")
         return top, None, None
     files, labels, classes = [], [], []
     for sub in subs:
