@@ -419,3 +419,10 @@ def test_a_folder_of_npy_series_without_window_names_the_series_route(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert "holds series files (m0.npy, m1.npy): read it as one series per file with --window N" in err
     assert "\n" not in err and not (tmp_path / "r").exists()
+
+
+def test_a_stride_beyond_the_window_is_said(caplog):
+    with caplog.at_level("WARNING", logger="aekit"):
+        aekit.SeriesDetector(window=8, stride=20, arch="mlp", epochs=1).fit(np.sin(np.arange(400) / 3.0))
+    assert "stride: 20 steps between training windows of 8 steps; 12 of every 20 steps are never trained on" \
+        in caplog.text

@@ -178,6 +178,10 @@ class SeriesDetector(BaseEstimator):
                                  "every training series needs the same channels")
         self.channel_names_ = list(train[0].channels)
         self.window_ = w = self._window(train)
+        if int(self.stride) > w:
+            log.warning("stride: %d steps between training windows of %d steps; %d of every %d steps are never "
+                        "trained on (a stride ≤ the window covers every step)", self.stride, w, self.stride - w,
+                        self.stride)
         parts = []  # (fitting part, held-out part) of each series
         for s in train:
             cut = len(s) - int(round(self.val_fraction * len(s)))
