@@ -146,6 +146,8 @@ def test_require_run_and_prepare(tmp_path):
     with pytest.raises(AekitError, match="out: .* pass overwrite=True or choose another out"):
         RunDir(full, arg="out").prepare()
     assert (full / "keep.txt").exists()
+    (full / "config.json").write_text("{}")
+    (full / "model.safetensors").write_bytes(b"")  # a run's files: overwrite replaces them
     RunDir(full, arg="out").prepare(overwrite=True)
     assert not full.exists()
     (tmp_path / "afile").write_text("x")
@@ -210,3 +212,25 @@ def test_a_file_written_onto_a_folder_is_one_line_and_leaves_the_folder_alone(tm
     with pytest.raises(AekitError, match="d: is a folder; give the name of a file to write"):
         io.write_json(tmp_path / "d", {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and not list((tmp_path / "d").iterdir())
+
+
+def test_overwrite_replaces_only_a_run_directory(tmp_path, monkeypatch):
+    """--overwrite clears a folder aekit wrote; a folder of the user's files (data, notes) or
+    the folder one works in is refused in one line and left as it was."""
+    mine = tmp_path / "proj"
+    mine.mkdir()
+    (mine / "data.npy").write_bytes(b"x")
+    (mine / "notes.txt").write_text("notes")
+    with pytest.raises(AekitError, match="proj is not empty and not an aekit run.*replaces only run directories"):
+        RunDir(mine, "--out").prepare(overwrite=True)
+    assert sorted(p.name for p in mine.iterdir()) == ["data.npy", "notes.txt"]
+    monkeypatch.chdir(mine)
+    (mine / "config.json").write_text("{}")
+    (mine / "history.csv").write_text("epoch\n")  # even a run's files: not the working folder
+    for where in (".", str(tmp_path)):
+        with pytest.raises(AekitError, match="holds the current directory"):
+            RunDir(where, "--out").prepare(overwrite=True)
+    assert (mine / "notes.txt").exists()
+    monkeypatch.chdir(tmp_path)
+    RunDir(mine, "--out").prepare(overwrite=True)  # now a run's files, elsewhere: replaced
+    assert not mine.exists()

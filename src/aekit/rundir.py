@@ -154,12 +154,25 @@ class RunDir:
                 raise AekitError(f"{arg}: {out} already exists and is not empty; {self._fix_overwrite()} or {other}")
             if not os.access(out, os.W_OK | os.X_OK):
                 raise AekitError(f"{arg}: cannot replace {out} (permission denied); choose a writable {arg}")
+            here = Path.cwd().resolve()
+            if out.resolve() == here or out.resolve() in here.parents:
+                raise AekitError(f"{arg}: {out} holds the current directory; --overwrite replaces a run directory, "
+                                 f"not the folder you work in: {other}")
+            if not self.is_run_dir():
+                raise AekitError(f"{arg}: {out} is not empty and not an aekit run (no config.json beside a model, "
+                                 f"checkpoint or history); --overwrite replaces only run directories: {other}")
             shutil.rmtree(out)
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise AekitError(f"{arg}: cannot create {out.parent} ({e.strerror}); {other}") from None
         return self
+
+    def is_run_dir(self) -> bool:
+        """Does the folder look like a run aekit wrote: config.json beside a model, a
+        checkpoint or a training history? (What ``--overwrite`` may replace.)"""
+        return self.config_path.is_file() and any(
+            (self.path / n).exists() for n in ("model.safetensors", "checkpoint", "history.csv", "preprocess.json"))
 
     def temp_files(self) -> list[Path]:
         """Temporary files an interrupted write left behind (``.NAME.*.tmp``); none after a
