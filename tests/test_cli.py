@@ -141,8 +141,13 @@ def test_existing_out_needs_overwrite(tmp_path):
     r = run_cli("train", "--epochs", "1", "--out", str(out), "--quiet")
     assert r.returncode == 2 and "pass --overwrite" in r.stderr
     assert (out / "keep.txt").exists()
-    r = run_cli("train", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet")
-    assert r.returncode == 0 and not (out / "keep.txt").exists()
+    r = run_cli("train", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet")  # not a run: kept
+    assert r.returncode == 2 and "replaces only run directories" in r.stderr and (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    assert run_cli("train", "--epochs", "1", "--out", str(out), "--quiet").returncode == 0
+    (out / "stale.txt").write_text("x")
+    r = run_cli("train", "--epochs", "1", "--out", str(out), "--overwrite", "--quiet")  # a run: replaced
+    assert r.returncode == 0 and not (out / "stale.txt").exists() and (out / "model.safetensors").exists()
 
 
 def test_standardized_tables_get_a_linear_output(tmp_path):

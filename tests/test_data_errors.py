@@ -12,6 +12,7 @@ import pytest
 
 from aekit.cli import main
 from aekit.data import formats
+from aekit.errors import AekitError
 from conftest import run_cli
 
 RNG = np.random.default_rng(0)
@@ -191,3 +192,22 @@ def test_impute_mean_trains_and_evaluates(tmp_path, capsys):
     pre = json.loads((run / "preprocess.json").read_text())
     assert pre["method"] == "minmax" and len(pre["fill"]) == 4
     assert main(["evaluate", str(run)]) == 0
+
+
+def test_a_binary_file_under_a_table_name_is_one_line(tmp_path, capsys):
+    """A .npy renamed .csv (or --format csv on a .npy) was a UnicodeDecodeError traceback."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+    (tmp_path / "wrong.csv").write_bytes((tmp_path / "x.npy").read_bytes())
+    for args in (["--data", str(tmp_path / "wrong.csv")], ["--data", str(tmp_path / "x.npy"), "--format", "csv"]):
+        assert main(["train", *args, "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "not a text table (byte" in err and "\n" not in err and not (tmp_path / "r").exists(), err
+
+
+def test_a_folder_of_outputs_onto_a_file_is_one_line(tmp_path):
+    from aekit import io
+
+    (tmp_path / "existing.png").write_bytes(b"x")
+    with pytest.raises(AekitError, match="--out: .*existing.png is a file; a folder of inputs is written to a folder"):
+        io.make_folder(tmp_path / "existing.png")
+    assert io.make_folder(tmp_path / "new" / "dir").is_dir()

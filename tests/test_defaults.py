@@ -176,3 +176,81 @@ def test_a_text_run_says_its_token_network(tmp_path, caplog):
     assert res["model"].config.arch == "text-gru" and len(said) == 1 and said[0].startswith("arch: text-gru (text")
     # 36 training items, 4 held out for validation: the text batch of 64 shrinks to 32
     assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["batch_size"] == 32
+
+
+def test_a_table_with_a_label_column_trains_without_it_and_keeps_its_sigmoid(tmp_path, monkeypatch, capsys):
+    """A CSV's `y` column is kept out of training, as detect keeps it out of scoring (it was
+    trained as a feature, and detect then refused the file); min-max scaled in float32 the
+    training maximum lands at 1.0000001, still data in [0, 1] (a sigmoid output, as for the
+    same rows from .npz); the run records its file's absolute path, so evaluate works from any
+    folder."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    y = (rng.random(300) < 0.05).astype(int)
+    x[y == 1] += 4
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "t.csv").write_text("a,b,c,d,e,y\n" + "".join(",".join(f"{v:.4f}" for v in r) + f",{lab}\n"
+                                                           for r, lab in zip(x, y)))
+    assert float(aekit.data.load_file(work / "t.csv").train().max()) > 1.0  # the float32 rounding
+    monkeypatch.chdir(work)
+    assert main(["train", "--data", "t.csv", "--epochs", "1", "--out", str(tmp_path / "run"), "--no-report"]) == 0
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["model"]["input_shape"] == [5] and cfg["model"]["output"] == "sigmoid"
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "run"), "--data", str(work / "t.csv"), "--out", "s.csv"]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["threshold_fitted_on"] == "run"
+    assert main(["evaluate", str(tmp_path / "run")]) == 0  # the recorded path read from another folder
+
+
+def test_detect_and_embed_match_a_tables_columns_by_name(tmp_path, capsys):
+    """A table scored with its columns in another order (or one more) gives the scores and codes
+    of the training layout; a table without one of them is refused in one line, nothing written."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4))
+
+    def table(name, cols, order):
+        (tmp_path / name).write_text(",".join(cols[j] for j in order) + "\n" + "".join(
+            ",".join(f"{r[j]:.5f}" for j in order) + "\n" for r in x))
+        return str(tmp_path / name)
+
+    cols = ["a", "b", "c", "d", "extra"]
+    x = np.column_stack([x, rng.normal(size=200)])
+    train = table("train.csv", cols, (0, 1, 2, 3))
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", train, "--epochs", "1", "--out", run, "--no-report"]) == 0
+    for name, order in (("same.csv", (0, 1, 2, 3)), ("moved.csv", (3, 4, 1, 0, 2))):
+        assert main(["detect", run, "--data", table(name, cols, order), "--out", str(tmp_path / f"{name}.s.csv")]) == 0
+        assert main(["embed", run, "--data", str(tmp_path / name), "--out", str(tmp_path / f"{name}.npy")]) == 0
+    assert (tmp_path / "same.csv.s.csv").read_text() == (tmp_path / "moved.csv.s.csv").read_text()
+    np.testing.assert_array_equal(np.load(tmp_path / "same.csv.npy"), np.load(tmp_path / "moved.csv.npy"))
+    capsys.readouterr()
+    renamed = table("renamed.csv", ["a", "b", "c", "D"], (0, 1, 2, 3))
+    assert main(["detect", run, "--data", renamed, "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "renamed.csv: no column 'd'" in err and "name its columns as in training" in err and "\n" not in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_run_trained_with_impute_mean_scores_files_with_gaps(tmp_path, capsys):
+    """detect and embed fill NaN/inf with the run's training means, as its preprocessing (and
+    its export) does; a run without --impute still refuses them in one line."""
+    rows = ["a,b", "1,2", "nan,3", "4,inf"] + [f"{i},{2 * i}" for i in range(1, 41)]
+    (tmp_path / "gaps.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "clean.csv").write_text("\n".join([rows[0]] + rows[4:]) + "\n")
+    base = ["--epochs", "1", "--no-report", "--quiet"]
+    assert main(["train", "--data", str(tmp_path / "gaps.csv"), "--impute", "mean", "--out", str(tmp_path / "imp"),
+                 *base]) == 0
+    assert main(["detect", str(tmp_path / "imp"), "--data", str(tmp_path / "gaps.csv"), "--out",
+                 str(tmp_path / "s.csv")]) == 0
+    scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=1)
+    assert scores.shape == (43,) and np.isfinite(scores).all()
+    assert main(["embed", str(tmp_path / "imp"), "--data", str(tmp_path / "gaps.csv"), "--out",
+                 str(tmp_path / "z.npy")]) == 0
+    assert np.isfinite(np.load(tmp_path / "z.npy")).all()
+    assert main(["train", "--data", str(tmp_path / "clean.csv"), "--out", str(tmp_path / "plain"), *base]) == 0
+    capsys.readouterr()
+    assert main(["detect", str(tmp_path / "plain"), "--data", str(tmp_path / "gaps.csv"), "--out",
+                 str(tmp_path / "t.csv")]) == 2
+    assert "NaN" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()

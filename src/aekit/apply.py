@@ -42,7 +42,7 @@ def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
     r = model.reconstruct(torch.from_numpy(x)).numpy()
     r = pre.inverse_transform(r) if pre.method not in ("none", "scale") else r
     if inp.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
+        io.make_folder(out)
         for p, img in zip(files, r):
             write_image(out / (p.stem + ".png"), img)
     else:

@@ -60,6 +60,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def make_folder(path: str | os.PathLike, arg: str = "--out") -> Path:
+    """``path`` as a folder to write files into, created if need be; a file there is refused
+    in one line (``arg`` names the option)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AekitError(f"{arg}: {path} is a file; a folder of inputs is written to a folder: give a folder name")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -273,7 +273,8 @@ def _fit_output_to_data(cls, model_opts: dict, data) -> None:
         return
     else:
         x = data.train()
-        outside = bool(x.size) and (float(np.min(x)) < 0 or float(np.max(x)) > 1)
+        tol = 1e-5  # min-max scaled in float32, the training maximum can land at 1.0000001
+        outside = bool(x.size) and (float(np.min(x)) < -tol or float(np.max(x)) > 1 + tol)
     if not outside:
         return
     model_opts["output"] = "linear"

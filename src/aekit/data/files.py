@@ -12,6 +12,8 @@ the file, and training reads it in batches (:mod:`aekit.data.stream`).
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from . import formats, images, readers, tabular
 from .bundle import Data, check_array, check_labels, split_indices
 from .preprocess import Preprocessor
 from .readers import register_reader
+
+log = logging.getLogger("aekit.data")
 
 STREAM_BYTES = 1 << 30  # .npy files above 1 GiB are read from disk in batches
 SPLITS = ("random", "chronological")
@@ -125,10 +129,15 @@ def load_file(path: str | Path, *, fmt: str | None = None, key: str | None = Non
     if stream and split == "random":
         raise AekitError("split: a streamed file is split by position (the last rows are held out); "
                          "drop --stream, or shuffle the file's rows first")
+    if label_column is None and fmt in ("csv", "tsv", "parquet") and path.is_file():
+        label_column = tabular.label_column_of(path, fmt)  # as detect and embed find it
+        if label_column is not None:
+            log.info("%s: column %r holds the labels: kept out of training (evaluation only); pass --label-column "
+                     "to choose another", path.name, label_column)
     x, y, info = read(path, fmt, key, label_column, image_size, mmap=bool(stream))
     chrono = "chronological" if stream else split
     info.update({
-        "path": str(path),
+        "path": os.path.abspath(path),  # read again from any folder (evaluate, detect's threshold)
         # how to read it again: a streamed file splits by position, so a reload must stream too
         "source": {k: v for k, v in {"format": fmt, "key": key, "label_column": label_column,
                                      "image_size": image_size, "impute": impute,

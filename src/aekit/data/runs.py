@@ -42,6 +42,12 @@ def run_preprocessor(run_dir: str | Path | RunDir) -> Preprocessor:
     return RunDir.of(run_dir).read_preprocess()
 
 
+def run_columns(run_dir: str | Path | RunDir) -> list[str] | None:
+    """The feature columns the run's table had (config.json's ``data.columns``), or None."""
+    cols = RunDir.of(run_dir).section("data").get("columns")
+    return list(cols) if isinstance(cols, list) else None
+
+
 def run_data(run_dir: str | Path | RunDir, data: str | None = None, root: str | None = None) -> Data:
     """The data a run was trained on (or ``data`` / ``root`` instead), split with the run's
     seed and preprocessed with its ``preprocess.json``."""

@@ -10,6 +10,7 @@ refused with its name: aekit does not guess an encoding for categories.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +40,39 @@ def _delimiter(path: Path, fmt: str | None) -> str:
     return "\t" if head.count("\t") > head.count(",") else ","
 
 
-def _open(path: Path):
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator:
+    """The table as UTF-8 text; bytes that are not text end in one line naming the file."""
     try:
-        return open(path, newline="", encoding="utf-8-sig")
+        f = open(path, newline="", encoding="utf-8-sig")
     except OSError as e:
         raise AekitError(f"--data: cannot read {path} ({e.strerror})") from None
+    with f:
+        try:
+            yield f
+        except UnicodeDecodeError as e:
+            raise AekitError(f"{path}: not a text table (byte {e.start} is not UTF-8 text: a binary file, such as a "
+                             ".npy, under a table's name?); check the file, or give it its format's extension") from None
+
+
+LABEL_NAMES = ("y", "label", "is_anomaly")  # a table column of one of these names holds labels
+
+
+def label_column_of(path: Path, fmt: str) -> str | None:
+    """The column of a CSV/TSV/Parquet table named as labels (:data:`LABEL_NAMES`, any
+    case), or None: what training and scoring keep out of the features when no
+    ``--label-column`` is given."""
+    names: list[str] = []
+    if fmt in ("csv", "tsv"):
+        names = read_header(path, fmt)[0] or []
+    elif fmt == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(path).names)
+        except Exception:  # noqa: BLE001 — no pyarrow / unreadable: the reader raises the clear error
+            names = []
+    return next((n for n in names if n.strip().lower() in LABEL_NAMES), None)
 
 
 def read_header(path: Path, fmt: str | None = None) -> tuple[list[str] | None, int, str]:

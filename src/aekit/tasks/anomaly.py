@@ -27,6 +27,7 @@ runs them over a file in chunks, :class:`aekit.deploy.RunScorer` inside one grap
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
 import numpy as np
@@ -338,7 +339,7 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     from pathlib import Path
 
     from .. import io
-    from ..data.runs import run_data, run_preprocessor
+    from ..data.runs import run_columns, run_data, run_preprocessor
     from ..data.stream import rows
     from ..models import load
     from .common import read_table
@@ -346,7 +347,7 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     pre = run_preprocessor(run_dir)
-    x_raw, y, classes = read_table(data, mmap=True)  # a .npy file is scored a chunk at a time, never read whole
+    x_raw, y, classes = read_table(data, mmap=True, columns=run_columns(run_dir), finite=pre.fill is None)  # a .npy file is scored a chunk at a time, never read whole
     if classes is not None:
         raise AekitError(
             f"{data}: the label column holds text ({', '.join(classes[:4])}); AUROC needs numeric labels "
@@ -360,8 +361,12 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
             d = run_data(run_dir)
             x_fit = rows(d.x_train, d.preprocess)
             fitted_on = "run"
-        except AekitError:
+        except AekitError as e:
             x_fit = x
+            logging.getLogger("aekit").warning(
+                "%s: the run's training data cannot be read again (%s); the score's statistics and threshold are "
+                "fitted on %s itself, so about %g of its rows are flagged whatever they hold", run_dir, e, data,
+                contamination)
     scorer, thr = fit_scorer(model, x_fit, score, contamination, n_draws)
     s = scorer.score(model, x)
     flags = s > thr

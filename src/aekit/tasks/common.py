@@ -10,6 +10,7 @@ import torch
 
 from ..data.batches import as_tensor, batched, chunk_rows, chunks
 from ..data.bundle import check_array
+from ..data.tabular import LABEL_NAMES
 from ..errors import AekitError
 
 __all__ = ["LABEL_NAMES", "as_tensor", "batched", "chunk_rows", "chunks", "codes", "read_table"]
@@ -20,15 +21,17 @@ def codes(model, x, batch_size: int | None = None) -> torch.Tensor:
     return batched(model.transform, x, batch_size)
 
 
-LABEL_NAMES = ("y", "label", "is_anomaly")  # table columns read_table takes as labels by name
 
 
-def read_table(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def read_table(path: str | Path, mmap: bool = False, columns: list[str] | None = None, finite: bool = True,
+               ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """(features, labels or None, label names or None) of every sample in a file of any format
     ``aekit train`` reads (:func:`aekit.data.files.read`: .npy/.npz, CSV/TSV, Parquet, .mat,
     HDF5, IDX). A table column named ``y``, ``label`` or ``is_anomaly`` is taken as labels;
     text labels come back as 0..K-1 with their names. ``mmap``: a ``.npy`` file is opened as a
-    read-only memory map instead of being read."""
+    read-only memory map instead of being read. ``columns``: the feature columns a run was
+    trained on; a table with named columns gives them in that order (another order, or more
+    columns, are fine; a missing one is refused in one line)."""
     from ..data import files, formats, tabular
 
     path = Path(path)
@@ -37,21 +40,29 @@ def read_table(path: str | Path, mmap: bool = False) -> tuple[np.ndarray, np.nda
     if not path.is_file():
         raise AekitError(f"--data: {path} not found; give an existing data file")
     fmt = formats.detect_format(path)
-    names: list[str] = []
-    if fmt in ("csv", "tsv"):
-        names = tabular.read_header(path, fmt)[0] or []
-    elif fmt == "parquet":
-        try:
-            import pyarrow.parquet as pq
-
-            names = list(pq.read_schema(path).names)
-        except Exception:  # no pyarrow / unreadable: files.read raises the clear error
-            names = []
-    label = next((n for n in names if n.lower() in LABEL_NAMES), None)
+    label = tabular.label_column_of(path, fmt)
     x, y, info = files.read(path, fmt=fmt, label_column=label, mmap=mmap)
-    x = check_array(x, where=str(path))
+    x = check_array(x, where=str(path), finite=finite)
     if y is not None:
         y = np.asarray(y).ravel()
         if len(y) != len(x):
             raise AekitError(f"{path}: {len(y)} labels for {len(x)} samples; store one label per sample")
+    if columns is not None and info.get("columns") is not None:
+        x = _by_name(x, list(info["columns"]), list(columns), path)
     return x, y, info.get("classes")
+
+
+def _by_name(x: np.ndarray, have: list[str], want: list[str], path: Path) -> np.ndarray:
+    def unnamed(cols):  # a table without a header: columns named by position
+        return cols == [f"column {i}" for i in range(len(cols))]
+
+    if have == want or unnamed(have) or unnamed(want):
+        return x
+    missing = [c for c in want if c not in have]
+    if missing:
+        from ..errors import close_matches
+
+        raise AekitError(f"{path}: no column {missing[0]!r}{close_matches(missing[0], have)}; the run was trained on "
+                         f"{', '.join(want[:20])} and the file has {', '.join(have[:20])}: name its columns as in "
+                         "training")
+    return np.asarray(x)[:, [have.index(c) for c in want]]

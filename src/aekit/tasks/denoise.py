@@ -185,7 +185,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
             with io.atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, to_units(t).reshape(len(t), *raw.shape[1:]))
     elif inp.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
+        io.make_folder(out)
         for i, p in enumerate(files):
             write_image(out / (p.stem + ".png"), to_units(den[i:i + 1])[0])
             if noise:

@@ -109,7 +109,7 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     or a named data set or image folder, default the run's own data: ``split`` = train, test or
     all) to ``out`` (.npy). Returns the shape."""
     from .. import io
-    from ..data.runs import run_data, run_preprocessor
+    from ..data.runs import run_columns, run_data, run_preprocessor
     from ..data.stream import rows
     from ..models import load
     from .common import read_table
@@ -117,7 +117,9 @@ def embed_path(run_dir, data: str | None, out, split: str = "test", root: str | 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     if data is not None and Path(data).is_file():
-        x = rows(read_table(data, mmap=True)[0], run_preprocessor(run_dir))  # a .npy is read a chunk at a time
+        # a .npy is read a chunk at a time; a table's columns are matched to the run's by name
+        pre = run_preprocessor(run_dir)  # a run trained with --impute mean fills NaN/inf as in training
+        x = rows(read_table(data, mmap=True, columns=run_columns(run_dir), finite=pre.fill is None)[0], pre)
     else:
         if split not in ("train", "test", "all"):
             raise AekitError(f"--split: choose train, test or all, got {split!r}")
