@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,18 @@ def test_a_folder_of_30_images_trains_with_no_options_on_a_conv_net(small_files,
     assert main(["evaluate", "run"]) == 0
     assert main(["reconstruct", "run", "imgs/00.png", "--out", "rec.png"]) == 0
     assert main(["embed", "run", "--out", "codes.npy"]) == 0 and np.load("codes.npy").shape == (6, 32)
+    # the one-subfolder-per-class layout train reads: reconstructed class by class
+    import shutil
+
+    for k, img in enumerate(sorted((small_files / "imgs").glob("*.png"))[:6]):
+        (small_files / "cls" / f"c{k % 2}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(img, small_files / "cls" / f"c{k % 2}" / img.name)
+    assert main(["reconstruct", "run", "cls", "--out", "rec"]) == 0
+    assert sorted(str(p.relative_to("rec")) for p in Path("rec").rglob("*.png")) == sorted(
+        str(p.relative_to("cls")) for p in Path("cls").rglob("*.png"))
+    capsys.readouterr()
+    assert main(["reconstruct", "run", "cls", "--out", "imgs/00.png"]) == 2  # an existing file
+    assert "imgs/00.png is a file; a folder of inputs is written to a folder" in capsys.readouterr().err
 
 
 def test_an_explicit_batch_size_larger_than_the_data_is_refused_by_the_command(small_files, capsys):

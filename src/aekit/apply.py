@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from . import io
-from .data.images import IMAGE_SUFFIXES, read_image, to_unit, write_image
+from .data.images import image_inputs, read_image, to_unit, write_image
 from .data.runs import run_preprocessor
 from .errors import AekitError
 from .models import load
@@ -34,17 +34,15 @@ def reconstruct_path(run_dir: Path, inp: Path, out: Path) -> Path:
         with io.atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.save(f, r)
         return out
-    files = sorted(p for p in inp.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if inp.is_dir() else [inp]
-    if not files:
-        raise AekitError(f"{inp}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    files = image_inputs(inp)
     imgs = np.stack([read_image(p, shape) for p in files])
     x = pre.transform(imgs) if pre.method != "none" else to_unit(imgs)
     r = model.reconstruct(torch.from_numpy(x)).numpy()
     r = pre.inverse_transform(r) if pre.method not in ("none", "scale") else r
     if inp.is_dir():
         io.make_folder(out)
-        for p, img in zip(files, r):
-            write_image(out / (p.stem + ".png"), img)
+        for p, img in zip(files, r):  # class subfolders are kept
+            write_image(out / p.relative_to(inp).with_suffix(".png"), img)
     else:
         write_image(out, r[0])
     return out

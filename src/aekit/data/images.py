@@ -39,6 +39,12 @@ def parse_image_size(s: str | int | tuple | list | None) -> tuple[int, int] | No
     return hw[0], hw[1]
 
 
+def image_inputs(inp: Path) -> list[Path]:
+    """The images to apply a run to: a file itself, a folder's images, or the images of its
+    class subfolders (the layouts ``aekit train`` reads)."""
+    return [inp] if not inp.is_dir() else list_images(inp)[0]
+
+
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
     """(files, labels or None, class names or None)."""
     if not root.is_dir():

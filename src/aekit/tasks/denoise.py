@@ -138,7 +138,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
     summary holds PSNR/SSIM of the noisy and the denoised data against the clean inputs.
     """
     from .. import io
-    from ..data.images import IMAGE_SUFFIXES, read_image, to_unit, write_image
+    from ..data.images import IMAGE_SUFFIXES, image_inputs, read_image, to_unit, write_image
     from ..data.runs import run_preprocessor
     from ..models import load
     from .common import read_table
@@ -155,9 +155,7 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
         x = as_tensor(pre.transform(raw)).reshape(len(raw), *shape)
         files = []
     else:
-        files = sorted(p for p in inp.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if inp.is_dir() else [inp]
-        if not files:
-            raise AekitError(f"{inp}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        files = image_inputs(inp)
         imgs = np.stack([read_image(p, shape) for p in files])
         x = as_tensor(pre.transform(imgs) if pre.method != "none" else to_unit(imgs))
     summary: dict = {"n": int(len(x))}
@@ -187,9 +185,10 @@ def denoise_path(run_dir, inp, out, noise: str | None = None, seed: int = 0) -> 
     elif inp.is_dir():
         io.make_folder(out)
         for i, p in enumerate(files):
-            write_image(out / (p.stem + ".png"), to_units(den[i:i + 1])[0])
+            rel = p.relative_to(inp)  # class subfolders are kept
+            write_image(out / rel.with_suffix(".png"), to_units(den[i:i + 1])[0])
             if noise:
-                write_image(out / (p.stem + ".noisy.png"), to_units(x[i:i + 1])[0])
+                write_image(out / rel.with_suffix(".noisy.png"), to_units(x[i:i + 1])[0])
     else:
         write_image(out, to_units(den)[0])
         if noise:
