@@ -211,3 +211,10 @@ def test_a_folder_of_outputs_onto_a_file_is_one_line(tmp_path):
     with pytest.raises(AekitError, match="--out: .*existing.png is a file; a folder of inputs is written to a folder"):
         io.make_folder(tmp_path / "existing.png")
     assert io.make_folder(tmp_path / "new" / "dir").is_dir()
+
+
+def test_a_text_file_under_a_numpy_name_is_not_called_pickled(tmp_path, capsys):
+    (tmp_path / "t.npy").write_text("a,b\n1,2\n3,4\n")
+    assert main(["train", "--data", str(tmp_path / "t.npy"), "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "t.npy: not a NumPy file (no .npy header" in err and "pickled" not in err and "\n" not in err

@@ -76,6 +76,14 @@ def write_idx(path: str | Path, x: np.ndarray) -> None:
 
 # -- NumPy -----------------------------------------------------------------------------------------
 def _np_error(path: Path, e: Exception) -> AekitError:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        head = b""
+    if head[:6] != b"\x93NUMPY" and head[:2] != b"PK":  # neither a .npy header nor a zip (.npz)
+        return AekitError(f"{path}: not a NumPy file (no .npy header: a text or other file under a NumPy name?); "
+                          "check the file, or give it its format's extension")
     if "pickle" in str(e).lower():
         return AekitError(f"{path}: holds pickled objects, which aekit never loads; save plain numeric arrays")
     return AekitError(f"{path}: not a readable .npy/.npz file ({e}); the file is truncated or corrupt: write it again")

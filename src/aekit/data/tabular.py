@@ -64,7 +64,10 @@ def label_column_of(path: Path, fmt: str) -> str | None:
     ``--label-column`` is given."""
     names: list[str] = []
     if fmt in ("csv", "tsv"):
-        names = read_header(path, fmt)[0] or []
+        try:
+            names = read_header(path, fmt)[0] or []
+        except AekitError:  # empty or unreadable: the reader says so in its own words
+            names = []
     elif fmt == "parquet":
         try:
             import pyarrow.parquet as pq
