@@ -234,3 +234,11 @@ def test_overwrite_replaces_only_a_run_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     RunDir(mine, "--out").prepare(overwrite=True)  # now a run's files, elsewhere: replaced
     assert not mine.exists()
+
+
+def test_a_file_given_as_a_run_is_called_a_file(tmp_path):
+    (tmp_path / "t.npy").write_bytes(b"x")
+    with pytest.raises(AekitError, match="t.npy: is a file, not a run directory"):
+        aekit.load(tmp_path / "t.npy")
+    with pytest.raises(AekitError, match="nope: no such run directory"):
+        aekit.load(tmp_path / "nope")

@@ -333,7 +333,8 @@ class Autoencoder(nn.Module):
 
         d = Path(directory)
         if not d.is_dir():
-            raise AekitError(f"{d}: no such run directory; pass a folder written by save_pretrained or aekit train")
+            what = "is a file, not a run directory" if d.exists() else "no such run directory"
+            raise AekitError(f"{d}: {what}; pass a folder written by save_pretrained or aekit train")
         load_plugins(plugins)
         run = RunDir(d)
         cfg_path = run.config_path
