@@ -68,8 +68,10 @@ def test_the_commands_that_read_files_see_a_registered_reader(registry, tmp_path
                  "--out", str(run)]) == 0, capsys.readouterr().err
     assert main(["detect", str(run), "--data", str(p), "--out", str(tmp_path / "s.csv")]) == 0, capsys.readouterr().err
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 81
+    capsys.readouterr()
     assert main(["convert", str(p), str(tmp_path / "t.npy")]) == 0, capsys.readouterr().err
     np.testing.assert_allclose(np.load(tmp_path / "t.npy"), x, atol=1e-6)
+    assert "(shape (80, 4), float32)" in capsys.readouterr().out  # what the file holds
 
 
 def test_sniffing_and_folder_readers(registry, tmp_path):

@@ -317,6 +317,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from ..data.convert import convert
 
-    n, d = convert(args.src, args.dst, fmt=args.format, key=args.key, label_column=args.label_column)
-    print(f"wrote {args.dst} ({n} rows × {d} features, float32)")
+    convert(args.src, args.dst, fmt=args.format, key=args.key, label_column=args.label_column)
+    import numpy as np
+
+    x = np.load(args.dst, mmap_mode="r")  # what was written, as written
+    print(f"wrote {args.dst} (shape {tuple(x.shape)}, {x.dtype})")
     return 0
