@@ -242,3 +242,16 @@ def test_a_file_given_as_a_run_is_called_a_file(tmp_path):
         aekit.load(tmp_path / "t.npy")
     with pytest.raises(AekitError, match="nope: no such run directory"):
         aekit.load(tmp_path / "nope")
+
+
+def test_a_device_that_is_not_there_leaves_the_run_to_replace(tmp_path):
+    from aekit.cli import main
+
+    x = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    np.save(tmp_path / "t.npy", x)
+    args = ["train", "--data", str(tmp_path / "t.npy"), "--epochs", "1", "--quiet", "--no-report", "--out",
+            str(tmp_path / "run")]
+    assert main(args) == 0
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert main([*args, "--overwrite", "--device", "cuda:99"]) == 2  # checked before the old run is cleared
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before

@@ -96,6 +96,9 @@ def train_run(model: Any = "ae", data: Any = "digits", out: str | os.PathLike | 
     run = RunDir.of(out, "out")
     main = _is_main_process()
     if main:  # under torchrun only rank 0 touches the run directory
+        from .train.setup import resolve_device
+
+        resolve_device(tcfg.device)  # a device that is not there: said before a run to replace is cleared
         run.prepare(overwrite)
     log.info("training %s (%d parameters) on %s → %s", type(model).__name__, model.n_params(), d.name, run.path)
     callbacks = list(callbacks)
