@@ -266,4 +266,6 @@ def test_a_run_trained_with_impute_mean_scores_files_with_gaps(tmp_path, capsys)
     capsys.readouterr()
     assert main(["detect", str(tmp_path / "plain"), "--data", str(tmp_path / "gaps.csv"), "--out",
                  str(tmp_path / "t.csv")]) == 2
-    assert "NaN" in capsys.readouterr().err and not (tmp_path / "t.csv").exists()
+    err = capsys.readouterr().err
+    assert "NaN/inf values" in err and "score with a run trained with --impute mean" in err
+    assert not (tmp_path / "t.csv").exists()

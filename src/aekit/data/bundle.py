@@ -97,7 +97,11 @@ class Data:
         }
 
 
-def check_finite(x: np.ndarray, where: str, block: int = 65536) -> None:
+TRAIN_FIX = "drop or fix them, or pass --impute mean to fill them with the training mean"
+SCORE_FIX = "drop or fix them, or score with a run trained with --impute mean (it fills them with its training mean)"
+
+
+def check_finite(x: np.ndarray, where: str, block: int = 65536, fix: str = TRAIN_FIX) -> None:
     """Refuse NaN/inf with the count and the first row and column (a block at a time)."""
     if not np.issubdtype(x.dtype, np.floating):
         return
@@ -118,11 +122,11 @@ def check_finite(x: np.ndarray, where: str, block: int = 65536) -> None:
         raise AekitError(
             f"{where}: {count} NaN/inf values, first at row {first[0]}"
             + (f", column {col[0]}" if len(col) == 1 else f", position {tuple(int(c) for c in col)}" if len(col) else "")
-            + "; drop or fix them, or pass --impute mean to fill them with the training mean"
+            + f"; {fix}"
         )
 
 
-def check_array(x: Any, where: str = "data", finite: bool = True) -> np.ndarray:
+def check_array(x: Any, where: str = "data", finite: bool = True, fix: str = TRAIN_FIX) -> np.ndarray:
     """A numeric array (N, ...) with N ≥ 1, finite, as numpy; one-line errors otherwise."""
     try:
         import torch
@@ -144,7 +148,7 @@ def check_array(x: Any, where: str = "data", finite: bool = True) -> np.ndarray:
     if len(x) == 0 or x[0].size == 0:
         raise AekitError(f"{where}: is empty (shape {x.shape}); point at a file with samples and features in it")
     if finite:
-        check_finite(x, where)
+        check_finite(x, where, fix=fix)
     return x
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..data.batches import as_tensor, batched, chunk_rows, chunks
-from ..data.bundle import check_array
+from ..data.bundle import SCORE_FIX, check_array
 from ..data.tabular import LABEL_NAMES
 from ..errors import AekitError
 
@@ -42,7 +42,7 @@ def read_table(path: str | Path, mmap: bool = False, columns: list[str] | None =
     fmt = formats.detect_format(path)
     label = tabular.label_column_of(path, fmt)
     x, y, info = files.read(path, fmt=fmt, label_column=label, mmap=mmap)
-    x = check_array(x, where=str(path), finite=finite)
+    x = check_array(x, where=str(path), finite=finite, fix=SCORE_FIX)  # a run applies to it
     if y is not None:
         y = np.asarray(y).ravel()
         if len(y) != len(x):
