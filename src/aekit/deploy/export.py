@@ -106,7 +106,7 @@ def _series_scorer(obj, outputs, plugins):
     anything else)."""
     from ..series_detector import SeriesDetector
     from ..series_run import is_series_run
-    from .series import GRAPH_PIECE, SeriesScorer
+    from .series import GRAPH_PIECE, SeriesScorer, loop_supported
 
     if isinstance(obj, SeriesScorer):
         return obj
@@ -121,7 +121,7 @@ def _series_scorer(obj, outputs, plugins):
         return None
     if outputs is not None and tuple(check_outputs(outputs)) != ("score",):
         raise AekitError("--outputs: a series export has one output, score (one per step); leave --outputs out")
-    scorer = SeriesScorer(obj, info, piece_windows=GRAPH_PIECE)
+    scorer = SeriesScorer(obj, info, piece_windows=GRAPH_PIECE if loop_supported() else None)
     # the module against the detector itself, before anything is traced
     x = scorer.example_batch(8).numpy()
     want, got = obj.anomaly_score(x), scorer.run(x)["score"]

@@ -38,6 +38,16 @@ from .scorer import INPUT_NAME, Preprocess
 
 GRAPH_PIECE = 1024  # windows per step of the exported graph's loop: ~20 MiB of tcn activations at W = 64, C = 8
 
+
+def loop_supported() -> bool:
+    """Does this torch export a loop over pieces (``scan`` and ``torch.compiler.is_exporting``,
+    torch ≥ 2.6)? Older ones export the graph without the loop."""
+    try:
+        from torch._higher_order_ops.scan import scan  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(torch.compiler, "is_exporting") and hasattr(torch.compiler, "is_compiling")
+
 DEFINITIONS = {
     "recon": "the model's per-element score map (squared reconstruction error, or the family's own) averaged "
              "over channels, then over the windows covering the step",
