@@ -347,7 +347,9 @@ def detect_path(run_dir, data, out, score: str = "auto", contamination: float = 
     run_dir, out = Path(run_dir), Path(out)
     model = load(run_dir)
     pre = run_preprocessor(run_dir)
-    x_raw, y, classes = read_table(data, mmap=True, columns=run_columns(run_dir), finite=pre.fill is None)  # a .npy file is scored a chunk at a time, never read whole
+    # a .npy file is scored a chunk at a time, never read whole; a table's columns are matched by
+    # name; NaN/inf pass only to a run whose preprocessing fills them (--impute mean)
+    x_raw, y, classes = read_table(data, mmap=True, columns=run_columns(run_dir), finite=pre.fill is None)
     if classes is not None:
         raise AekitError(
             f"{data}: the label column holds text ({', '.join(classes[:4])}); AUROC needs numeric labels "

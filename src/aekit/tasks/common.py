@@ -21,8 +21,6 @@ def codes(model, x, batch_size: int | None = None) -> torch.Tensor:
     return batched(model.transform, x, batch_size)
 
 
-
-
 def read_table(path: str | Path, mmap: bool = False, columns: list[str] | None = None, finite: bool = True,
                ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """(features, labels or None, label names or None) of every sample in a file of any format
@@ -31,7 +29,8 @@ def read_table(path: str | Path, mmap: bool = False, columns: list[str] | None =
     text labels come back as 0..K-1 with their names. ``mmap``: a ``.npy`` file is opened as a
     read-only memory map instead of being read. ``columns``: the feature columns a run was
     trained on; a table with named columns gives them in that order (another order, or more
-    columns, are fine; a missing one is refused in one line)."""
+    columns, are fine; a missing one is refused in one line). ``finite=False`` lets NaN/inf
+    through, for a run trained with ``--impute mean`` (its preprocessing fills them)."""
     from ..data import files, formats, tabular
 
     path = Path(path)
