@@ -269,3 +269,6 @@ def test_a_run_trained_with_impute_mean_scores_files_with_gaps(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "NaN/inf values" in err and "score with a run trained with --impute mean" in err
     assert not (tmp_path / "t.csv").exists()
+    assert main(["detect", str(tmp_path / "plain"), "--data", str(tmp_path / "gaps.csv"), "--impute", "ffill",
+                 "--out", str(tmp_path / "t.csv")]) == 2  # a series option: one line naming what does apply
+    assert "is a run of rows, which fills NaN/inf itself when trained with --impute mean" in capsys.readouterr().err

@@ -165,11 +165,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
         elif many:
             print(f"summary and any metrics per series in {Path(args.out) / 'summary.json'}")
         return 0
-    for flag, given in (("--events", args.events), ("--impute", args.impute)):
-        if given:
-            from ..errors import AekitError
+    if args.events or args.impute:
+        from ..errors import AekitError
 
-            raise AekitError(f"{flag}: {args.run} is not a series run; train one with aekit train --window N")
+        if args.events:
+            raise AekitError(f"--events: {args.run} is not a series run; train one with aekit train --window N")
+        raise AekitError(f"--impute: fills a series' gaps; {args.run} is a run of rows, which fills NaN/inf itself "
+                         "when trained with --impute mean")
 
     summary = detect_path(Path(args.run), Path(args.data), Path(args.out), score=args.score,
                           contamination=args.contamination, n_draws=args.elbo_samples)
@@ -260,7 +262,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.impute:
         from ..errors import AekitError
 
-        raise AekitError(f"--impute: {args.run} is not a series run; fill the gaps in the data file first")
+        raise AekitError(f"--impute: fills a series' gaps; {args.run} is a run of rows, which fills NaN/inf itself "
+                         "when trained with --impute mean")
     shape = embed_path(Path(args.run), args.data, Path(args.out), split=args.split, root=args.data_root)
     print(f"wrote {args.out}: codes of shape {shape}")
     return 0
