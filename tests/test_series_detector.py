@@ -426,3 +426,19 @@ def test_a_stride_beyond_the_window_is_said(caplog):
         aekit.SeriesDetector(window=8, stride=20, arch="mlp", epochs=1).fit(np.sin(np.arange(400) / 3.0))
     assert "stride: 20 steps between training windows of 8 steps; 12 of every 20 steps are never trained on" \
         in caplog.text
+
+
+def test_training_series_are_aligned_by_channel_name(tmp_path):
+    """Two machines' files with their columns in another order train on the same channels
+    (the second was taken by position); a file without one of them is one line."""
+    t = np.arange(300)
+    x = np.stack([np.sin(t / 4), 3 * np.cos(t / 7) + 5, 0.5 * np.sin(t / 11)], 1)
+    names = ["a", "b", "c"]
+    same = [_csv(tmp_path / "m0.csv", x, names, (0, 1, 2)), _csv(tmp_path / "m1.csv", x, names, (0, 1, 2))]
+    moved = [same[0], _csv(tmp_path / "m2.csv", x, names, (2, 0, 1))]
+    fit = dict(window=16, arch="mlp", epochs=1, random_state=0)
+    want = aekit.SeriesDetector(**fit).fit(same).anomaly_score(same[0])
+    np.testing.assert_allclose(aekit.SeriesDetector(**fit).fit(moved).anomaly_score(same[0]), want, rtol=1e-6)
+    other = _csv(tmp_path / "m3.csv", x, ["a", "b", "z"], (0, 1, 2))
+    with pytest.raises(AekitError, match="m3.csv: no channel 'c'; the first training series, .*m0.csv, has a, b, c"):
+        aekit.SeriesDetector(**fit).fit([same[0], other])

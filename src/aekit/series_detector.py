@@ -29,6 +29,7 @@ label columns (``is_anomaly``) and of :mod:`aekit.metrics` — not scikit-learn'
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -61,6 +62,27 @@ def as_series_list(data: Any, *, scoring: bool = False) -> tuple[list, bool]:
 def _unnamed(channels: list[str]) -> bool:
     """Channels of an array: named by position, "0", "1", …"""
     return channels == [str(j) for j in range(len(channels))]
+
+
+def _match_channels(s, want: list[str], whose: str) -> np.ndarray:
+    """``s.values`` with the channels ``want``, by name (or by position for unnamed arrays);
+    ``whose`` says where ``want`` comes from, for the one-line errors."""
+    from .errors import close_matches
+
+    names, where = list(s.channels), s.path or s.name
+    if names == want or _unnamed(names) or _unnamed(want):
+        if len(names) != len(want):
+            raise AekitError(f"{where}: has {len(names)} channels; {whose} {len(want)} ({', '.join(want)}); "
+                             "give a series with those channels")
+        return s.values
+    missing = [c for c in want if c not in names]
+    if missing:
+        raise AekitError(f"{where}: no channel {missing[0]!r}{close_matches(missing[0], names)}; {whose} "
+                         f"{', '.join(want)} and the series has {', '.join(names)}: name its columns as in "
+                         "training (or pass its values as an array, channels in that order)")
+    if len(names) > len(want):
+        log.debug("%s: using channels %s; the other columns are not the detector's", where, ", ".join(want))
+    return s.values[:, [names.index(c) for c in want]]
 
 
 class SeriesDetector(BaseEstimator):
@@ -172,11 +194,11 @@ class SeriesDetector(BaseEstimator):
         self._check_params()
         train, _ = as_series_list(X)
         self.n_channels_ = train[0].values.shape[1]
-        for s in train[1:]:
-            if s.values.shape[1] != self.n_channels_:
-                raise AekitError(f"{s.name}: has {s.values.shape[1]} channels, {train[0].name} has {self.n_channels_}; "
-                                 "every training series needs the same channels")
-        self.channel_names_ = list(train[0].channels)
+        self.channel_names_ = names = list(train[0].channels)
+        first = f"the first training series, {train[0].path or train[0].name}, has"
+        # every training series on the first one's channels, by name (a folder's files may order them otherwise)
+        train = [train[0]] + [dataclasses.replace(s, values=_match_channels(s, names, first), channels=list(names))
+                              for s in train[1:]]
         self.window_ = w = self._window(train)
         if int(self.stride) > w:
             log.warning("stride: %d steps between training windows of %d steps; %d of every %d steps are never "
@@ -268,23 +290,8 @@ class SeriesDetector(BaseEstimator):
         channel order. Channels are matched by name when both sides have names (a file's columns
         may come in another order, or with more columns), by position when either side is an
         unnamed array (channels "0", "1", …); a missing channel is refused in one line."""
-        from .errors import close_matches
-
         self._check_fitted()
-        names, want, where = list(s.channels), list(self.channel_names_), s.path or s.name
-        if names == want or _unnamed(names) or _unnamed(want):
-            if len(names) != len(want):
-                raise AekitError(f"{where}: has {len(names)} channels; the detector was fitted on {len(want)} "
-                                 f"({', '.join(want)}); score a series with those channels")
-            return s.values
-        missing = [c for c in want if c not in names]
-        if missing:
-            raise AekitError(f"{where}: no channel {missing[0]!r}{close_matches(missing[0], names)}; the detector was "
-                             f"fitted on {', '.join(want)} and the series has {', '.join(names)}: name its columns as "
-                             "in training (or pass its values as an array, channels in that order)")
-        if len(names) > len(want):
-            log.debug("%s: scoring channels %s; the other columns are not the detector's", where, ", ".join(want))
-        return s.values[:, [names.index(c) for c in want]]
+        return _match_channels(s, list(self.channel_names_), "the detector was fitted on")
 
     def _each(self, X, fn):
         """``fn(series, its values in the detector's channel order)`` for each series in ``X``."""
