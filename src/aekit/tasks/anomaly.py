@@ -39,6 +39,7 @@ from ..likelihoods import bce_per_sample, mse_per_sample
 from ..models.base import Autoencoder
 from ..nets.modes import eval_mode
 from .common import batched, chunk_rows, chunks
+from .thresholds import check_contamination
 
 SCORES = ("recon", "elbo", "mahalanobis", "combined", "auto")
 
@@ -302,8 +303,7 @@ class AnomalyScorer:
 
 def threshold(train_scores: np.ndarray, contamination: float) -> float:
     """The anomaly-score threshold that flags a ``contamination`` fraction of the training data."""
-    if not 0 < contamination <= 0.5:
-        raise AekitError(f"contamination: must be in (0, 0.5], got {contamination}")
+    check_contamination(contamination)
     return float(np.percentile(train_scores, 100.0 * (1.0 - contamination)))
 
 

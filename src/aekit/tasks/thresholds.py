@@ -64,11 +64,16 @@ def _scores(x, name: str) -> np.ndarray:
     return a
 
 
+def check_contamination(contamination: float) -> None:
+    """The fraction of normal data a threshold may flag: in (0, 0.5], else one line."""
+    if not 0 < contamination <= 0.5:
+        raise AekitError(f"contamination: must be in (0, 0.5], got {contamination!r}")
+
+
 def quantile_threshold(train_scores, contamination: float = 0.01) -> float:
     """The (1 − ``contamination``) quantile of the scores of normal data (linear
     interpolation): about a ``contamination`` fraction of normal points lie above it."""
-    if not 0 < contamination <= 0.5:
-        raise AekitError(f"contamination: must be in (0, 0.5], got {contamination!r}")
+    check_contamination(contamination)
     return float(np.quantile(_scores(train_scores, "train_scores"), 1.0 - contamination))
 
 
@@ -144,13 +149,17 @@ def pot_quantile(t: float, fit: GPDFit, risk: float, n: int, n_peaks: int) -> fl
 
 
 # -- POT and SPOT -------------------------------------------------------------------------------
-def _check_pot(scores: np.ndarray, risk: float, level: float) -> tuple[float, np.ndarray]:
-    """The initial threshold t and the peaks (excesses over it) of the calibration scores."""
+def check_pot_options(risk: float, level: float, fix: str = "use a smaller risk or a lower level") -> None:
+    """POT's level in (0, 1) and risk in (0, 1 − level), else one line (``fix``: what to change)."""
     if not 0 < level < 1:
         raise AekitError(f"level: the initial threshold's quantile must be in (0, 1), got {level!r}; e.g. 0.98")
     if not 0 < risk < 1 - level:
-        raise AekitError(f"risk: must be in (0, 1 − level) = (0, {1 - level:.4g}), got {risk!r}; "
-                         "use a smaller risk or a lower level")
+        raise AekitError(f"risk: must be in (0, 1 − level) = (0, {1 - level:.4g}), got {risk!r}; {fix}")
+
+
+def _check_pot(scores: np.ndarray, risk: float, level: float) -> tuple[float, np.ndarray]:
+    """The initial threshold t and the peaks (excesses over it) of the calibration scores."""
+    check_pot_options(risk, level)
     # t: the order statistic of rank ⌊level·n⌋ (0-based), as the SPOT reference code takes it
     k = min(int(level * len(scores)), len(scores) - 1)
     t = float(np.partition(scores, k)[k])
