@@ -67,7 +67,7 @@ def _unnamed(channels: list[str]) -> bool:
 def _match_channels(s, want: list[str], whose: str) -> np.ndarray:
     """``s.values`` with the channels ``want``, by name (or by position for unnamed arrays);
     ``whose`` says where ``want`` comes from, for the one-line errors."""
-    from .errors import close_matches
+    from .data.tabular import pick_by_name
 
     names, where = list(s.channels), s.path or s.name
     if names == want or _unnamed(names) or _unnamed(want):
@@ -75,14 +75,8 @@ def _match_channels(s, want: list[str], whose: str) -> np.ndarray:
             raise AekitError(f"{where}: has {len(names)} channels; {whose} {len(want)} ({', '.join(want)}); "
                              "give a series with those channels")
         return s.values
-    missing = [c for c in want if c not in names]
-    if missing:
-        raise AekitError(f"{where}: no channel {missing[0]!r}{close_matches(missing[0], names)}; {whose} "
-                         f"{', '.join(want)} and the series has {', '.join(names)}: name its columns as in "
-                         "training (or pass its values as an array, channels in that order)")
-    if len(names) > len(want):
-        log.debug("%s: using channels %s; the other columns are not the detector's", where, ", ".join(want))
-    return s.values[:, [names.index(c) for c in want]]
+    return pick_by_name(s.values, names, want, where, noun="channel", whose=whose, holder="the series",
+                        fix="name its columns as in training (or pass its values as an array, channels in that order)")
 
 
 class SeriesDetector(BaseEstimator):
@@ -136,15 +130,12 @@ class SeriesDetector(BaseEstimator):
                 isinstance(self.threshold, (int, float)) and not isinstance(self.threshold, bool)
                 and math.isfinite(self.threshold)):
             raise AekitError(f"threshold: {self.threshold!r} is not one of {', '.join(THRESHOLDS)} or a number")
+        from .tasks.thresholds import check_contamination, check_pot_options
+
         if self.threshold == "pot":  # POT's own checks, before any training (the CLI has --risk, not --level)
-            level, risk = float(self.level), float(self.risk)
-            if not 0 < level < 1:
-                raise AekitError(f"level: POT's initial quantile must be in (0, 1), got {self.level!r}; e.g. 0.95")
-            if not 0 < risk < 1 - level:
-                raise AekitError(f"risk: must be in (0, 1 − level) = (0, {1 - level:.4g}), got {self.risk!r}; "
-                                 "e.g. 1e-3 (--risk)")
-        if isinstance(self.threshold, str) and not 0 < float(self.contamination) <= 0.5:
-            raise AekitError(f"contamination: must be in (0, 0.5], got {self.contamination!r}")
+            check_pot_options(float(self.risk), float(self.level), "e.g. 1e-3 (--risk)")
+        if isinstance(self.threshold, str):  # the quantile rule, or POT's fallback to it
+            check_contamination(float(self.contamination))
         if not 0 <= float(self.val_fraction) < 1:
             raise AekitError(f"val_fraction: must be in [0, 1), got {self.val_fraction!r}")
         if self.scaling not in ("standardize", "minmax", "none"):

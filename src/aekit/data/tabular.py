@@ -58,6 +58,20 @@ def _open(path: Path) -> Iterator:
 LABEL_NAMES = ("y", "label", "is_anomaly")  # a table column of one of these names holds labels
 
 
+def pick_by_name(x: np.ndarray, have: list[str], want: list[str], where: str, *, noun: str, whose: str,
+                 holder: str, fix: str) -> np.ndarray:
+    """``x``'s columns named ``want`` (``have``: the names of its columns), in that order: its
+    columns may come in another order or with more of them; a missing one is one line naming
+    ``where``, the column, ``whose`` names were wanted, what the ``holder`` has, and the ``fix``."""
+    if have == want:
+        return x
+    missing = [c for c in want if c not in have]
+    if missing:
+        raise AekitError(f"{where}: no {noun} {missing[0]!r}{close_matches(missing[0], have)}; {whose} "
+                         f"{', '.join(want[:20])} and {holder} has {', '.join(have[:20])}: {fix}")
+    return np.asarray(x)[:, [have.index(c) for c in want]]
+
+
 def label_column_of(path: Path, fmt: str) -> str | None:
     """The column of a CSV/TSV/Parquet table named as labels (:data:`LABEL_NAMES`, any
     case), or None: what training and scoring keep out of the features when no

@@ -52,16 +52,12 @@ def read_table(path: str | Path, mmap: bool = False, columns: list[str] | None =
 
 
 def _by_name(x: np.ndarray, have: list[str], want: list[str], path: Path) -> np.ndarray:
+    from ..data.tabular import pick_by_name
+
     def unnamed(cols):  # a table without a header: columns named by position
         return cols == [f"column {i}" for i in range(len(cols))]
 
-    if have == want or unnamed(have) or unnamed(want):
+    if unnamed(have) or unnamed(want):
         return x
-    missing = [c for c in want if c not in have]
-    if missing:
-        from ..errors import close_matches
-
-        raise AekitError(f"{path}: no column {missing[0]!r}{close_matches(missing[0], have)}; the run was trained on "
-                         f"{', '.join(want[:20])} and the file has {', '.join(have[:20])}: name its columns as in "
-                         "training")
-    return np.asarray(x)[:, [have.index(c) for c in want]]
+    return pick_by_name(x, have, want, str(path), noun="column", whose="the run was trained on",
+                        holder="the file", fix="name its columns as in training")
