@@ -168,10 +168,10 @@ class SeriesScorer(nn.Module):
         (W + 1 steps: two windows), one step more, eight windows' worth and, scored in pieces,
         two pieces and three pieces exactly (no padding)."""
         x = self.example_batch(8)
-        out = [x, x[:self.window + 1], x[:self.window + 2], x[:8 * self.window]]
-        if self.piece_windows:
+        out = [x, x[:self.window + 1], x[:self.window + 2]]
+        if self.piece_windows:  # x itself is then two pieces long
             long = self.example_batch(3 * self.piece_windows // self.window + 2)
-            out.append(long[:3 * self.piece_windows + self.window - 1])
+            out += [x[:8 * self.window], long[:3 * self.piece_windows + self.window - 1]]
         return out
 
     def dynamic_shapes(self):
