@@ -8,7 +8,15 @@ import logging
 
 from ..rundir import RunDir
 from .commands import format_metrics
-from .options import TEXT_ONLY, TRAIN_FLAGS, _data_opts, _flag, model_flags, resolve_train_options
+from .options import (
+    TEXT_ONLY,
+    TRAIN_FLAGS,
+    _data_opts,
+    _flag,
+    model_flags,
+    out_dir,
+    resolve_train_options,
+)
 
 log = logging.getLogger("aekit")
 
@@ -36,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run.get("window") is not None:
         return _train_series(run, model_opts, train_opts)
     result = train_run(
-        run.get("model", "ae"), run.get("data", "digits"), RunDir(run["out"], arg="--out") if run.get("out") else None,
+        run.get("model", "ae"), run.get("data", "digits"), out_dir(run),
         overwrite=bool(run.get("overwrite")), data_root=run.get("data_root"), download=not run.get("no_download"),
         preprocess=run.get("preprocess"), report=not run.get("no_report"), tsne=bool(run.get("tsne")),
         tensorboard=bool(run.get("tensorboard")), **_data_opts(run), **model_opts, **train_opts)
@@ -91,8 +99,7 @@ def _train_series(run: dict, model_opts: dict, train_opts: dict) -> int:
             raise AekitError(f"{_flag(k)}: not an option of a series run (--window)")
     if not run.get("data"):
         raise AekitError("--data: a series file (CSV, TSV, Parquet, .npy) is needed with --window")
-    out = RunDir(run["out"], arg="--out") if run.get("out") else None  # as the table runs: errors name --out
-    result = train_series_run(run.get("model", "ae"), run["data"], out, overwrite=bool(run.get("overwrite")),
+    result = train_series_run(run.get("model", "ae"), run["data"], out_dir(run), overwrite=bool(run.get("overwrite")),
                               report=not run.get("no_report"), **series_opts(run), **model_opts, **train_opts)
     m = result["metrics"]
     print(f"run written to {result['path']}")

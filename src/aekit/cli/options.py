@@ -23,6 +23,13 @@ TEXT_ONLY = tuple(k for k in TEXT_KEYS if k != "test_size")  # flags no image, t
 DATA_KEYS = ("format", "key", "label_column", "image_size", "impute", "binarize", "channel_norm", "stream")
 
 
+def out_dir(run: dict):
+    """``--out`` as a run directory whose errors name --out (None: the command's default folder)."""
+    from ..rundir import RunDir
+
+    return RunDir(run["out"], arg="--out") if run.get("out") else None
+
+
 def format_metrics(metrics: dict) -> str:
     return "  ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
 

@@ -30,14 +30,14 @@ def refuse(run: str, command: str) -> None:
 def train(run: dict, model_opts: dict, train_opts: dict) -> int:
     """``aekit train --model sentence_vae --data quotes.txt --separator %``."""
     from ..text_run import train_text_run
-    from .options import _flag, format_metrics, text_opts
+    from .options import _flag, format_metrics, out_dir, text_opts
 
     for k in ("format", "key", "label_column", "image_size", "binarize", "channel_norm", "stream", "preprocess",
               "tsne", "tensorboard", "window", "train_steps", "time_column", "columns", "threshold", "risk",
               "score", "data_root", "stride", "impute"):
         if run.get(k):
             raise AekitError(f"{_flag(k)}: not an option of a text run (--model {run.get('model')})")
-    result = train_text_run(run["model"], run.get("data"), run.get("out"), overwrite=bool(run.get("overwrite")),
+    result = train_text_run(run["model"], run.get("data"), out_dir(run), overwrite=bool(run.get("overwrite")),
                             report=not run.get("no_report"), **text_opts(run), **model_opts, **train_opts)
     m = result["metrics"]
     print(f"run written to {result['path']}")
