@@ -91,7 +91,7 @@ def create_series_app(run_dir, *, onnx: bool = False, api_key: str | None = None
         elif len(x) <= det.window_:  # the export takes two windows at least
             raise RequestError(422, f"series: {len(x)} steps; the exported scorer takes more than the window of "
                                     f"{det.window_} steps")
-        else:  # in pieces of windows: the graph holds every window of what it is given
+        else:  # in pieces of windows: an export without the loop (piece_windows null) holds every window at once
             s = score_in_pieces(lambda p: exported.run(p)["score"], x, det.window_, det.score_kind_)
         if not np.isfinite(s).all():
             raise RequestError(422, "the model gave non-finite scores for this series; check the values' scale "
